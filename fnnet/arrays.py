@@ -1,0 +1,80 @@
+"""Array types and the argument checks every public function uses.
+
+``Array`` is a floating NumPy array of any precision. Every function in fnnet preserves the
+dtype of its inputs (float32 in, float32 out). The checks here raise ``ValueError`` or
+``TypeError`` with a message naming the function, the argument, what was expected and what was
+given, so a user never sees an ``IndexError`` from deep inside a layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Array",
+    "IntArray",
+    "Shape",
+    "require_float",
+    "require_ndim",
+    "require_same_shape",
+    "require_trailing_shape",
+]
+
+Array: TypeAlias = npt.NDArray[np.floating[Any]]
+"""A floating-point array (float32 or float64)."""
+
+IntArray: TypeAlias = npt.NDArray[np.integer[Any]]
+"""An integer array (class labels, indices)."""
+
+Shape: TypeAlias = tuple[int, ...]
+"""An array shape, without batch axes where a layer's ``input_shape`` is meant."""
+
+
+def require_float(fn: str, arg: str, x: object) -> Array:
+    """Return ``x`` if it is a floating numpy array, else raise ``TypeError`` naming ``fn(arg)``."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{fn}: argument {arg!r} must be a numpy array, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"{fn}: argument {arg!r} must be a floating array (float32 or float64), "
+            f"got dtype {x.dtype} with shape {x.shape}"
+        )
+    return x
+
+
+def require_ndim(fn: str, arg: str, x: np.ndarray[Any, Any], min_ndim: int) -> None:
+    """Raise ``ValueError`` unless ``x`` has at least ``min_ndim`` axes."""
+    if x.ndim < min_ndim:
+        raise ValueError(
+            f"{fn}: argument {arg!r} must have at least {min_ndim} axes, got shape {x.shape}"
+        )
+
+
+def require_same_shape(
+    fn: str, a_name: str, a: np.ndarray[Any, Any], b_name: str, b: np.ndarray[Any, Any]
+) -> None:
+    """Raise ``ValueError`` unless ``a`` and ``b`` have exactly the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{fn}: {a_name} and {b_name} must have the same shape, "
+            f"got {a_name} {a.shape} and {b_name} {b.shape}"
+        )
+
+
+def require_trailing_shape(
+    fn: str, a_name: str, a: np.ndarray[Any, Any], b_name: str, b: np.ndarray[Any, Any], k: int
+) -> None:
+    """Raise ``ValueError`` unless ``b`` equals ``a`` on its last ``k`` axes and has no extra ones
+    beyond ``a``'s leading (model) axes.
+
+    This is the rule for data shared across a stack of models: ``b`` may omit ``a``'s leading
+    model axes, but its trailing ``k`` axes (examples, features) must match exactly.
+    """
+    if b.ndim < k or b.ndim > a.ndim or a.shape[a.ndim - b.ndim :] != b.shape:
+        raise ValueError(
+            f"{fn}: {b_name} must have shape {a.shape} (or omit its leading model axes, "
+            f"keeping the last {k}), got {a_name} {a.shape} and {b_name} {b.shape}"
+        )
