@@ -1,0 +1,14 @@
+"""fnnet: a functional, config-free neural-network library on numpy.
+
+Parameters are immutable attrs pytrees, forward passes and losses are pure functions, gradients
+come from hand-derived backward functions, and optimizers are ``(init, update)`` pairs.
+
+>>> import fnnet as fn
+>>> fn.layers.dense(4)
+Layer(dense(4))
+"""
+
+from fnnet import arrays, layers, random, tree
+
+__all__ = ["arrays", "layers", "random", "tree"]
+__version__ = "0.1.0"

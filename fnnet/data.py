@@ -1,0 +1,488 @@
+"""Data sets and the plumbing around them: generators, one-hot, batching, Fashion-MNIST.
+
+Everything here is pure and deterministic by key. Unlike the layers, the data functions put the
+examples on **axis 0** (data is never stacked per model): ``x`` is ``(N, F)`` features or
+``(N, H, W, C)`` images, ``y`` is ``(N, k)`` targets or ``(N,)`` integer labels.
+
+- :func:`linear` and :func:`xor` reproduce the lab's two toy data sets.
+- :func:`one_hot`, :func:`batches` and :func:`train_val_split` feed a training loop.
+- :func:`fashion_mnist` finds (or downloads) and loads the four original IDX gzip files,
+  verified against the MD5 of their decompressed content; :func:`read_idx` reads any IDX file;
+  :func:`flatten_images` and :func:`images` turn the uint8 images into float inputs.
+
+>>> x, y = xor()
+>>> x.shape, y.shape, int(y.sum())
+((21, 2), (21, 1), 10)
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final, TypeAlias, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from fnnet.arrays import Array, IntArray
+from fnnet.random import Key, generator
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_MD5",
+    "FASHION_MNIST_URL",
+    "SYSTEM_DATA_DIR",
+    "U8Array",
+    "batches",
+    "cache_dir",
+    "fashion_mnist",
+    "fashion_mnist_dirs",
+    "flatten_images",
+    "images",
+    "linear",
+    "num_batches",
+    "one_hot",
+    "read_idx",
+    "train_val_split",
+    "xor",
+]
+
+U8Array: TypeAlias = npt.NDArray[np.uint8]
+"""A uint8 array (raw image pixels)."""
+
+X = TypeVar("X", bound=np.generic)
+Y = TypeVar("Y", bound=np.generic)
+
+
+def _float_dtype(fn: str, dtype: npt.DTypeLike) -> np.dtype[Any]:
+    """``dtype`` as a floating ``np.dtype``, else ``TypeError`` naming ``fn``."""
+    dt = np.dtype(dtype)
+    if not np.issubdtype(dt, np.floating):
+        raise TypeError(f"{fn}: argument 'dtype' must be a floating dtype, got {dt}")
+    return dt
+
+
+def _require_count(fn: str, arg: str, n: object, minimum: int) -> int:
+    """``n`` as an int ``>= minimum``, else ``TypeError``/``ValueError`` naming ``fn(arg)``."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise TypeError(f"{fn}: argument {arg!r} must be an int, got {n!r}")
+    if n < minimum:
+        raise ValueError(f"{fn}: argument {arg!r} must be >= {minimum}, got {n}")
+    return int(n)
+
+
+def _require_examples(fn: str, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> int:
+    """The number of examples shared by ``x`` and ``y`` (their axis 0), else an error."""
+    for arg, a in (("x", x), ("y", y)):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{fn}: argument {arg!r} must be a numpy array, got {type(a).__name__}")
+        if a.ndim < 1:
+            raise ValueError(f"{fn}: argument {arg!r} needs an example axis (axis 0), got shape ()")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{fn}: x and y must have the same number of examples (axis 0), "
+            f"got x {x.shape} and y {y.shape}"
+        )
+    return int(x.shape[0])
+
+
+# --- the lab's toy data ------------------------------------------------------------------------
+
+
+def linear(n: int, key: Key, dtype: npt.DTypeLike = np.float64) -> tuple[Array, Array]:
+    """The lab's "linear" data: ``n`` points uniform in the unit square, labelled by the diagonal.
+
+    Returns ``x`` ``(n, 2)`` and ``y`` ``(n, 1)`` in ``dtype``; ``y`` is 1.0 where ``x1 > x0``
+    (above the diagonal), else 0.0. The label is computed on the returned (cast) coordinates.
+    """
+    n = _require_count("linear", "n", n, 0)
+    dt = _float_dtype("linear", dtype)
+    x: Array = generator(key).random((n, 2)).astype(dt)
+    y: Array = (x[:, 1:] > x[:, :1]).astype(dt)
+    return x, y
+
+
+def xor(dtype: npt.DTypeLike = np.float64) -> tuple[Array, Array]:
+    """The lab's 21-point XOR pattern on the two diagonals of the unit square.
+
+    ``(i/10, i/10)`` labelled 0 for ``i = 0..10``, then ``(i/10, 1 - i/10)`` labelled 1 for
+    ``i = 0..10`` except ``i = 5`` (the centre, already taken). Returns ``x`` ``(21, 2)`` and
+    ``y`` ``(21, 1)`` in ``dtype``.
+    """
+    dt = _float_dtype("xor", dtype)
+    i = np.arange(11, dtype=np.float64)
+    j = np.delete(i, 5)
+    x0 = np.concatenate([i, j]) / 10
+    x1 = np.concatenate([i, 10 - j]) / 10
+    x: Array = np.stack([x0, x1], axis=-1).astype(dt)
+    y: Array = np.concatenate([np.zeros(11), np.ones(10)])[:, None].astype(dt)
+    return x, y
+
+
+# --- labels and batching -----------------------------------------------------------------------
+
+
+def one_hot(labels: IntArray, num_classes: int, dtype: npt.DTypeLike = np.float64) -> Array:
+    """Integer class labels ``(...,)`` to one-hot rows ``(..., num_classes)`` in ``dtype``.
+
+    Raises ``TypeError`` for non-integer labels and ``ValueError`` for labels outside
+    ``[0, num_classes)``.
+
+    >>> one_hot(np.array([2, 0]), 3)
+    array([[0., 0., 1.],
+           [1., 0., 0.]])
+    """
+    num_classes = _require_count("one_hot", "num_classes", num_classes, 1)
+    dt = _float_dtype("one_hot", dtype)
+    if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
+        got = f"dtype {labels.dtype}" if isinstance(labels, np.ndarray) else type(labels).__name__
+        raise TypeError(f"one_hot: argument 'labels' must be an integer array, got {got}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"one_hot: argument 'labels' must lie in [0, {num_classes}), "
+            f"got values in [{labels.min()}, {labels.max()}] (shape {labels.shape})"
+        )
+    out: Array = np.eye(num_classes, dtype=dt)[labels]
+    return out
+
+
+def num_batches(n: int, batch_size: int | None) -> int:
+    """How many batches :func:`batches` yields for ``n`` examples (the last may be partial)."""
+    n = _require_count("num_batches", "n", n, 0)
+    if batch_size is None:
+        return 1 if n else 0
+    return -(-n // _require_count("num_batches", "batch_size", batch_size, 1))
+
+
+def batches(
+    x: npt.NDArray[X], y: npt.NDArray[Y], batch_size: int | None, key: Key | None
+) -> Iterator[tuple[npt.NDArray[X], npt.NDArray[Y]]]:
+    """Minibatches ``(x[idx], y[idx])`` over the examples (axis 0) of ``x`` and ``y``.
+
+    ``x`` is ``(N, ...)`` (features or images), ``y`` is ``(N, ...)`` (targets or int labels).
+    The examples are shuffled by a permutation drawn from ``generator(key)``; ``key=None`` keeps
+    their order (and yields views, no copies). ``batch_size=None`` gives one full batch; otherwise
+    batches have ``batch_size`` examples and the last, partial one is kept. Every example appears
+    exactly once. Arguments are checked when called, not when iteration starts.
+    """
+    n = _require_examples("batches", x, y)
+    size = n if batch_size is None else _require_count("batches", "batch_size", batch_size, 1)
+    if key is None:
+        return ((x[s : s + size], y[s : s + size]) for s in range(0, n, size))
+    perm = generator(key).permutation(n)
+    return (
+        (np.take(x, idx, axis=0), np.take(y, idx, axis=0))
+        for idx in (perm[s : s + size] for s in range(0, n, size))
+    )
+
+
+def train_val_split(
+    x: npt.NDArray[X], y: npt.NDArray[Y], val: int | float, key: Key | None
+) -> tuple[tuple[npt.NDArray[X], npt.NDArray[Y]], tuple[npt.NDArray[X], npt.NDArray[Y]]]:
+    """Split the examples (axis 0) into ``((x_train, y_train), (x_val, y_val))``.
+
+    ``val`` is the number of validation examples (an int) or their fraction (a float in
+    ``(0, 1)``, rounded up). With a ``key`` the validation examples are a random subset drawn
+    from ``generator(key)``; with ``key=None`` they are the last ones. Both parts keep the
+    original order of their examples and must be non-empty.
+    """
+    n = _require_examples("train_val_split", x, y)
+    if isinstance(val, bool) or not isinstance(val, int | float | np.integer | np.floating):
+        raise TypeError(f"train_val_split: argument 'val' must be an int or a float, got {val!r}")
+    if isinstance(val, float | np.floating):
+        if not 0.0 < val < 1.0:
+            raise ValueError(
+                f"train_val_split: a fractional 'val' must lie in (0, 1), got {val} "
+                "(pass an int for a number of examples)"
+            )
+        n_val = math.ceil(float(val) * n)
+    else:
+        n_val = int(val)
+    if not 0 < n_val < n:
+        raise ValueError(
+            f"train_val_split: 'val'={val} gives {n_val} validation examples out of {n}; "
+            "both the training and the validation part must be non-empty"
+        )
+    if key is None:
+        return (x[: n - n_val], y[: n - n_val]), (x[n - n_val :], y[n - n_val :])
+    perm = generator(key).permutation(n)
+    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    return (
+        (np.take(x, train_idx, axis=0), np.take(y, train_idx, axis=0)),
+        (np.take(x, val_idx, axis=0), np.take(y, val_idx, axis=0)),
+    )
+
+
+# --- IDX files ---------------------------------------------------------------------------------
+
+_IDX_DTYPES: Final[dict[int, np.dtype[Any]]] = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+"""IDX type codes (the magic number's third byte) and their big-endian dtypes."""
+
+
+def _decompress(fn: str, name: str | os.PathLike[str], raw: bytes) -> bytes:
+    """``raw`` gunzipped if it starts with the gzip magic, else as is; ``ValueError`` if corrupt."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except EOFError as e:
+        raise ValueError(f"{fn}: {name}: truncated gzip file ({e})") from e
+    except (OSError, zlib.error) as e:
+        raise ValueError(f"{fn}: {name}: corrupt gzip file ({e})") from e
+
+
+def _check_md5(fn: str, name: str | os.PathLike[str], content: bytes, expected: str) -> None:
+    """``ValueError`` unless the MD5 of ``content`` is ``expected``."""
+    got = hashlib.md5(content, usedforsecurity=False).hexdigest()
+    if got != expected.lower():
+        raise ValueError(
+            f"{fn}: {name}: wrong checksum: the MD5 of its decompressed content is {got}, "
+            f"expected {expected}; the file is corrupt or not the expected one"
+        )
+
+
+def _parse_idx(fn: str, name: str | os.PathLike[str], content: bytes) -> npt.NDArray[np.generic]:
+    """The array stored in the (decompressed) IDX bytes ``content``; ``ValueError`` if malformed.
+
+    Layout: magic ``00 00 <type> <ndim>``, ``ndim`` big-endian uint32 dims, then the data.
+    """
+    if len(content) < 4 or content[:2] != b"\0\0" or content[2] not in _IDX_DTYPES:
+        raise ValueError(
+            f"{fn}: {name}: not an IDX file: bad magic number 0x{content[:4].hex()} "
+            "(expected 00 00, a type code in 08 09 0b 0c 0d 0e, and the number of dimensions)"
+        )
+    dtype, ndim = _IDX_DTYPES[content[2]], content[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(content) < header:
+        raise ValueError(
+            f"{fn}: {name}: bad IDX header: {ndim} dimensions but only {len(content)} bytes"
+        )
+    shape = tuple(int(d) for d in np.frombuffer(content, ">u4", count=ndim, offset=4))
+    expected = math.prod(shape) * dtype.itemsize
+    if len(content) - header != expected:
+        raise ValueError(
+            f"{fn}: {name}: wrong length: the IDX header says shape {shape} ({expected} bytes "
+            f"of data) but the file has {len(content) - header} bytes after the header"
+        )
+    data = np.frombuffer(content, dtype, count=math.prod(shape), offset=header).reshape(shape)
+    return data if dtype.isnative else data.astype(dtype.newbyteorder("="))
+
+
+def read_idx(
+    path: str | os.PathLike[str], expected_md5: str | None = None
+) -> npt.NDArray[np.generic]:
+    """The array in an IDX file (gzipped or not), in native byte order.
+
+    If ``expected_md5`` is given, the MD5 of the *decompressed* content must match it. A
+    truncated or corrupt gzip stream, a bad magic number, a length that disagrees with the
+    header, or a wrong checksum raises ``ValueError`` naming the file. uint8 data is returned
+    as a read-only view of the decompressed bytes (no copy).
+    """
+    content = _decompress("read_idx", path, Path(path).read_bytes())
+    if expected_md5 is not None:
+        _check_md5("read_idx", path, content, expected_md5)
+    return _parse_idx("read_idx", path, content)
+
+
+# --- Fashion-MNIST -----------------------------------------------------------------------------
+
+FASHION_MNIST_URL: Final = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+"""The dataset's published address; the file names are appended to it."""
+
+FASHION_MNIST_MD5: Final[dict[str, str]] = {
+    "train-images-idx3-ubyte.gz": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte.gz": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte.gz": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+"""The four files and the MD5 of their *decompressed* content (gzip headers may differ)."""
+
+FASHION_MNIST_CLASSES: Final = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+"""The class names, indexed by label."""
+
+SYSTEM_DATA_DIR: Final = Path("/usr/share/datasets")
+"""Where Debian's ``dataset-*`` packages install data sets (``dataset-fashion-mnist``)."""
+
+
+def cache_dir() -> Path:
+    """fnnet's download cache: ``$XDG_CACHE_HOME/fnnet``, or ``~/.cache/fnnet``."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "fnnet"
+
+
+def fashion_mnist_dirs(path: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The directories :func:`fashion_mnist` searches, in order.
+
+    Only ``path`` if given; else ``$FNNET_DATA/fashion-mnist`` (when set), the cache
+    (:func:`cache_dir` ``/fashion-mnist``) and ``/usr/share/datasets/fashion-mnist``.
+    """
+    if path is not None:
+        return [Path(path)]
+    env = os.environ.get("FNNET_DATA")
+    dirs = [Path(env) / "fashion-mnist"] if env else []
+    return [*dirs, cache_dir() / "fashion-mnist", SYSTEM_DATA_DIR / "fashion-mnist"]
+
+
+def _show_progress(name: str, done: int, total: int | None, end: bool = False) -> None:
+    """One updating line on stderr: the file name and how much of it has arrived."""
+    size = f"{done / 1e6:.1f}" + (f" / {total / 1e6:.1f} MB" if total else " MB")
+    pct = f" ({100 * done // total:3d}%)" if total else ""
+    sys.stderr.write(f"\rfnnet: downloading {name}: {size}{pct}" + ("\n" if end else ""))
+    sys.stderr.flush()
+
+
+def _download(url: str, dest: Path, expected_md5: str | None, progress: bool) -> bytes:
+    """Fetch ``url`` into the file ``dest`` and return its decompressed content.
+
+    The bytes are verified (gzip integrity, then the MD5 of the content when ``expected_md5`` is
+    given) before anything is written; the file is then written to a temporary name in
+    ``dest``'s directory and renamed, so a failed or corrupt download never leaves a file behind.
+    """
+    fn = "fashion_mnist"
+    chunks: list[bytes] = []
+    try:
+        with urllib.request.urlopen(url) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done, shown = 0, 0.0
+            while chunk := response.read(1 << 20):
+                chunks.append(chunk)
+                done += len(chunk)
+                if progress and time.monotonic() - shown > 0.1:
+                    _show_progress(dest.name, done, total)
+                    shown = time.monotonic()
+    except OSError as e:  # urllib.error.URLError is an OSError
+        if progress and chunks:
+            sys.stderr.write("\n")
+        raise OSError(f"{fn}: could not download {url}: {e}") from e
+    if progress:
+        _show_progress(dest.name, done, total, end=True)
+    raw = b"".join(chunks)
+    content = _decompress(fn, url, raw)
+    if expected_md5 is not None:
+        _check_md5(fn, url, content, expected_md5)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return content
+
+
+def _check_fashion_arrays(
+    name: str, images: npt.NDArray[np.generic], labels: npt.NDArray[np.generic]
+) -> tuple[U8Array, IntArray]:
+    """The images ``(N, 28, 28)`` uint8 and labels ``(N,)`` int64, or ``ValueError``."""
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(
+            f"fashion_mnist: {name} images must be uint8 (N, 28, 28), "
+            f"got {images.dtype} {images.shape}"
+        )
+    if labels.dtype != np.uint8 or labels.shape != images.shape[:1]:
+        raise ValueError(
+            f"fashion_mnist: {name} labels must be uint8 ({images.shape[0]},) to match the "
+            f"images, got {labels.dtype} {labels.shape}"
+        )
+    return images.astype(np.uint8, copy=False), labels.astype(np.int64)
+
+
+def fashion_mnist(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = True,
+    progress: bool = True,
+    verify: bool = True,
+    url: str = FASHION_MNIST_URL,
+) -> tuple[tuple[U8Array, IntArray], tuple[U8Array, IntArray]]:
+    """Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)``.
+
+    Images are uint8 ``(N, 28, 28)`` (read-only), labels int64 ``(N,)`` in ``0..9`` (names in
+    :data:`FASHION_MNIST_CLASSES`); N is 60,000 for train and 10,000 for test.
+
+    The four original IDX gzip files are taken from the first directory of
+    :func:`fashion_mnist_dirs` (``path`` alone if given) that holds all four. If none does and
+    ``download`` is true, the missing files are downloaded from ``url`` into ``path`` if given,
+    else into the cache (:func:`cache_dir` ``/fashion-mnist``), with a progress line on stderr
+    unless ``progress`` is false. Every file is checked against the MD5 of its decompressed
+    content (:data:`FASHION_MNIST_MD5`) unless ``verify=False``; a truncated or corrupt file
+    raises ``ValueError`` naming it (delete it to download it again).
+    """
+    names = list(FASHION_MNIST_MD5)
+    dirs = fashion_mnist_dirs(path)
+    found = next((d for d in dirs if all((d / f).is_file() for f in names)), None)
+    if found is None and not download:
+        raise FileNotFoundError(
+            f"fashion_mnist: the files {', '.join(names)} are in none of "
+            f"{', '.join(map(str, dirs))}, and download=False"
+        )
+    where = found or (Path(path) if path is not None else cache_dir() / "fashion-mnist")
+    arrays: list[npt.NDArray[np.generic]] = []
+    for name in names:
+        file = where / name
+        md5 = FASHION_MNIST_MD5[name] if verify else None
+        if file.is_file():
+            content = _decompress("fashion_mnist", file, file.read_bytes())
+            if md5 is not None:
+                _check_md5("fashion_mnist", file, content, md5)
+        else:
+            content = _download(url.rstrip("/") + "/" + name, file, md5, progress)
+        arrays.append(_parse_idx("fashion_mnist", file, content))
+    train = _check_fashion_arrays("train", arrays[0], arrays[1])
+    test = _check_fashion_arrays("test", arrays[2], arrays[3])
+    return train, test
+
+
+# --- image preprocessing -----------------------------------------------------------------------
+
+
+def _scaled(fn: str, x: U8Array, dtype: npt.DTypeLike) -> Array:
+    """``x / 255`` in ``dtype`` after checking that ``x`` is uint8 ``(..., H, W)``."""
+    dt = _float_dtype(fn, dtype)
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim < 2:
+        got = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"{fn}: argument 'x' must be a uint8 array (..., H, W), got {got}")
+    out: Array = x.astype(dt)
+    out /= dt.type(255)
+    return out
+
+
+def flatten_images(x: U8Array, dtype: npt.DTypeLike = np.float32) -> Array:
+    """uint8 images ``(..., H, W)`` to rows ``(..., H*W)`` in ``[0, 1]`` (``(N, 784)`` here)."""
+    out = _scaled("flatten_images", x, dtype)
+    return out.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
+
+
+def images(x: U8Array, dtype: npt.DTypeLike = np.float32) -> Array:
+    """uint8 images ``(..., H, W)`` to channels-last ``(..., H, W, 1)`` in ``[0, 1]``."""
+    return _scaled("images", x, dtype)[..., None]

@@ -1,0 +1,181 @@
+"""Elementwise activations (and softmax) as parameter-free layers; params are ``None``.
+
+Each forward sits beside its derivative, written in terms of the residual it keeps:
+
+==============  ===============================  =====================================
+layer           forward                          backward ``dx``
+==============  ===============================  =====================================
+identity        y = x                            dy
+sigmoid         y = ½(1 + tanh(x/2))             dy · y(1 − y)
+tanh            y = tanh x                       dy · (1 − y²)
+relu            y = max(x, 0)                    dy · [y > 0]
+leaky_relu(α)   y = x if x > 0 else αx           dy · (1 if x > 0 else α)
+elu(α)          y = x if x > 0 else α(eˣ − 1)    dy · (1 if x > 0 else y + α)
+softplus        y = log(1 + eˣ)                  dy · sigmoid(x)
+softmax         y = eˣ / Σ eˣ  (last axis)       y ⊙ (dy − Σ dy ⊙ y)
+==============  ===============================  =====================================
+
+Sigmoid is computed through ``tanh``, and softmax after subtracting the row maximum, so both are
+finite and warning-free for any finite input.
+
+>>> import numpy as np
+>>> sigmoid.apply(None, np.array([[-1e4, 0.0, 1e4]]))
+array([[0. , 0.5, 1. ]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from fnnet.arrays import Array, Shape
+from fnnet.layers.base import Layer
+from fnnet.random import Key
+
+__all__ = [
+    "identity",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "softplus",
+    "softmax",
+    "sigmoid_fn",
+    "softmax_fn",
+    "log_softmax_fn",
+]
+
+Activation = Layer[None, Array]
+
+
+def _check(name: str, x: object) -> None:
+    if type(x) is not np.ndarray or x.dtype.kind != "f":
+        got = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"{name}: argument 'x' must be a floating numpy array, got {got}")
+
+
+def _activation(
+    name: str,
+    fn: Callable[[Array], Array],
+    grad: Callable[[Array, Array, Array], Array],
+    keep_input: bool,
+) -> Activation:
+    """A parameter-free layer from ``fn(x)`` and ``grad(residual, y_or_x, dy) -> dx``.
+
+    The residual is ``x`` when ``keep_input`` else ``y``.
+    """
+
+    def init(key: Key, input_shape: Shape) -> tuple[Shape, None]:
+        return tuple(input_shape), None
+
+    def apply(p: None, x: Array) -> Array:
+        _check(name, x)
+        return fn(x)
+
+    def forward(p: None, x: Array) -> tuple[Array, Array]:
+        _check(name, x)
+        y = fn(x)
+        return y, (x if keep_input else y)
+
+    def backward(p: None, r: Array, dy: Array) -> tuple[None, Array]:
+        return None, grad(r, r, dy)
+
+    return Layer(init, forward, backward, apply, name=name)
+
+
+def sigmoid_fn(x: Array) -> Array:
+    """Numerically stable logistic ``1 / (1 + e⁻ˣ)`` = ``½(1 + tanh(x/2))``."""
+    y = x * 0.5
+    np.tanh(y, out=y)
+    y *= 0.5
+    y += 0.5
+    return y
+
+
+def _sigmoid_grad(y: Array, _: Array, dy: Array) -> Array:
+    g = 1.0 - y
+    g *= y
+    g *= dy
+    return g
+
+
+def _tanh_grad(y: Array, _: Array, dy: Array) -> Array:
+    g = y * y
+    np.subtract(1.0, g, out=g)
+    g *= dy
+    return g
+
+
+def _relu(x: Array) -> Array:
+    return np.maximum(x, 0.0)
+
+
+def _relu_grad(y: Array, _: Array, dy: Array) -> Array:
+    return np.multiply(dy, y > 0.0)
+
+
+identity: Activation = _activation("identity", lambda x: x, lambda r, _, dy: dy, keep_input=False)
+sigmoid: Activation = _activation("sigmoid", sigmoid_fn, _sigmoid_grad, keep_input=False)
+tanh: Activation = _activation("tanh", np.tanh, _tanh_grad, keep_input=False)
+relu: Activation = _activation("relu", _relu, _relu_grad, keep_input=False)
+
+
+def leaky_relu(alpha: float = 0.01) -> Activation:
+    """``x`` for ``x > 0``, else ``alpha * x``."""
+    a = float(alpha)
+
+    def fn(x: Array) -> Array:
+        return np.where(x > 0.0, x, x * a)
+
+    def grad(x: Array, _: Array, dy: Array) -> Array:
+        return np.where(x > 0.0, dy, dy * a)
+
+    return _activation(f"leaky_relu({a})", fn, grad, keep_input=True)
+
+
+def elu(alpha: float = 1.0) -> Activation:
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
+    a = float(alpha)
+
+    def fn(x: Array) -> Array:
+        return np.where(x > 0.0, x, a * np.expm1(np.minimum(x, 0.0)))
+
+    def grad(x: Array, _: Array, dy: Array) -> Array:
+        return np.where(x > 0.0, dy, dy * (a * np.exp(np.minimum(x, 0.0))))
+
+    return _activation(f"elu({a})", fn, grad, keep_input=True)
+
+
+def _softplus(x: Array) -> Array:
+    return np.logaddexp(x, 0.0)
+
+
+softplus: Activation = _activation(
+    "softplus", _softplus, lambda x, _, dy: dy * sigmoid_fn(x), keep_input=True
+)
+
+
+def softmax_fn(x: Array) -> Array:
+    """Softmax over the last axis, stable for any finite input."""
+    z = x - np.max(x, axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= np.add.reduce(z, axis=-1, keepdims=True)
+    return z
+
+
+def log_softmax_fn(x: Array) -> Array:
+    """``log(softmax(x))`` over the last axis, without forming the softmax."""
+    z = x - np.max(x, axis=-1, keepdims=True)
+    z -= np.log(np.add.reduce(np.exp(z), axis=-1, keepdims=True))
+    return z
+
+
+def _softmax_grad(y: Array, _: Array, dy: Array) -> Array:
+    g = dy - np.add.reduce(dy * y, axis=-1, keepdims=True)
+    g *= y
+    return g
+
+
+softmax: Activation = _activation("softmax", softmax_fn, _softmax_grad, keep_input=False)

@@ -1,0 +1,95 @@
+"""The ``Layer`` record: four pure functions, and the helpers every layer shares.
+
+A layer is a frozen record of
+
+``init(key, input_shape) -> (output_shape, params)``
+    shapes without the batch (examples) axis;
+``forward(params, x) -> (y, residuals)``
+    ``residuals`` is what ``backward`` needs, typed by the layer;
+``backward(params, residuals, dy) -> (dparams, dx)``
+    hand-derived, ``dparams`` has the type of ``params``;
+``apply(params, x) -> y``
+    inference: no residuals kept.
+
+Optional fields extend the contract without changing it: ``backward_params`` computes only
+``dparams`` (a model's first layer never needs ``dx``), and ``forward_keyed`` takes a random key
+for stochastic layers such as dropout (the training loop passes a fresh key each step).
+
+Arrays put features on the last axis and examples on axis -2; any leading axes index a stack of
+independent models (params carry the same leading axes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import attrs
+import numpy as np
+
+from fnnet import tree
+from fnnet.arrays import Array, Shape
+from fnnet.random import Key
+
+__all__ = ["Layer", "init_stack", "check_input"]
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@attrs.frozen
+class Layer(Generic[P, R]):
+    """A layer as a record of pure functions (see the module docstring).
+
+    Build your own by passing four functions; mypy checks that ``backward`` returns the
+    ``params`` type that ``init`` makes and ``forward`` takes.
+    """
+
+    init: Callable[[Key, Shape], tuple[Shape, P]]
+    forward: Callable[[P, Array], tuple[Array, R]]
+    backward: Callable[[P, R, Array], tuple[P, Array]]
+    apply: Callable[[P, Array], Array]
+    name: str = attrs.field(default="layer", kw_only=True)
+    backward_params: Callable[[P, R, Array], P] | None = attrs.field(default=None, kw_only=True)
+    forward_keyed: Callable[[P, Array, Key], tuple[Array, R]] | None = attrs.field(
+        default=None, kw_only=True
+    )
+
+    def __repr__(self) -> str:
+        return f"Layer({self.name})"
+
+
+def init_stack(layer: Layer[P, Any], keys: Sequence[Key], input_shape: Shape) -> tuple[Shape, P]:
+    """Initialise ``len(keys)`` independent models and stack their params on a leading axis.
+
+    >>> from fnnet import layers
+    >>> _, p = init_stack(layers.dense(3), [0, 1], (2,))
+    >>> p.w.shape, p.b.shape
+    ((2, 2, 3), (2, 3))
+    """
+    if len(keys) == 0:
+        raise ValueError("fnnet.layers.init_stack: argument 'keys' must not be empty")
+    results = [layer.init(k, input_shape) for k in keys]
+    return results[0][0], tree.stack([p for _, p in results])
+
+
+def check_input(fn: str, x: object, features: int | None, dtype: np.dtype[Any] | None) -> Array:
+    """Validate a layer input: a floating array with examples and features axes, the expected
+    number of features, and the params' dtype (no silent float32/float64 mixing)."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+        got = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"{fn}: argument 'x' must be a floating numpy array, got {got}")
+    if x.ndim < 2:
+        raise ValueError(
+            f"{fn}: argument 'x' must have shape (..., examples, features), got {x.shape}"
+        )
+    if features is not None and x.shape[-1] != features:
+        raise ValueError(
+            f"{fn}: argument 'x' must have {features} features on its last axis, got {x.shape}"
+        )
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{fn}: argument 'x' has dtype {x.dtype} but the params are {dtype}; "
+            "cast one of them (fnnet never mixes precisions silently)"
+        )
+    return x

@@ -1,0 +1,105 @@
+"""The dense (fully connected) layer: ``y = x @ w + b``.
+
+Shapes: ``x (..., N, in)``, ``w (..., in, out)``, ``b (..., out)``, ``y (..., N, out)``; leading
+axes index a stack of models. ``x`` may also be a plain ``(N, in)`` batch shared by every model
+of the stack (its ``dx`` is then summed over the models).
+
+Backward, with ``dy = dL/dy``::
+
+    dw = xᵀ @ dy        (transposes are swapaxes(-1, -2))
+    db = Σ_examples dy
+    dx = dy @ wᵀ
+
+>>> import numpy as np
+>>> layer = dense(3)
+>>> out_shape, p = layer.init(0, (2,))
+>>> out_shape, p.w.shape, layer.apply(p, np.ones((5, 2))).shape
+((3,), (2, 3), (5, 3))
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from fnnet import tree
+from fnnet.arrays import Array, Shape
+from fnnet.layers.base import Layer, check_input
+from fnnet.layers.initializers import Initializer, glorot_uniform, zeros
+from fnnet.random import Key, fold_in
+
+__all__ = ["DenseParams", "dense"]
+
+
+@tree.pytree
+@attrs.frozen
+class DenseParams:
+    """Weights ``w (..., in, out)`` and bias ``b (..., out)``."""
+
+    w: Array
+    b: Array
+
+
+def _dx_for(x: Array, dx: Array) -> Array:
+    """Sum ``dx`` over model axes that ``x`` was broadcast along (shared input batch)."""
+    if dx.ndim == x.ndim:
+        return dx
+    return np.add.reduce(dx, axis=tuple(range(dx.ndim - x.ndim)))
+
+
+def dense(
+    out_features: int,
+    init: Initializer | None = None,
+    bias_init: Initializer = zeros,
+    dtype: npt.DTypeLike = np.float64,
+) -> Layer[DenseParams, Array]:
+    """A dense layer with ``out_features`` outputs; ``init`` defaults to Glorot uniform.
+
+    Residuals: the input ``x``.
+    """
+    if not isinstance(out_features, int) or out_features < 1:
+        raise ValueError(
+            f"dense: argument 'out_features' must be a positive int, got {out_features!r}"
+        )
+    weight_init = init if init is not None else glorot_uniform()
+    dt = np.dtype(dtype)
+
+    def init_fn(key: Key, input_shape: Shape) -> tuple[Shape, DenseParams]:
+        if len(input_shape) != 1:
+            raise ValueError(f"dense: input_shape must be (features,), got {input_shape}")
+        w = weight_init(fold_in(key, 0), (input_shape[0], out_features), dt)
+        b = bias_init(fold_in(key, 1), (out_features,), dt)
+        return (out_features,), DenseParams(w, b)
+
+    def apply(p: DenseParams, x: Array) -> Array:
+        check_input("dense", x, p.w.shape[-2], p.w.dtype)
+        if x.ndim > 2 and x.shape[:-2] != p.w.shape[:-2]:
+            raise ValueError(
+                f"dense: argument 'x' {x.shape} has model axes {x.shape[:-2]} but the params "
+                f"have {p.w.shape[:-2]} (w {p.w.shape}); pass (examples, features) to share it"
+            )
+        y = np.matmul(x, p.w)
+        y += p.b[..., None, :] if p.b.ndim > 1 else p.b
+        return y
+
+    def forward(p: DenseParams, x: Array) -> tuple[Array, Array]:
+        return apply(p, x), x
+
+    def backward_params(p: DenseParams, x: Array, dy: Array) -> DenseParams:
+        dw = np.matmul(x.swapaxes(-1, -2), dy)
+        db = np.add.reduce(dy, axis=-2)
+        return DenseParams(dw, db)
+
+    def backward(p: DenseParams, x: Array, dy: Array) -> tuple[DenseParams, Array]:
+        dx = _dx_for(x, np.matmul(dy, p.w.swapaxes(-1, -2)))
+        return backward_params(p, x, dy), dx
+
+    return Layer(
+        init_fn,
+        forward,
+        backward,
+        apply,
+        name=f"dense({out_features})",
+        backward_params=backward_params,
+    )

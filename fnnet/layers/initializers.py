@@ -1,0 +1,133 @@
+"""Weight initializers: ``init(key, shape, dtype) -> array``, pure and reproducible by key.
+
+Fan-in and fan-out follow the usual convention for a weight of shape ``(..., in, out)`` (a
+convolution kernel ``(kh, kw, in, out)`` multiplies both by ``kh * kw``).
+
+>>> import numpy as np
+>>> w = glorot_uniform()(0, (2, 4), np.float32)
+>>> w.dtype, w.shape, bool(np.all(np.abs(w) <= np.sqrt(6 / 6)))
+(dtype('float32'), (2, 4), True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from fnnet.arrays import Array, Shape
+from fnnet.random import Key, generator
+
+__all__ = [
+    "Initializer",
+    "fans",
+    "zeros",
+    "constant",
+    "normal",
+    "uniform",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lab_uniform",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+]
+
+Initializer: TypeAlias = Callable[[Key, Shape, npt.DTypeLike], Array]
+
+
+def fans(shape: Shape) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight shaped ``(*receptive_field, in, out)``."""
+    if len(shape) < 2:
+        return (shape[0] if shape else 1), (shape[0] if shape else 1)
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _cast(x: np.ndarray[Any, Any], dtype: npt.DTypeLike) -> Array:
+    out: Array = x.astype(dtype, copy=False)
+    return out
+
+
+def zeros(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
+    """All zeros (the usual bias init)."""
+    return np.zeros(shape, dtype)
+
+
+def constant(value: float) -> Initializer:
+    """All ``value``."""
+
+    def init(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
+        return np.full(shape, value, dtype)
+
+    return init
+
+
+def normal(std: float = 0.01, mean: float = 0.0) -> Initializer:
+    """Gaussian ``N(mean, std²)``."""
+
+    def init(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
+        return _cast(generator(key).normal(mean, std, shape), dtype)
+
+    return init
+
+
+def uniform(low: float = -0.05, high: float = 0.05) -> Initializer:
+    """Uniform on ``[low, high)``."""
+
+    def init(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
+        return _cast(generator(key).uniform(low, high, shape), dtype)
+
+    return init
+
+
+def _scaled(distribution: str, gain: float, mode: str) -> Initializer:
+    def init(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
+        fan_in, fan_out = fans(shape)
+        fan = {"in": fan_in, "avg": (fan_in + fan_out) / 2}[mode]
+        variance = gain / fan
+        rng = generator(key)
+        if distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            return _cast(rng.uniform(-limit, limit, shape), dtype)
+        return _cast(rng.normal(0.0, math.sqrt(variance), shape), dtype)
+
+    return init
+
+
+def glorot_uniform() -> Initializer:
+    """Glorot/Xavier uniform: ``U(-a, a)``, ``a = sqrt(6 / (fan_in + fan_out))``."""
+    return _scaled("uniform", 1.0, "avg")
+
+
+def glorot_normal() -> Initializer:
+    """Glorot/Xavier normal: ``N(0, 2 / (fan_in + fan_out))``."""
+    return _scaled("normal", 1.0, "avg")
+
+
+def he_uniform() -> Initializer:
+    """He/Kaiming uniform (for ReLU): ``U(-a, a)``, ``a = sqrt(6 / fan_in)``."""
+    return _scaled("uniform", 2.0, "in")
+
+
+def he_normal() -> Initializer:
+    """He/Kaiming normal (for ReLU): ``N(0, 2 / fan_in)``."""
+    return _scaled("normal", 2.0, "in")
+
+
+def lab_uniform() -> Initializer:
+    """The lab reports' "small random" start: ``U(-1, 1)`` scaled by ``1/sqrt(fan_in)``
+    (PyTorch's default for ``nn.Linear``)."""
+    return _scaled("uniform", 1.0 / 3.0, "in")
+
+
+xavier_uniform = glorot_uniform
+xavier_normal = glorot_normal
+kaiming_uniform = he_uniform
+kaiming_normal = he_normal

@@ -1,0 +1,177 @@
+"""Losses: ``loss(pred, target) -> (value, dpred)``, value per model and its gradient in one call.
+
+``pred`` is ``(..., N, k)``: leading axes index a stack of models, ``N`` examples, ``k`` outputs.
+The value is a mean over the examples (and outputs), one per model: shape ``pred.shape[:-2]``
+(a 0-d array for a single model). ``dpred = d value / d pred``, so the quantity differentiated for
+a stack is the sum over models and each model's gradient equals the one it would get alone.
+
+``target`` must match ``pred`` exactly, except that it may omit ``pred``'s leading model axes
+(data shared by every model in a stack). A ``(N,)`` target against a ``(N, 1)`` prediction is a
+``ValueError``, never a silent broadcast to ``(N, N)``.
+
+================================  ==================================  ====================
+loss                              value, averaged over N·k            dpred · N·k
+================================  ==================================  ====================
+mse                               (p − t)²                            2(p − t)
+half_mse                          ½(p − t)²                           p − t
+binary_cross_entropy              −t log p − (1 − t) log(1 − p)       (p − t) / (p(1 − p))
+binary_cross_entropy_with_logits  max(z, 0) − z t + log(1 + e^−|z|)   σ(z) − t
+================================  ==================================  ====================
+
+``softmax_cross_entropy`` averages over the N examples only: value ``logsumexp(z) − z_label``,
+``dpred · N = softmax(z) − onehot``.
+
+>>> import numpy as np
+>>> value, grad = mse(np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]]))
+>>> float(value), grad.ravel().tolist()
+(2.5, [1.0, 2.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+import numpy as np
+
+from fnnet.arrays import Array
+from fnnet.layers.activations import sigmoid_fn
+
+__all__ = [
+    "Loss",
+    "mse",
+    "half_mse",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "softmax_cross_entropy",
+]
+
+Loss: TypeAlias = Callable[[Array, Any], tuple[Array, Array]]
+"""``loss(pred, target) -> (value per model, dpred)``."""
+
+
+def _check(fn: str, pred: object, target: object) -> tuple[Array, Array]:
+    if type(pred) is not np.ndarray or pred.dtype.kind != "f":
+        got = f"dtype {pred.dtype}" if isinstance(pred, np.ndarray) else type(pred).__name__
+        raise TypeError(f"{fn}: argument 'pred' must be a floating numpy array, got {got}")
+    if not isinstance(target, np.ndarray):
+        raise TypeError(
+            f"{fn}: argument 'target' must be a numpy array, got {type(target).__name__}"
+        )
+    if pred.ndim < 2:
+        raise ValueError(
+            f"{fn}: argument 'pred' must have shape (..., examples, outputs), got {pred.shape}"
+        )
+    if (
+        target.ndim < 2
+        or target.ndim > pred.ndim
+        or pred.shape[pred.ndim - target.ndim :] != target.shape
+    ):
+        raise ValueError(
+            f"{fn}: argument 'target' must have the shape of 'pred' {pred.shape} (or omit "
+            f"its leading model axes), got {target.shape}; reshape a (N,) target to (N, 1) explicitly"
+        )
+    if pred.shape[-2] == 0:
+        raise ValueError(f"{fn}: argument 'pred' has no examples, shape {pred.shape}")
+    if target.dtype.kind != "f":
+        target = target.astype(pred.dtype)
+    elif target.dtype != pred.dtype:
+        raise TypeError(
+            f"{fn}: 'pred' is {pred.dtype} but 'target' is {target.dtype}; cast one of them"
+        )
+    return pred, target
+
+
+def _mean(x: Array) -> Array:
+    """Mean over the last two axes (examples, outputs): one value per model."""
+    n = x.shape[-1] * x.shape[-2]
+    total: Array = np.add.reduce(x.reshape(*x.shape[:-2], n), axis=-1)
+    return np.asarray(total / n)
+
+
+def mse(pred: Array, target: Array) -> tuple[Array, Array]:
+    """Mean squared error ``mean((pred - target)²)`` per model."""
+    pred, target = _check("mse", pred, target)
+    diff = pred - target
+    value = _mean(diff * diff)
+    diff *= 2.0 / (pred.shape[-1] * pred.shape[-2])
+    return value, diff
+
+
+def half_mse(pred: Array, target: Array) -> tuple[Array, Array]:
+    """Half mean squared error ``mean(½(pred - target)²)`` per model (one lab report's loss)."""
+    pred, target = _check("half_mse", pred, target)
+    diff = pred - target
+    value = _mean(diff * diff) * 0.5
+    diff *= 1.0 / (pred.shape[-1] * pred.shape[-2])
+    return value, diff
+
+
+def binary_cross_entropy(pred: Array, target: Array) -> tuple[Array, Array]:
+    """Binary cross-entropy on probabilities, per model.
+
+    ``pred`` is clipped to ``[eps, 1 - eps]`` (``eps`` the dtype's machine epsilon) so the value and
+    gradient stay finite at 0 and 1.
+    """
+    pred, target = _check("binary_cross_entropy", pred, target)
+    eps = float(np.finfo(pred.dtype).eps)
+    p = np.clip(pred, eps, 1.0 - eps)
+    one_minus = 1.0 - p
+    value = _mean(-(target * np.log(p) + (1.0 - target) * np.log(one_minus)))
+    grad = (p - target) / (p * one_minus)
+    grad *= 1.0 / (pred.shape[-1] * pred.shape[-2])
+    return value, grad
+
+
+def binary_cross_entropy_with_logits(pred: Array, target: Array) -> tuple[Array, Array]:
+    """Binary cross-entropy on logits ``z`` (stable for any finite ``z``), per model."""
+    z, target = _check("binary_cross_entropy_with_logits", pred, target)
+    value = _mean(np.maximum(z, 0.0) - z * target + np.log1p(np.exp(-np.abs(z))))
+    grad = sigmoid_fn(z)
+    grad -= target
+    grad *= 1.0 / (z.shape[-1] * z.shape[-2])
+    return value, grad
+
+
+def softmax_cross_entropy(pred: Array, target: Array) -> tuple[Array, Array]:
+    """Softmax cross-entropy on logits ``(..., N, C)``, mean over examples, per model.
+
+    ``target`` is integer class labels ``(..., N)`` or one-hot / probability rows ``(..., N, C)``.
+    The gradient is the fused, stable ``(softmax(z) - onehot) / N``.
+    """
+    fn = "softmax_cross_entropy"
+    if isinstance(target, np.ndarray) and target.dtype.kind in "iu":
+        if type(pred) is not np.ndarray or pred.dtype.kind != "f" or pred.ndim < 2:
+            raise TypeError(
+                f"{fn}: argument 'pred' must be floating logits of shape (..., N, C), got "
+                f"{getattr(pred, 'shape', type(pred).__name__)}"
+            )
+        lead = pred.shape[:-1]
+        if (
+            target.ndim < 1
+            or target.ndim > len(lead)
+            or lead[len(lead) - target.ndim :] != target.shape
+        ):
+            raise ValueError(
+                f"{fn}: integer 'target' must have shape {lead} (or omit the leading model axes) "
+                f"for 'pred' {pred.shape}, got {target.shape}"
+            )
+        classes = pred.shape[-1]
+        if target.size and (target.min() < 0 or target.max() >= classes):
+            raise ValueError(
+                f"{fn}: labels in 'target' must be in [0, {classes}), got range "
+                f"[{target.min()}, {target.max()}]"
+            )
+        target = (target[..., None] == np.arange(classes)).astype(pred.dtype)
+    z, t = _check(fn, pred, target)
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    norm = np.add.reduce(exp, axis=-1, keepdims=True)
+    shifted -= np.log(norm)  # log-softmax
+    shifted *= t
+    n = z.shape[-2]
+    value = np.asarray(np.add.reduce(shifted.reshape(*z.shape[:-2], -1), axis=-1) * (-1.0 / n))
+    exp /= norm  # softmax
+    exp -= t
+    exp *= 1.0 / n
+    return value, exp
