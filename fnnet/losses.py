@@ -69,7 +69,7 @@ def _check(fn: str, pred: object, target: object) -> tuple[Array, Array]:
     ):
         raise ValueError(
             f"{fn}: argument 'target' must have the shape of 'pred' {pred.shape} (or omit "
-            f"its leading model axes), got {target.shape}; reshape a (N,) target to (N, 1) explicitly"
+            f"its leading model axes), got {target.shape}; reshape a (N,) target to (N, 1)"
         )
     if pred.shape[-2] == 0:
         raise ValueError(f"{fn}: argument 'pred' has no examples, shape {pred.shape}")
