@@ -8,7 +8,19 @@ come from hand-derived backward functions, and optimizers are ``(init, update)``
 Layer(dense(4))
 """
 
-from fnnet import arrays, layers, random, tree
+from fnnet import arrays, check, data, io, layers, losses, metrics, optim, random, train, tree
 
-__all__ = ["arrays", "layers", "random", "tree"]
+__all__ = [
+    "arrays",
+    "check",
+    "data",
+    "io",
+    "layers",
+    "losses",
+    "metrics",
+    "optim",
+    "random",
+    "train",
+    "tree",
+]
 __version__ = "0.1.0"

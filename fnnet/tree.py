@@ -110,7 +110,7 @@ def _attrs_kind(cls: type) -> _Kind:
         return [getattr(node, n) for n in names], None
 
     def unflatten(aux: Any, children: list[Any]) -> Any:
-        node = new(cls)
+        node: Any = new(cls)
         for name, child in zip(names, children, strict=True):
             setattr_(node, name, child)
         return node
@@ -120,7 +120,8 @@ def _attrs_kind(cls: type) -> _Kind:
 
 def pytree(cls: C) -> C:
     """Class decorator: register a (frozen) attrs class as a pytree node, fields in order."""
-    if not attrs.has(cls):
+    is_attrs = attrs.has(cls)  # (a variable: keeps mypy from narrowing cls away from C)
+    if not is_attrs:
         raise TypeError(f"fnnet.tree.pytree: {cls.__name__} is not an attrs class")
     _KINDS[cls] = _attrs_kind(cls)
     return cls

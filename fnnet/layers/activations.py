@@ -159,7 +159,7 @@ softplus: Activation = _activation(
 
 def softmax_fn(x: Array) -> Array:
     """Softmax over the last axis, stable for any finite input."""
-    z = x - np.max(x, axis=-1, keepdims=True)
+    z: Array = x - np.max(x, axis=-1, keepdims=True)
     np.exp(z, out=z)
     z /= np.add.reduce(z, axis=-1, keepdims=True)
     return z
@@ -167,7 +167,7 @@ def softmax_fn(x: Array) -> Array:
 
 def log_softmax_fn(x: Array) -> Array:
     """``log(softmax(x))`` over the last axis, without forming the softmax."""
-    z = x - np.max(x, axis=-1, keepdims=True)
+    z: Array = x - np.max(x, axis=-1, keepdims=True)
     z -= np.log(np.add.reduce(np.exp(z), axis=-1, keepdims=True))
     return z
 

@@ -45,7 +45,8 @@ def _dx_for(x: Array, dx: Array) -> Array:
     """Sum ``dx`` over model axes that ``x`` was broadcast along (shared input batch)."""
     if dx.ndim == x.ndim:
         return dx
-    return np.add.reduce(dx, axis=tuple(range(dx.ndim - x.ndim)))
+    summed: Array = np.add.reduce(dx, axis=tuple(range(dx.ndim - x.ndim)))
+    return summed
 
 
 def dense(
@@ -79,7 +80,7 @@ def dense(
                 f"dense: argument 'x' {x.shape} has model axes {x.shape[:-2]} but the params "
                 f"have {p.w.shape[:-2]} (w {p.w.shape}); pass (examples, features) to share it"
             )
-        y = np.matmul(x, p.w)
+        y: Array = np.matmul(x, p.w)
         y += p.b[..., None, :] if p.b.ndim > 1 else p.b
         return y
 
@@ -88,7 +89,7 @@ def dense(
 
     def backward_params(p: DenseParams, x: Array, dy: Array) -> DenseParams:
         dw = np.matmul(x.swapaxes(-1, -2), dy)
-        db = np.add.reduce(dy, axis=-2)
+        db: Array = np.add.reduce(dy, axis=-2)
         return DenseParams(dw, db)
 
     def backward(p: DenseParams, x: Array, dy: Array) -> tuple[DenseParams, Array]:

@@ -1,0 +1,232 @@
+"""Finite-difference gradient checks for layers, losses and whole models (float64).
+
+Every hand-derived backward is compared with central differences
+``(f(θ + ε) − f(θ − ε)) / 2ε`` of a scalar ``f``:
+
+- a layer: ``f = Σ forward(params, x) ⊙ dy`` for a random cotangent ``dy``, checked against
+  ``backward(params, residuals, dy) = (dparams, dx)``;
+- a loss: ``f = Σ_models loss(pred, target).value``, checked against ``dpred``;
+- a model with a loss: ``f = Σ_models loss(apply(params, x), y).value``, checked against the
+  backward chain (``dparams``).
+
+An element passes when ``|analytic − numeric| <= atol + rtol·|numeric|`` (as in
+``torch.autograd.gradcheck``). Inputs are cast to float64 first.
+
+>>> import numpy as np
+>>> from fnnet import layers
+>>> _, p = layers.dense(3).init(0, (4,))
+>>> check_layer(layers.dense(3), p, np.ones((5, 4))).ok
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import numpy as np
+
+from fnnet import tree
+from fnnet.arrays import Array
+from fnnet.layers.base import Layer
+from fnnet.random import Key, generator
+
+__all__ = ["GradCheck", "check_layer", "check_loss", "check_model", "check_gradients"]
+
+
+@attrs.frozen
+class GradCheck:
+    """The result of a gradient check.
+
+    ``ok``: every element passed; ``max_error``: the worst ``|a − n| / (atol + rtol·|n|)`` (≤ 1
+    passes); ``max_rel_error``: the worst ``|a − n| / max(|a|, |n|)``; ``where``: the element
+    with the worst error, e.g. ``params[0].w[1, 2]``, with its ``analytic`` and ``numeric``
+    values; ``checked``: how many elements were compared.
+    """
+
+    ok: bool
+    max_error: float
+    max_rel_error: float
+    where: str
+    analytic: float
+    numeric: float
+    checked: int
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.ok else "FAILED"
+        return (
+            f"gradient check {verdict}: worst at {self.where}: analytic {self.analytic:.10g}, "
+            f"numeric {self.numeric:.10g} (relative error {self.max_rel_error:.3g}, "
+            f"{self.checked} elements)"
+        )
+
+    def raise_if_failed(self) -> None:
+        """Raise ``AssertionError`` with the report unless the check passed."""
+        if not self.ok:
+            raise AssertionError(str(self))
+
+
+def _to64(x: Any) -> Any:
+    return tree.tree_map(
+        lambda a: a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a,
+        x,
+    )
+
+
+def check_gradients(
+    f: Callable[[list[Array]], float],
+    inputs: list[Array],
+    analytic: list[Array],
+    names: list[str],
+    *,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+    max_elements: int | None = None,
+    key: Key = 0,
+) -> GradCheck:
+    """Compare ``analytic[i]`` with central differences of ``f`` in each ``inputs[i]``.
+
+    ``f`` reads the (float64) ``inputs`` list, which is perturbed in place one element at a time.
+    ``max_elements`` checks a random subset of at most that many elements per input.
+    """
+    rng = generator(key)
+    worst = (-1.0, 0.0, "", 0.0, 0.0)
+    checked = 0
+    for arr, grad, name in zip(inputs, analytic, names, strict=True):
+        if grad.shape != arr.shape:
+            raise ValueError(
+                f"check_gradients: the gradient of {name} has shape {grad.shape}, "
+                f"expected {arr.shape}"
+            )
+        flat = arr.reshape(-1)
+        if not np.shares_memory(flat, arr):
+            raise ValueError(f"check_gradients: input {name} must be contiguous")
+        idx = np.arange(flat.size)
+        if max_elements is not None and flat.size > max_elements:
+            idx = rng.choice(flat.size, max_elements, replace=False)
+        g = grad.reshape(-1)
+        for i in idx:
+            orig = flat[i]
+            flat[i] = orig + eps
+            up = f(inputs)
+            flat[i] = orig - eps
+            down = f(inputs)
+            flat[i] = orig
+            numeric = (up - down) / (2 * eps)
+            a = float(g[i])
+            diff = abs(a - numeric)
+            err = diff / (atol + rtol * abs(numeric))
+            rel = diff / max(abs(a), abs(numeric), 1e-300)
+            checked += 1
+            if err > worst[0]:
+                at = np.unravel_index(int(i), arr.shape)
+                where = f"{name}[{', '.join(str(int(j)) for j in at)}]"
+                worst = (err, rel if diff > 0 else 0.0, where, a, numeric)
+    err, rel, where, a, numeric = worst
+    return GradCheck(err <= 1.0, max(err, 0.0), rel, where, a, numeric, checked)
+
+
+def _forward(layer: Layer[Any, Any], params: Any, x: Array, key: Key | None) -> tuple[Array, Any]:
+    if key is not None and layer.forward_keyed is not None:
+        return layer.forward_keyed(params, x, key)
+    return layer.forward(params, x)
+
+
+def check_layer(
+    layer: Layer[Any, Any],
+    params: Any,
+    x: Array,
+    *,
+    key: Key = 0,
+    **tolerances: Any,
+) -> GradCheck:
+    """Check ``layer.backward`` (``dparams`` and ``dx``) and ``backward_params`` at ``(params,
+    x)``. ``key`` draws the random cotangent and is passed to a stochastic layer's
+    ``forward_keyed``. ``tolerances``: ``eps``, ``rtol``, ``atol``, ``max_elements``."""
+    params, x = _to64(params), np.array(x, dtype=np.float64)
+    p_leaves, treedef = tree.flatten(params)
+    p_leaves = [np.array(p, dtype=np.float64) for p in p_leaves]
+    params = tree.unflatten(treedef, p_leaves)
+    y, res = _forward(layer, params, x, key)
+    dy = generator(key).normal(size=y.shape)
+    dparams, dx = layer.backward(params, res, dy)
+    _same_structure("backward", params, dparams)
+    if layer.backward_params is not None:
+        only = layer.backward_params(params, res, dy)
+        _same_structure("backward_params", params, only)
+        for a, b in zip(tree.leaves(only), tree.leaves(dparams), strict=True):
+            if not np.allclose(a, b, rtol=1e-12, atol=1e-12):
+                raise AssertionError("check_layer: backward_params disagrees with backward")
+
+    def f(inputs: list[Array]) -> float:
+        p = tree.unflatten(treedef, inputs[:-1])
+        return float(np.sum(_forward(layer, p, inputs[-1], key)[0] * dy))
+
+    names = [f"params{path}" for path in tree.paths(params)] if p_leaves else []
+    return check_gradients(
+        f,
+        [*p_leaves, x],
+        [*tree.leaves(dparams), np.asarray(dx)],
+        [*names, "x"],
+        key=key,
+        **tolerances,
+    )
+
+
+def _same_structure(what: str, params: Any, grads: Any) -> None:
+    if tree.structure(params) != tree.structure(grads):
+        raise AssertionError(
+            f"check: {what} returned gradients of structure {tree.structure(grads)!r}, "
+            f"but the params have {tree.structure(params)!r}"
+        )
+
+
+def check_loss(
+    loss: Callable[[Array, Any], tuple[Array, Array]],
+    pred: Array,
+    target: Any,
+    **tolerances: Any,
+) -> GradCheck:
+    """Check a loss's ``dpred`` against differences of the summed (over models) value."""
+    pred = np.array(pred, dtype=np.float64)
+    if isinstance(target, np.ndarray) and target.dtype.kind == "f":
+        target = target.astype(np.float64)
+    _, dpred = loss(pred, target)
+
+    def f(inputs: list[Array]) -> float:
+        return float(np.sum(loss(inputs[0], target)[0]))
+
+    return check_gradients(f, [pred], [dpred], ["pred"], **tolerances)
+
+
+def check_model(
+    model: Layer[Any, Any],
+    loss: Callable[[Array, Any], tuple[Array, Array]],
+    params: Any,
+    x: Array,
+    target: Any,
+    **tolerances: Any,
+) -> GradCheck:
+    """Check the gradient of ``Σ_models loss(model(params, x), target)`` w.r.t. ``params``,
+    computed by the backward chain (``backward_params`` when the model has it)."""
+    params, x = _to64(params), np.array(x, dtype=np.float64)
+    if isinstance(target, np.ndarray) and target.dtype.kind == "f":
+        target = target.astype(np.float64)
+    p_leaves, treedef = tree.flatten(params)
+    p_leaves = [np.array(p, dtype=np.float64) for p in p_leaves]
+    params = tree.unflatten(treedef, p_leaves)
+    pred, res = model.forward(params, x)
+    _, dpred = loss(pred, target)
+    if model.backward_params is not None:
+        grads = model.backward_params(params, res, dpred)
+    else:
+        grads = model.backward(params, res, dpred)[0]
+    _same_structure("backward", params, grads)
+
+    def f(inputs: list[Array]) -> float:
+        return float(np.sum(loss(model.apply(tree.unflatten(treedef, inputs), x), target)[0]))
+
+    names = [f"params{path}" for path in tree.paths(params)]
+    return check_gradients(f, p_leaves, tree.leaves(grads), names, **tolerances)

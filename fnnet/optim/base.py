@@ -1,0 +1,100 @@
+"""The ``Optimizer`` type: an ``(init, update)`` pair of pure functions, and ``apply_updates``.
+
+``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``; the new
+params are ``apply_updates(params, updates)`` (``params + updates``, leafwise). A user's own
+optimizer is any two functions of these types, passed positionally: ``Optimizer(init, update)``.
+
+fnnet's own transforms are written on the flat list of leaves (:class:`LeafTransform`), so a
+``chain`` of them flattens the gradient tree once per step, not once per transform; the
+``Optimizer`` built from one carries it in ``leafwise`` for the training loop's fast path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeAlias, TypeVar
+
+import attrs
+import numpy as np
+
+from fnnet import tree
+from fnnet.arrays import Array
+from fnnet.tree import PyTree
+
+__all__ = [
+    "Optimizer",
+    "LeafTransform",
+    "Hyper",
+    "apply_updates",
+    "from_leaves",
+    "per_model",
+]
+
+S = TypeVar("S")
+T = TypeVar("T")
+
+Hyper: TypeAlias = float | Array
+"""A hyperparameter: a Python float, or an array with one value per stacked model (its shape the
+leading model axes of every leaf)."""
+
+
+@attrs.frozen
+class LeafTransform(Generic[S]):
+    """A gradient transform on the flat list of leaves.
+
+    ``init(params) -> state`` sees the params tree; ``update(grads, state, params)`` sees lists of
+    leaves in :func:`fnnet.tree.leaves` order and returns the list of updates and the new state.
+    """
+
+    init: Callable[[PyTree], S]
+    update: Callable[[list[Array], S, list[Array]], tuple[list[Array], S]]
+
+
+@attrs.frozen
+class Optimizer(Generic[S]):
+    """An optimizer as a value: ``Optimizer(init, update)``.
+
+    ``init(params) -> S``; ``update(grads, state: S, params) -> (updates, state: S)``.
+    """
+
+    init: Callable[[PyTree], S]
+    update: Callable[[PyTree, S, PyTree], tuple[PyTree, S]]
+    leafwise: LeafTransform[S] | None = attrs.field(default=None, kw_only=True, repr=False)
+
+
+def from_leaves(transform: LeafTransform[S]) -> Optimizer[S]:
+    """Wrap a :class:`LeafTransform` as an ``Optimizer`` (flatten once, unflatten once)."""
+
+    def update(grads: PyTree, state: S, params: PyTree) -> tuple[PyTree, S]:
+        g, treedef = tree.flatten(grads)
+        p = tree.leaves(params)
+        if len(p) != len(g):
+            raise tree.TreeMismatchError(
+                f"grads have {len(g)} leaves but params have {len(p)} "
+                f"(grads {treedef!r}, params {tree.structure(params)!r})"
+            )
+        updates, state = transform.update(g, state, p)
+        return tree.unflatten(treedef, updates), state
+
+    return Optimizer(transform.init, update, leafwise=transform)
+
+
+def apply_updates(params: T, updates: T) -> T:
+    """``params + updates`` leafwise, keeping each param's dtype."""
+    return tree.tree_map(lambda p, u: np.add(p, u, dtype=p.dtype), params, updates)
+
+
+def per_model(h: Hyper, leaf: Array) -> Any:
+    """A hyperparameter shaped to broadcast against ``leaf``.
+
+    A float is returned as is (Python floats keep float32 arrays float32). An array of shape
+    ``M`` (the model axes) becomes ``M + (1,) * (leaf.ndim - len(M))`` in the leaf's dtype.
+    """
+    if isinstance(h, float | int):
+        return h
+    if h.ndim > leaf.ndim or leaf.shape[: h.ndim] != h.shape:
+        raise ValueError(
+            f"fnnet.optim: a per-model hyperparameter of shape {h.shape} must match the leading "
+            f"axes of every leaf, got a leaf of shape {leaf.shape}"
+        )
+    return h.reshape(h.shape + (1,) * (leaf.ndim - h.ndim)).astype(leaf.dtype, copy=False)

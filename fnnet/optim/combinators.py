@@ -1,0 +1,115 @@
+"""Combinators: ``chain`` runs optimizers in sequence, ``masked`` applies one to part of a tree.
+
+>>> import numpy as np
+>>> from fnnet import optim
+>>> opt = optim.chain(optim.clip(1.0), optim.scale_by_learning_rate(0.1))
+>>> state = opt.init([np.zeros(2)])
+>>> updates, state = opt.update([np.array([5.0, -0.5])], state, [np.zeros(2)])
+>>> updates[0].tolist()
+[-0.1, 0.05]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from fnnet import tree
+from fnnet.arrays import Array
+from fnnet.optim.base import LeafTransform, Optimizer, from_leaves
+from fnnet.tree import PyTree
+
+__all__ = ["chain", "masked", "MaskedState", "freeze"]
+
+
+def chain(*optimizers: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
+    """Apply ``optimizers`` in order, each to the previous one's updates; state is the tuple of
+    their states. When every part is one of fnnet's own leafwise transforms, the whole chain
+    flattens the trees once per step."""
+    parts = tuple(optimizers)
+    if all(o.leafwise is not None for o in parts):
+        leafwise = [o.leafwise for o in parts if o.leafwise is not None]
+
+        def init_leaves(params: PyTree) -> tuple[Any, ...]:
+            return tuple(t.init(params) for t in leafwise)
+
+        def update_leaves(
+            g: list[Array], state: tuple[Any, ...], p: list[Array]
+        ) -> tuple[list[Array], tuple[Any, ...]]:
+            new_states = []
+            for t, s in zip(leafwise, state, strict=True):
+                g, s = t.update(g, s, p)
+                new_states.append(s)
+            return g, tuple(new_states)
+
+        return from_leaves(LeafTransform(init_leaves, update_leaves))
+
+    def init(params: PyTree) -> tuple[Any, ...]:
+        return tuple(o.init(params) for o in parts)
+
+    def update(
+        grads: PyTree, state: tuple[Any, ...], params: PyTree
+    ) -> tuple[PyTree, tuple[Any, ...]]:
+        new_states = []
+        for o, s in zip(parts, state, strict=True):
+            grads, s = o.update(grads, s, params)
+            new_states.append(s)
+        return grads, tuple(new_states)
+
+    return Optimizer(init, update)
+
+
+@tree.pytree
+@attrs.frozen
+class MaskedState:
+    """``inner``: the wrapped optimizer's state; ``mask``: one bool per leaf (flatten order)."""
+
+    inner: Any
+    mask: tuple[bool, ...]
+
+
+def _mask_leaves(mask: PyTree | Callable[[PyTree], PyTree], params: PyTree) -> tuple[bool, ...]:
+    tree_mask = mask(params) if callable(mask) else mask
+    bools = tree.tree_map(lambda p, m: bool(m), params, tree_mask)
+    return tuple(tree.leaves(bools))
+
+
+def masked(
+    inner: Optimizer[Any], mask: PyTree | Callable[[PyTree], PyTree]
+) -> Optimizer[MaskedState]:
+    """Apply ``inner`` to the leaves where ``mask`` is true; pass the others through unchanged.
+
+    ``mask`` is a tree of bools with the params' structure, or a function ``params -> mask``.
+    Typical uses: weight decay on weights only, a per-group learning rate, freezing a layer.
+    """
+    if inner.leafwise is None:
+        raise TypeError("masked: argument 'inner' must be built from fnnet.optim transforms")
+    leafwise = inner.leafwise
+
+    def init(params: PyTree) -> MaskedState:
+        flags = _mask_leaves(mask, params)
+        selected = [p for p, f in zip(tree.leaves(params), flags, strict=True) if f]
+        return MaskedState(leafwise.init(selected), flags)
+
+    def update(
+        g: list[Array], state: MaskedState, p: list[Array]
+    ) -> tuple[list[Array], MaskedState]:
+        idx = [i for i, f in enumerate(state.mask) if f]
+        updates, inner_state = leafwise.update(
+            [g[i] for i in idx], state.inner, [p[i] for i in idx]
+        )
+        out = list(g)
+        for i, u in zip(idx, updates, strict=True):
+            out[i] = u
+        return out, MaskedState(inner_state, state.mask)
+
+    return from_leaves(LeafTransform(init, update))
+
+
+def freeze(mask: PyTree | Callable[[PyTree], PyTree]) -> Optimizer[MaskedState]:
+    """Zero the updates of the leaves where ``mask`` is true (chain it after the optimizer)."""
+    from fnnet.optim.transforms import set_to_zero
+
+    return masked(set_to_zero(), mask)

@@ -1,0 +1,428 @@
+"""Training as a fold: a pure ``step(state, batch) -> (state, metrics)`` scanned over batches.
+
+``make_step(model, loss, optimizer)`` builds the step; ``scan(step, state, batches, until=...)``
+folds it over any iterable of batches and returns ``(final_state, history)``; ``fit`` wraps the
+fold with epochs, keyed shuffling, minibatches, validation, stopping rules and a progress log.
+
+Per-step work is forward, loss, hand-derived backward (the first layer's ``dx`` skipped), and
+the optimizer's update on the flat list of leaves; nothing is mutated that the caller can see.
+A loss that turns NaN or infinite stops the run with a message naming the epoch and step.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
+
+import attrs
+import numpy as np
+
+from fnnet import tree
+from fnnet.arrays import Array
+from fnnet.data import batches as make_batches
+from fnnet.layers.base import Layer
+from fnnet.optim.base import Optimizer, apply_updates
+from fnnet.random import Key, fold_in
+from fnnet.tree import PyTree
+
+__all__ = [
+    "TrainState",
+    "History",
+    "FitResult",
+    "DivergenceError",
+    "Batch",
+    "Metric",
+    "StopRule",
+    "Step",
+    "make_step",
+    "init_state",
+    "scan",
+    "fit",
+    "evaluate",
+    "loss_below",
+    "first_below",
+]
+
+P = TypeVar("P")
+S = TypeVar("S")
+
+Batch: TypeAlias = tuple[Array, Any]
+"""``(inputs, targets)``: targets are float arrays or integer labels, as the loss expects."""
+
+Metric: TypeAlias = Callable[[Array, Any], Array]
+"""``metric(pred, target) -> value per model`` (e.g. :func:`fnnet.metrics.accuracy`)."""
+
+StopRule: TypeAlias = Callable[[int, Array], bool]
+"""``rule(epoch, loss per model) -> stop?``, asked after every epoch."""
+
+LossFn: TypeAlias = Callable[[Array, Any], tuple[Array, Array]]
+
+
+class DivergenceError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@attrs.frozen
+class TrainState(Generic[P, S]):
+    """Everything a step reads and writes: params, optimizer state, step count, random key."""
+
+    params: P
+    opt_state: S
+    step: int = 0
+    key: Key = 0
+
+
+@attrs.frozen
+class History:
+    """Stacked per-step (``scan``) or per-epoch (``fit``) records: ``loss`` is ``(T, *models)``.
+
+    ``metrics`` holds any other series by name (``accuracy``, ``val_accuracy``, ...);
+    ``history["name"]`` reads ``loss``, ``val_loss`` or a metric.
+    """
+
+    loss: Array
+    val_loss: Array | None = None
+    metrics: Mapping[str, Array] = attrs.field(factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.loss.shape[0])
+
+    def __getitem__(self, name: str) -> Array:
+        if name == "loss":
+            return self.loss
+        if name == "val_loss" and self.val_loss is not None:
+            return self.val_loss
+        if name in self.metrics:
+            return self.metrics[name]
+        raise KeyError(f"History has no series {name!r}; it has {self.names()}")
+
+    def names(self) -> list[str]:
+        """The names of every series recorded."""
+        extra = ["val_loss"] if self.val_loss is not None else []
+        return ["loss", *extra, *self.metrics]
+
+
+@attrs.frozen
+class FitResult(Generic[P, S]):
+    """What ``fit`` returns.
+
+    ``params`` are the final params, or the best ones on validation loss when ``patience`` was
+    used; ``stop_reason`` is one of ``"until"``, ``"epochs"``, ``"patience"``, ``"diverged"``.
+    """
+
+    params: P
+    opt_state: S
+    history: History
+    state: TrainState[P, S]
+    epochs: int
+    stop_reason: str
+    best_epoch: int | None = None
+
+
+Step: TypeAlias = Callable[[TrainState[P, S], Batch], tuple[TrainState[P, S], dict[str, Array]]]
+
+
+def init_state(optimizer: Optimizer[S], params: P, key: Key = 0) -> TrainState[P, S]:
+    """A fresh ``TrainState`` for ``params``."""
+    return TrainState(params, optimizer.init(params), 0, key)
+
+
+def make_step(
+    model: Layer[P, Any],
+    loss: LossFn,
+    optimizer: Optimizer[S],
+    metrics: Mapping[str, Metric] | None = None,
+) -> Step[P, S]:
+    """The pure training step: forward, loss, backward, update.
+
+    Returns ``(new_state, {"loss": value per model, **metrics on this batch})``. Stochastic
+    layers get the key ``fold_in(state.key, state.step)``.
+    """
+    forward = model.forward
+    forward_keyed = model.forward_keyed
+    backward_params = model.backward_params
+    leafwise = optimizer.leafwise
+    named = dict(metrics or {})
+
+    def grads_of(params: P, res: Any, dpred: Array) -> PyTree:
+        if backward_params is not None:
+            return backward_params(params, res, dpred)
+        return model.backward(params, res, dpred)[0]
+
+    def step(state: TrainState[P, S], batch: Batch) -> tuple[TrainState[P, S], dict[str, Array]]:
+        x, target = batch
+        params = state.params
+        if forward_keyed is not None:
+            pred, res = forward_keyed(params, x, fold_in(state.key, state.step))
+        else:
+            pred, res = forward(params, x)
+        value, dpred = loss(pred, target)
+        grads = grads_of(params, res, dpred)
+        if leafwise is not None:
+            p_leaves, treedef = tree.flatten(params)
+            g_leaves = tree.leaves(grads)
+            if len(g_leaves) != len(p_leaves):
+                raise tree.TreeMismatchError(
+                    f"backward returned {len(g_leaves)} gradient leaves for {len(p_leaves)} params"
+                )
+            updates, opt_state = leafwise.update(g_leaves, state.opt_state, p_leaves)
+            new_params: P = tree.unflatten(
+                treedef,
+                [np.add(p, u, dtype=p.dtype) for p, u in zip(p_leaves, updates)],  # noqa: B905
+            )
+        else:
+            upd, opt_state = optimizer.update(grads, state.opt_state, params)
+            new_params = apply_updates(params, upd)
+        out = {"loss": value}
+        for name, metric in named.items():
+            out[name] = metric(pred, target)
+        return TrainState(new_params, opt_state, state.step + 1, state.key), out
+
+    return step
+
+
+def _finite(value: Array) -> bool:
+    return math.isfinite(value) if value.ndim == 0 else bool(np.isfinite(value).all())
+
+
+def _stack(records: list[dict[str, Array]]) -> History:
+    if not records:
+        return History(np.zeros((0,)))
+    columns = {k: np.stack([r[k] for r in records]) for k in records[0]}
+    loss = columns.pop("loss")
+    val = columns.pop("val_loss", None)
+    return History(loss, val, columns)
+
+
+def scan(
+    step: Step[P, S],
+    state: TrainState[P, S],
+    batches: Iterable[Batch],
+    until: Callable[[TrainState[P, S], dict[str, Array]], bool] | None = None,
+) -> tuple[TrainState[P, S], History]:
+    """Fold ``step`` over ``batches``: ``(final_state, history of per-step metrics)``.
+
+    ``until(state, metrics)`` is asked after each step; the fold stops when it says yes. A
+    non-finite loss raises :class:`DivergenceError` naming the step.
+    """
+    records = []
+    for batch in batches:
+        state, m = step(state, batch)
+        records.append(m)
+        if not _finite(m["loss"]):
+            raise DivergenceError(f"scan: the loss is {m['loss']} at step {state.step}")
+        if until is not None and until(state, m):
+            break
+    return state, _stack(records)
+
+
+def loss_below(threshold: float) -> StopRule:
+    """Stop once every model's epoch loss is below ``threshold`` (the lab's stopping rule)."""
+
+    def rule(epoch: int, loss: Array) -> bool:
+        return float(loss) < threshold if loss.ndim == 0 else bool(np.all(loss < threshold))
+
+    return rule
+
+
+def first_below(series: Array, threshold: float) -> Array:
+    """Per model, the 1-based epoch at which ``series`` (``(T, *models)``) first drops below
+    ``threshold``, or ``-1`` where it never does. Use on ``history.loss``."""
+    below = series < threshold
+    hit = below.any(axis=0)
+    return np.where(hit, below.argmax(axis=0) + 1, -1)
+
+
+def evaluate(
+    model: Layer[P, Any],
+    loss: LossFn,
+    params: P,
+    data: Batch,
+    batch_size: int | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+) -> dict[str, Array]:
+    """Loss and metrics of ``params`` on ``data``, in batches of ``batch_size`` (default all),
+    averaged over examples. Returns ``{"loss": ..., **metrics}``, one value per model."""
+    x, y = data
+    n = x.shape[-2] if x.ndim >= 2 else 0
+    totals: dict[str, Array] = {}
+    for xb, yb in make_batches(x, y, batch_size, None):
+        pred = model.apply(params, xb)
+        weight = xb.shape[-2] / n
+        values = {"loss": loss(pred, yb)[0]}
+        for name, metric in (metrics or {}).items():
+            values[name] = metric(pred, yb)
+        for name, v in values.items():
+            totals[name] = totals.get(name, 0.0) + np.asarray(v) * weight
+    return totals
+
+
+def _keep_best(improved: np.ndarray[Any, Any], new: P, best: P) -> P:
+    """Per model, ``new`` params where ``improved`` else ``best`` (model axes lead each leaf)."""
+
+    def pick(n: Array, b: Array) -> Array:
+        return np.where(improved.reshape(improved.shape + (1,) * (n.ndim - improved.ndim)), n, b)
+
+    return tree.tree_map(pick, new, best)
+
+
+def fit(
+    model: Layer[P, Any],
+    loss: LossFn,
+    optimizer: Optimizer[S],
+    params: P,
+    data: Batch,
+    *,
+    epochs: int,
+    batch_size: int | None = None,
+    key: Key = 0,
+    until: StopRule | None = None,
+    val_data: Batch | None = None,
+    patience: int | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    log_every: int | None = None,
+    progress: bool = False,
+    on_nonfinite: Literal["raise", "stop"] = "raise",
+    opt_state: S | None = None,
+) -> FitResult[P, S]:
+    """Train ``model`` for up to ``epochs`` epochs and return a :class:`FitResult`.
+
+    - full batch by default (as the lab does); ``batch_size`` gives minibatches, shuffled each
+      epoch by ``fold_in(key, epoch)``;
+    - ``history.loss[e]`` is the mean training loss over epoch ``e`` (for a full batch: the loss
+      before that epoch's update), one column per stacked model;
+    - ``val_data`` is evaluated after every epoch (``history.val_loss``, ``val_<metric>``);
+    - stopping: ``until(epoch, loss)`` (e.g. ``loss_below(0.01)``), ``epochs``, ``patience``
+      epochs without a lower validation loss (the best params per model are kept and returned),
+      and divergence: a NaN/inf loss raises :class:`DivergenceError` naming the epoch, or with
+      ``on_nonfinite="stop"`` ends the run with ``stop_reason="diverged"``;
+    - ``log_every=k`` prints an epoch/loss line every ``k`` epochs; ``progress`` shows a live
+      bar on stderr;
+    - ``opt_state`` resumes from an earlier optimizer state.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"fit: argument 'epochs' must be a positive int, got {epochs!r}")
+    if patience is not None and val_data is None:
+        raise ValueError("fit: argument 'patience' needs 'val_data' to monitor")
+    x, y = data
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+        raise TypeError("fit: argument 'data' must be a tuple (x, y) of numpy arrays")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"fit: x and y in 'data' must have the same number of examples, got x {x.shape} "
+            f"and y {y.shape}"
+        )
+    named = dict(metrics or {})
+    step = make_step(model, loss, optimizer, named)
+    state = TrainState(
+        params, optimizer.init(params) if opt_state is None else opt_state, 0, fold_in(key, 1)
+    )
+    n = x.shape[0]
+    full_batch = batch_size is None or batch_size >= n
+    records: list[dict[str, Array]] = []
+    best_params, best_epoch = params, None
+    best_val: Array | None = None
+    since_best = np.zeros((), dtype=np.int64)
+    stop_reason = "epochs"
+    start = time.perf_counter()
+    epoch = 0
+    for epoch in range(1, epochs + 1):
+        if full_batch:
+            state, record = step(state, (x, y))
+            if not _finite(record["loss"]):
+                stop_reason = _diverged(on_nonfinite, epoch, record["loss"])
+                records.append(record)
+                break
+        else:
+            sums: dict[str, Array] = {}
+            for xb, yb in make_batches(x, y, batch_size, fold_in(fold_in(key, 0), epoch)):
+                state, m = step(state, (xb, yb))
+                if not _finite(m["loss"]):
+                    break
+                w = xb.shape[0] / n
+                for k, v in m.items():
+                    sums[k] = sums.get(k, 0.0) + v * w
+                if progress:
+                    _bar(epoch, epochs, state.step, n, batch_size, start)
+            else:
+                m = sums
+            record = m
+            if not _finite(record["loss"]):
+                stop_reason = _diverged(on_nonfinite, epoch, record["loss"])
+                records.append(record)
+                break
+        if val_data is not None:
+            val = evaluate(model, loss, state.params, val_data, batch_size, named)
+            record = {**record, "val_loss": val.pop("loss")}
+            record.update({f"val_{k}": v for k, v in val.items()})
+        records.append(record)
+        if log_every and (epoch % log_every == 0 or epoch == 1):
+            _log(epoch, record, start)
+        if patience is not None:
+            current = record["val_loss"]
+            if best_val is None:
+                best_val, best_params, best_epoch = current, state.params, epoch
+            else:
+                improved = current < best_val
+                best_val = np.where(improved, current, best_val)
+                since_best = np.where(improved, 0, since_best + 1)
+                best_params = _keep_best(improved, state.params, best_params)
+                if np.all(improved):
+                    best_epoch = epoch
+                if np.all(since_best >= patience):
+                    stop_reason = "patience"
+                    break
+        if until is not None and until(epoch, record["loss"]):
+            stop_reason = "until"
+            break
+    if progress and not full_batch:
+        sys.stderr.write("\n")
+    if log_every and records and epoch % log_every != 0:
+        _log(epoch, records[-1], start)
+    final_params = best_params if patience is not None else state.params
+    return FitResult(
+        final_params, state.opt_state, _stack(records), state, epoch, stop_reason, best_epoch
+    )
+
+
+def _diverged(on_nonfinite: str, epoch: int, loss: Array) -> str:
+    bad = np.flatnonzero(~np.isfinite(np.atleast_1d(loss))).tolist()
+    where = f" (models {bad})" if np.ndim(loss) > 0 else ""
+    message = (
+        f"fit: the training loss became {np.atleast_1d(loss)[bad[0]]} at epoch {epoch}{where}; "
+        "lower the learning rate, or pass on_nonfinite='stop' to keep the history so far"
+    )
+    if on_nonfinite == "raise":
+        raise DivergenceError(message)
+    print(message, file=sys.stderr)
+    return "diverged"
+
+
+def _fmt(v: Array) -> str:
+    a = np.asarray(v)
+    if a.ndim == 0:
+        return f"{float(a):.6f}"
+    return f"mean {float(a.mean()):.6f} (min {float(a.min()):.6f}, max {float(a.max()):.6f})"
+
+
+def _log(epoch: int, record: Mapping[str, Array], start: float) -> None:
+    parts = [f"epoch {epoch:>7}"] + [f"{k} {_fmt(v)}" for k, v in record.items()]
+    parts.append(f"{time.perf_counter() - start:.1f}s")
+    print("  ".join(parts), flush=True)
+
+
+def _bar(epoch: int, epochs: int, step: int, n: int, batch_size: int | None, start: float) -> None:
+    per_epoch = -(-n // (batch_size or n))
+    done = (step - 1) % per_epoch + 1
+    if done % max(1, per_epoch // 50) and done != per_epoch:
+        return
+    width = 30
+    filled = width * done // per_epoch
+    sys.stderr.write(
+        f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
+        f"{done}/{per_epoch} {time.perf_counter() - start:.1f}s"
+    )
+    sys.stderr.flush()
