@@ -146,6 +146,7 @@ def make_step(
     backward_params = model.backward_params
     leafwise = optimizer.leafwise
     named = dict(metrics or {})
+    hint: tree.Codec | None = None  # compiled flatten of the params structure, reused each step
 
     def grads_of(params: P, res: Any, dpred: Array) -> PyTree:
         if backward_params is not None:
@@ -162,16 +163,17 @@ def make_step(
         value, dpred = loss(pred, target)
         grads = grads_of(params, res, dpred)
         if leafwise is not None:
-            p_leaves, treedef = tree.flatten(params)
-            g_leaves = tree.leaves(grads)
-            if len(g_leaves) != len(p_leaves):
+            nonlocal hint
+            p_leaves, hint = tree.flatten_like(params, hint)
+            g_leaves = hint.leaves(grads)
+            if g_leaves is None:
                 raise tree.TreeMismatchError(
-                    f"backward returned {len(g_leaves)} gradient leaves for {len(p_leaves)} params"
+                    f"backward returned gradients of structure {tree.structure(grads)!r} for "
+                    f"params of structure {hint.treedef!r}"
                 )
             updates, opt_state = leafwise.update(g_leaves, state.opt_state, p_leaves)
-            new_params: P = tree.unflatten(
-                treedef,
-                [np.add(p, u, dtype=p.dtype) for p, u in zip(p_leaves, updates)],  # noqa: B905
+            new_params: P = hint.unflatten(
+                [np.add(p, u, dtype=p.dtype) for p, u in zip(p_leaves, updates)]  # noqa: B905
             )
         else:
             upd, opt_state = optimizer.update(grads, state.opt_state, params)
