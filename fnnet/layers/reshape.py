@@ -1,0 +1,99 @@
+"""Reshaping each example: ``flatten`` (images to feature rows) and ``reshape``; no params.
+
+A layer sees ``x (..., N, *example_shape)`` and cannot tell the examples axis from leading model
+axes by looking at ``x`` alone, so each layer is told the rank of one example: ``flatten(ndim=3)``
+merges the last three axes (``(..., N, H, W, C) -> (..., N, H·W·C)``, the usual bridge from
+convolutions to ``dense``), and ``reshape(shape, ndim=1)`` turns the last ``ndim`` axes into
+``shape`` (one entry may be ``-1``). ``init`` checks the rank and the size against its
+``input_shape``. Backward reshapes ``dy`` back to the input's shape (the residual).
+
+>>> import numpy as np
+>>> flatten().init(0, (7, 7, 64))[0]
+(3136,)
+>>> reshape((28, 28, 1)).apply(None, np.zeros((5, 784))).shape
+(5, 28, 28, 1)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from fnnet.arrays import Array, Shape
+from fnnet.layers.base import Layer
+from fnnet.random import Key
+
+__all__ = ["flatten", "reshape"]
+
+
+def _resolve(fn: str, shape: Shape, size: int, where: str) -> Shape:
+    """``shape`` with its ``-1`` (if any) filled in so that it holds ``size`` elements."""
+    known = math.prod(s for s in shape if s != -1)
+    if -1 in shape:
+        if known == 0 or size % known:
+            raise ValueError(f"{fn}: cannot reshape {where} of {size} elements into {shape}")
+        return tuple(size // known if s == -1 else s for s in shape)
+    if known != size:
+        raise ValueError(f"{fn}: cannot reshape {where} of {size} elements into {shape}")
+    return shape
+
+
+def _reshape_layer(fn: str, name: str, shape: Shape, ndim: int) -> Layer[None, Shape]:
+    def init(key: Key, input_shape: Shape) -> tuple[Shape, None]:
+        if len(input_shape) != ndim:
+            raise ValueError(
+                f"{fn}: input_shape {tuple(input_shape)} has {len(input_shape)} axes but the "
+                f"layer was built for examples of {ndim} axes; pass ndim={len(input_shape)}"
+            )
+        return _resolve(fn, shape, math.prod(input_shape), f"input_shape {input_shape}"), None
+
+    def apply(p: None, x: Array) -> Array:
+        if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+            got = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise TypeError(f"{fn}: argument 'x' must be a floating numpy array, got {got}")
+        if x.ndim < ndim + 1:
+            raise ValueError(
+                f"{fn}: argument 'x' must have an examples axis and {ndim} example axes, "
+                f"got shape {x.shape}"
+            )
+        lead = x.shape[: x.ndim - ndim]
+        new = _resolve(fn, shape, math.prod(x.shape[x.ndim - ndim :]), f"x {x.shape}")
+        return x.reshape(*lead, *new)
+
+    def forward(p: None, x: Array) -> tuple[Array, Shape]:
+        return apply(p, x), x.shape
+
+    def backward(p: None, x_shape: Shape, dy: Array) -> tuple[None, Array]:
+        return None, dy.reshape(x_shape)
+
+    return Layer(init, forward, backward, apply, name=name)
+
+
+def _check_ndim(fn: str, ndim: object) -> int:
+    if isinstance(ndim, bool) or not isinstance(ndim, int) or ndim < 1:
+        raise ValueError(f"{fn}: argument 'ndim' must be a positive int, got {ndim!r}")
+    return ndim
+
+
+def flatten(ndim: int = 3) -> Layer[None, Shape]:
+    """Merge the last ``ndim`` axes (one example's, ``(H, W, C)`` by default) into one."""
+    n = _check_ndim("flatten", ndim)
+    return _reshape_layer("flatten", "flatten()" if n == 3 else f"flatten({n})", (-1,), n)
+
+
+def reshape(shape: Sequence[int], ndim: int = 1) -> Layer[None, Shape]:
+    """Reshape each example's last ``ndim`` axes to ``shape`` (one entry may be ``-1``)."""
+    n = _check_ndim("reshape", ndim)
+    target = tuple(shape)
+    if (
+        not target
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in target)
+        or any(s < 1 and s != -1 for s in target)
+        or target.count(-1) > 1
+    ):
+        raise ValueError(
+            f"reshape: argument 'shape' must be positive ints with at most one -1, got {shape!r}"
+        )
+    return _reshape_layer("reshape", f"reshape({target})", target, n)
