@@ -126,8 +126,10 @@ def _node_name(d: Any) -> str:
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[np.ndarray[Any, Any]]]:
     fn = "fnnet.io.load"
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if _META not in z.files:
+        # open the file ourselves: np.load leaks its handle when the zip is unreadable
+        with open(path, "rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile) or _META not in z.files:
                 raise ValueError(f"{fn}: {path} is not an fnnet pytree file (no {_META} entry)")
             meta = json.loads(str(z[_META]))
             n = len(meta["kinds"])
@@ -136,6 +138,7 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[np.ndarray
             if missing:
                 raise ValueError(f"{fn}: {path} is missing leaves {missing[:3]}")
             leaves = [z[k] for k in names]
+            z.close()
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError) as e:
         raise ValueError(f"{fn}: {path} is truncated or corrupted ({type(e).__name__}: {e})") from e
     if meta.get("format") != "fnnet-pytree" or meta.get("version") != FORMAT_VERSION:

@@ -34,7 +34,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from fnnet.arrays import Array
+from fnnet.arrays import Array, IntArray
 from fnnet.layers.activations import sigmoid_fn
 
 __all__ = [
@@ -133,7 +133,7 @@ def binary_cross_entropy_with_logits(pred: Array, target: Array) -> tuple[Array,
     return value, grad
 
 
-def softmax_cross_entropy(pred: Array, target: Array) -> tuple[Array, Array]:
+def softmax_cross_entropy(pred: Array, target: Array | IntArray) -> tuple[Array, Array]:
     """Softmax cross-entropy on logits ``(..., N, C)``, mean over examples, per model.
 
     ``target`` is integer class labels ``(..., N)`` or one-hot / probability rows ``(..., N, C)``.

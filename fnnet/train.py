@@ -211,13 +211,14 @@ def scan(
     non-finite loss raises :class:`DivergenceError` naming the step.
     """
     records = []
-    for batch in batches:
-        state, m = step(state, batch)
-        records.append(m)
-        if not _finite(m["loss"]):
-            raise DivergenceError(f"scan: the loss is {m['loss']} at step {state.step}")
-        if until is not None and until(state, m):
-            break
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for batch in batches:
+            state, m = step(state, batch)
+            records.append(m)
+            if not _finite(m["loss"]):
+                raise DivergenceError(f"scan: the loss is {m['loss']} at step {state.step}")
+            if until is not None and until(state, m):
+                break
     return state, _stack(records)
 
 
@@ -304,7 +305,38 @@ def fit(
     - ``log_every=k`` prints an epoch/loss line every ``k`` epochs; ``progress`` shows a live
       bar on stderr;
     - ``opt_state`` resumes from an earlier optimizer state.
+
+    NumPy's overflow/invalid warnings are silenced inside the loop: the divergence check
+    reports a non-finite loss with the epoch instead.
     """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _fit(
+            model, loss, optimizer, params, data, epochs=epochs, batch_size=batch_size, key=key,
+            until=until, val_data=val_data, patience=patience, metrics=metrics,
+            log_every=log_every, progress=progress, on_nonfinite=on_nonfinite,
+            opt_state=opt_state,
+        )  # fmt: skip
+
+
+def _fit(
+    model: Layer[P, Any],
+    loss: LossFn,
+    optimizer: Optimizer[S],
+    params: P,
+    data: Batch,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    key: Key,
+    until: StopRule | None,
+    val_data: Batch | None,
+    patience: int | None,
+    metrics: Mapping[str, Metric] | None,
+    log_every: int | None,
+    progress: bool,
+    on_nonfinite: Literal["raise", "stop"],
+    opt_state: S | None,
+) -> FitResult[P, S]:
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fit: argument 'epochs' must be a positive int, got {epochs!r}")
     if patience is not None and val_data is None:
