@@ -156,7 +156,13 @@ def _epochs(n: int) -> npt.NDArray[np.int64]:
 
 
 def _scatter_classes(
-    ax: Axes, x: Array, classes: IntArray, names: Sequence[str], colors: Sequence[str], size: float
+    ax: Axes,
+    x: Array,
+    classes: IntArray,
+    names: Sequence[str],
+    colors: Sequence[str],
+    size: float,
+    counts: bool = True,
 ) -> None:
     for c, (name, color) in enumerate(zip(names, colors, strict=True)):
         pts = x[classes == c]
@@ -167,7 +173,7 @@ def _scatter_classes(
             color=color,
             edgecolors="black",
             linewidths=0.6,
-            label=f"{name} ({len(pts)})",
+            label=f"{name} ({len(pts)})" if counts else name,
             zorder=3,
         )
 
@@ -227,14 +233,14 @@ def comparison(
     wrong = pred != truth
     accuracy = 1.0 - float(wrong.mean()) if n else float("nan")
 
-    fig = _new_figure((9.0, 4.4), show)
+    fig = _new_figure((9.0, 4.8), show)
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
     size = 40.0 if n <= 200 else 12.0
     for ax, classes, sub in (
         (axes[0], truth, "ground truth"),
         (axes[1], pred, f"prediction (accuracy {100 * accuracy:.1f}%)"),
     ):
-        _scatter_classes(ax, pts, classes, names, colors, size)
+        _scatter_classes(ax, pts, classes, names, colors, size, counts=False)
         _square_axes(ax, pts, 0.05 * float(np.ptp(pts)) if n else 0.1)
         ax.set_title(sub)
         ax.set_xlabel(feature_names[0])
@@ -251,8 +257,8 @@ def comparison(
             label=f"misclassified ({int(wrong.sum())})",
             zorder=4,
         )
-    for ax in axes:
-        ax.legend(loc="best", fontsize="small", framealpha=0.85)
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small")
     if title:
         fig.suptitle(title)
     return _finish(fig, path, show, dpi)
@@ -298,7 +304,7 @@ def learning_curve(
     acc = _series(fn, "accuracy", accuracy, t)
     val_acc = _series(fn, "val_accuracy", val_accuracy, t)
 
-    fig = _new_figure((7.0, 4.4), show)
+    fig = _new_figure((7.0, 4.8), show)
     ax = fig.subplots()
     epochs = _epochs(t)
     ax.plot(epochs, train_loss, color="C0", label=f"train {loss_name}")
@@ -324,7 +330,7 @@ def learning_curve(
         ax2.set_ylim(-0.02, 1.02)
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-    ax.legend(handles, labels, loc="best", fontsize="small", framealpha=0.85)
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small")
     if title:
         ax.set_title(title)
     return _finish(fig, path, show, dpi)
@@ -421,7 +427,7 @@ def decision_boundary(
     names = _class_names(fn, class_names, [classes])
     if resolution < 2:
         raise ValueError(f"fnnet.plot.{fn}: argument 'resolution' must be >= 2, got {resolution}")
-    fig = _new_figure((6.2, 5.0), show)
+    fig = _new_figure((6.2, 5.6), show)
     ax = fig.subplots()
     image = _draw_boundary(
         ax,
@@ -443,7 +449,7 @@ def decision_boundary(
     handles, labels = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], color="black", linewidth=1.2))
     labels.append(f"boundary (p = {threshold:g})")
-    ax.legend(handles, labels, loc="best", fontsize="small", framealpha=0.85)
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small")
     ax.set_xlabel(feature_names[0])
     ax.set_ylabel(feature_names[1])
     if title:
