@@ -13,16 +13,27 @@ from fnnet.layers.activations import (
 )
 from fnnet.layers.base import Layer, check_input, init_stack
 from fnnet.layers.combinators import Serial, mlp, serial
+from fnnet.layers.conv import ConvParams, conv2d
 from fnnet.layers.dense import DenseParams, dense
+from fnnet.layers.dropout import dropout
+from fnnet.layers.pool import avg_pool2d, max_pool2d
+from fnnet.layers.reshape import flatten, reshape
 
 __all__ = [
     "Layer",
     "Serial",
     "DenseParams",
+    "ConvParams",
     "check_input",
     "init_stack",
     "initializers",
     "dense",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "flatten",
+    "reshape",
+    "dropout",
     "serial",
     "mlp",
     "identity",
