@@ -251,6 +251,9 @@ def unflatten(treedef: TreeDef, leaves: list[Any]) -> PyTree:
 def _map(f: Callable[..., Any], tree: Any, rest: tuple[Any, ...]) -> Any:
     kind = _kind(type(tree))
     if kind is None:
+        for other in rest:
+            if _kind(type(other)) is not None:
+                raise TreeMismatchError(f"a leaf vs {type(other).__name__}")
         return f(tree, *rest)
     children, aux = kind.flatten(tree)
     rest_children = []

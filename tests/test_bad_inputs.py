@@ -1,0 +1,133 @@
+"""Bad input gets a clear ValueError/TypeError naming the function and the argument.
+
+The table-driven cases live in ``scripts/bad_inputs.py`` (``scripts/fuzz_table.py`` prints them
+as docs/BAD-INPUTS.md); the hypothesis properties below throw random wrong shapes and dtypes at
+layers, losses and trees.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fnnet import layers, losses, metrics, tree
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # scripts: no package
+import bad_inputs  # noqa: E402
+
+CASES = bad_inputs.cases(Path("/nonexistent"))  # the file cases get a real tmp_path below
+
+
+@pytest.mark.parametrize(
+    "index", range(len(CASES)), ids=[f"{c.function}: {c.given}" for c in CASES]
+)
+def test_case(index: int, tmp_path: Path) -> None:
+    case = bad_inputs.cases(tmp_path)[index]
+    exc = bad_inputs.outcome(case)
+    assert exc is not None, f"{case.function} accepted {case.given}"
+    assert isinstance(exc, case.expect), f"{type(exc).__name__}: {exc}"
+    for name in case.names:
+        assert name in str(exc), f"{name!r} not in: {exc}"
+
+
+def test_the_table_is_current() -> None:
+    page = Path(__file__).resolve().parents[1] / "docs" / "BAD-INPUTS.md"
+    text = page.read_text()
+    assert f"from the {len(CASES)} cases" in text and "⚠" not in text.split("\n", 4)[-1]
+
+
+shapes = st.lists(st.integers(0, 4), min_size=0, max_size=4).map(tuple)
+dtypes = st.sampled_from([np.float64, np.float32, np.int64, np.bool_, np.uint8])
+
+
+def _raises_clearly(fn: str, call: Any) -> None:
+    try:
+        call()
+    except (ValueError, TypeError) as exc:
+        assert fn in str(exc), str(exc)
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=shapes, dtype=dtypes)
+def test_dense_accepts_only_matching_float_inputs(shape: tuple[int, ...], dtype: Any) -> None:
+    layer = layers.dense(3)
+    _, p = layer.init(0, (4,))
+    x = np.ones(shape, dtype=dtype)
+    ok = dtype is np.float64 and len(shape) >= 2 and shape[-1] == 4 and len(shape) == 2
+    if ok:
+        assert layer.apply(p, x).shape == (*shape[:-1], 3)
+    else:
+        with pytest.raises((ValueError, TypeError), match="dense"):
+            layer.apply(p, x)
+
+
+LOSSES = [
+    "mse",
+    "half_mse",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "softmax_cross_entropy",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(pred_shape=shapes, target_shape=shapes, loss=st.sampled_from(LOSSES))
+def test_losses_never_broadcast(
+    pred_shape: tuple[int, ...], target_shape: tuple[int, ...], loss: str
+) -> None:
+    fn = getattr(losses, loss)
+    pred = np.full(pred_shape, 0.5)
+    target = np.zeros(target_shape)
+    compatible = (
+        len(pred_shape) >= 2
+        and 2 <= len(target_shape) <= len(pred_shape)
+        and pred_shape[len(pred_shape) - len(target_shape) :] == target_shape
+        and pred_shape[-2] > 0
+        and pred_shape[-1] > 0
+    )
+    if compatible:
+        value, grad = fn(pred, target)
+        assert grad.shape == pred.shape and np.shape(value) == pred_shape[:-2]
+    else:
+        with pytest.raises(ValueError, match=loss):
+            fn(pred, target)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 5), classes=st.integers(1, 4), labels=st.lists(st.integers(-2, 6), max_size=5)
+)
+def test_accuracy_and_cross_entropy_on_random_labels(
+    n: int, classes: int, labels: list[int]
+) -> None:
+    logits = np.zeros((n, classes))
+    y = np.array(labels, dtype=np.int64)
+    in_range = len(labels) == n and all(0 <= v < classes for v in labels)
+    if in_range and n > 0:
+        assert losses.softmax_cross_entropy(logits, y)[0].shape == ()
+    else:
+        _raises_clearly("softmax_cross_entropy", lambda: losses.softmax_cross_entropy(logits, y))
+    if len(labels) != n:
+        with pytest.raises(ValueError, match="accuracy"):
+            metrics.accuracy(logits, y)
+
+
+nested = st.recursive(
+    st.just(0.0), lambda c: st.lists(c, max_size=3) | st.tuples(c, c), max_leaves=8
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=nested, b=nested)
+def test_tree_map_mismatch_is_always_a_tree_error(a: Any, b: Any) -> None:
+    if tree.structure(a) == tree.structure(b):
+        assert tree.leaves(tree.tree_map(lambda x, y: x + y, a, b)) == tree.leaves(a)
+    else:
+        with pytest.raises(tree.TreeMismatchError, match="tree structures differ"):
+            tree.tree_map(lambda x, y: x + y, a, b)
