@@ -71,8 +71,10 @@ def _check(fn: str, pred: object, target: object) -> tuple[Array, Array]:
             f"{fn}: argument 'target' must have the shape of 'pred' {pred.shape} (or omit "
             f"its leading model axes), got {target.shape}; reshape a (N,) target to (N, 1)"
         )
-    if pred.shape[-2] == 0 or pred.shape[-1] == 0:
-        raise ValueError(f"{fn}: argument 'pred' has no examples or no outputs, shape {pred.shape}")
+    if pred.size == 0:
+        raise ValueError(
+            f"{fn}: argument 'pred' is empty (no models, examples or outputs), shape {pred.shape}"
+        )
     if target.dtype.kind != "f":
         target = target.astype(pred.dtype)
     elif target.dtype != pred.dtype:

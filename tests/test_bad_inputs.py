@@ -88,8 +88,7 @@ def test_losses_never_broadcast(
         len(pred_shape) >= 2
         and 2 <= len(target_shape) <= len(pred_shape)
         and pred_shape[len(pred_shape) - len(target_shape) :] == target_shape
-        and pred_shape[-2] > 0
-        and pred_shape[-1] > 0
+        and all(d > 0 for d in pred_shape)
     )
     if compatible:
         value, grad = fn(pred, target)
