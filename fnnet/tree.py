@@ -56,6 +56,7 @@ __all__ = [
     "unstack",
     "index",
     "paths",
+    "prefix_leaves",
     "size",
     "astype",
     "Codec",
@@ -284,6 +285,38 @@ def tree_map(f: Callable[..., Any], tree: T, *rest: T) -> T:
     """
     result: T = _map(f, tree, rest)
     return result
+
+
+def prefix_leaves(prefix: PyTree, tree: PyTree) -> list[Any]:
+    """One value of ``prefix`` per leaf of ``tree``: ``prefix`` has ``tree``'s structure down to
+    some depth, and a leaf of ``prefix`` stands for every leaf of the subtree below it (as in
+    optax's masks: ``(True, None, False, None)`` for the params of a 4-layer ``serial``).
+
+    >>> prefix_leaves((True, [False]), ([1, 2], [(3, 4)]))
+    [True, True, False, False]
+    """
+    out: list[Any] = []
+
+    def walk(p: Any, t: Any, path: str) -> None:
+        kind = _kind(type(p))
+        if kind is None:
+            out.extend([p] * len(leaves(t)))
+            return
+        if type(t) is not type(p):
+            raise TreeMismatchError(
+                f"prefix has {type(p).__name__}, tree has {type(t).__name__}", (path,)
+            )
+        pc, pa = kind.flatten(p)
+        tc, ta = kind.flatten(t)
+        if pa != ta or len(pc) != len(tc):
+            raise TreeMismatchError(
+                f"prefix {kind.child_names(pa)} vs {kind.child_names(ta)}", (path,)
+            )
+        for name, a, b in zip(kind.child_names(pa), pc, tc, strict=True):
+            walk(a, b, path + name)
+
+    walk(prefix, tree, "")
+    return out
 
 
 def paths(tree: PyTree) -> list[str]:

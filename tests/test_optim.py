@@ -169,6 +169,11 @@ def test_masked_and_freeze() -> None:
     np.testing.assert_allclose(updates["w"], [-0.2, -0.2])
     np.testing.assert_allclose(updates["b"], [-0.1])
     frozen = optim.chain(optim.sgd(0.1), optim.freeze(lambda p: {"w": False, "b": True}))
+    prefix = optim.chain(optim.sgd(0.1), optim.freeze((True, False)))  # a bool per subtree
+    u, _ = prefix.update(((G, P), G), prefix.init(((P, P), P)), ((P, P), P))
+    assert np.all(u[0][0] == 0) and np.all(u[0][1] == 0) and np.all(u[1] == -0.1 * G)
+    with pytest.raises(tree.TreeMismatchError, match="prefix"):
+        optim.freeze([True]).init({"w": P})
     updates, _ = frozen.update(grads, frozen.init(params), params)
     np.testing.assert_allclose(updates["b"], [0.0])
     np.testing.assert_allclose(updates["w"], [-0.1, -0.1])

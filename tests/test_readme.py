@@ -35,6 +35,18 @@ def test_tour_runs_and_its_output_is_in_the_readme() -> None:
         assert got == pytest.approx(want, rel=1e-3, abs=1e-8)
 
 
+def test_faq_examples_run() -> None:
+    """The FAQ's python blocks run in order after the tour (sharing its namespace)."""
+    readme = (ROOT / "README.md").read_text()
+    faq = readme.split("\n## FAQ\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", faq, flags=re.S)
+    assert len(blocks) >= 4
+    namespace: dict[str, object] = {"__name__": "faq"}
+    exec(compile((ROOT / "scripts" / "tour.py").read_text(), "tour.py", "exec"), namespace)
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"README FAQ block {i + 1}", "exec"), namespace)
+
+
 def _words(text: str) -> list[str]:
     return re.sub(NUMBER, "#", text).split()
 

@@ -72,8 +72,7 @@ class MaskedState:
 
 def _mask_leaves(mask: PyTree | Callable[[PyTree], PyTree], params: PyTree) -> tuple[bool, ...]:
     tree_mask = mask(params) if callable(mask) else mask
-    bools = tree.tree_map(lambda p, m: bool(m), params, tree_mask)
-    return tuple(tree.leaves(bools))
+    return tuple(bool(m) for m in tree.prefix_leaves(tree_mask, params))
 
 
 def masked(
@@ -81,7 +80,8 @@ def masked(
 ) -> Optimizer[MaskedState]:
     """Apply ``inner`` to the leaves where ``mask`` is true; pass the others through unchanged.
 
-    ``mask`` is a tree of bools with the params' structure, or a function ``params -> mask``.
+    ``mask`` is a tree of bools with the params' structure, or a prefix of it (a bool standing
+    for a whole subtree, as in optax), or a function ``params -> mask``.
     Typical uses: weight decay on weights only, a per-group learning rate, freezing a layer.
     """
     if inner.leafwise is None:
