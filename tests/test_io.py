@@ -99,3 +99,38 @@ def test_save_replaces_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.undo()
     assert np.array_equal(io.load(path, like=[np.zeros(3)])[0], np.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]
+
+
+WRITER = """
+import sys, numpy as np
+from fnnet import io
+path, = sys.argv[1:]
+big = [np.full((1000, 1000), float(i)) for i in range(8)]  # 64 MB per save
+print("ready", flush=True)
+i = 0
+while True:
+    i += 1
+    io.save(path, {"i": i, "big": big})
+"""
+
+
+def test_a_save_killed_midway_leaves_the_previous_file_intact(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "ckpt.npz"
+    io.save(path, {"i": 0, "big": [np.zeros((1000, 1000)) for _ in range(8)]})
+    like: dict[str, Any] = {"i": 0, "big": [np.zeros((1000, 1000)) for _ in range(8)]}
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().startswith(b"ready")
+    time.sleep(0.7)  # several saves in, and very likely in the middle of one
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    back = io.load(path, like=like)  # never a half-written file
+    assert back["i"] > 0  # some save completed before the kill
+    assert all(np.all(b == float(k)) for k, b in enumerate(back["big"]))
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "ckpt.npz"]
+    assert all(name.endswith(".tmp") for name in leftovers)  # at most the killed temp file
