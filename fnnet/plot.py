@@ -148,7 +148,42 @@ def _series(fn: str, arg: str, s: npt.ArrayLike | None, length: int | None = Non
         raise ValueError(
             f"fnnet.plot.{fn}: argument '{arg}' has {a.shape[0]} epochs but 'loss' has {length}"
         )
-    return a
+    return _finite_only(a)
+
+
+def _finite_only(a: Array) -> Array:
+    """``a`` with inf replaced by NaN: a diverged run leaves a gap instead of breaking the axes."""
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def _can_log(*arrays: Array | None) -> bool:
+    """Whether a log axis has something to show: some finite positive value."""
+    return any(a is not None and bool(np.any(np.isfinite(a) & (a > 0))) for a in arrays)
+
+
+def _limit_divergence(ax: Axes, log: bool, threshold: float | None, *curves: Array | None) -> None:
+    """Show the loss axis up to 10x the largest starting value: a diverging curve leaves through
+    the top instead of stretching the axis over hundreds of decades. Call before setting a log
+    scale (the scale's autoscaling would overflow on such values)."""
+    starts, tops, lows = [], [], []
+    for c in curves:
+        if c is None:
+            continue
+        cols = c.reshape(c.shape[0], -1)
+        for j in range(cols.shape[1]):
+            finite = cols[np.isfinite(cols[:, j]), j]
+            if finite.size:
+                starts.append(abs(float(finite[0])))
+                tops.append(float(finite.max()))
+                shown = finite[finite > 0] if log else finite
+                if shown.size:
+                    lows.append(float(shown.min()))
+    if not starts or not lows or not max(tops) > 10 * max(starts) > 0:
+        return
+    top = 10 * max(starts)
+    low = min(lows + ([threshold] if threshold is not None and (threshold > 0 or not log) else []))
+    low = min(low, top / 10)
+    ax.set_ylim(low / 1.5 if log else low - 0.05 * (top - low), top)
 
 
 def _epochs(n: int) -> npt.NDArray[np.int64]:
@@ -314,11 +349,13 @@ def learning_curve(
         ax.axhline(
             threshold, color="grey", linestyle=":", linewidth=1.2, label=f"threshold {threshold:g}"
         )
+    log_scale = log_scale and _can_log(train_loss, val)
+    _limit_divergence(ax, log_scale, threshold, train_loss, val)
     if log_scale:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{loss_name} (log scale)" if log_scale else loss_name)
-    ax.grid(alpha=0.3, which="both" if not log_scale else "major")
+    ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     if acc is not None or val_acc is not None:
         ax2 = ax.twinx()
@@ -349,10 +386,11 @@ def _grid_probability(
     x0, x1, y0, y1 = bounds
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(dtype)
-    out = np.asarray(predict(grid))
+    with np.errstate(all="ignore"):  # a diverged model's boundary is drawn blank, not warned
+        out = np.asarray(predict(grid))
     m = resolution * resolution
     if out.shape == (m, 1) or out.shape == (m,):
-        prob = out.reshape(resolution, resolution).astype(np.float64)
+        prob = _finite_only(out.reshape(resolution, resolution).astype(np.float64))
     elif out.ndim == 2 and out.shape[0] == m:
         prob = np.argmax(out, axis=1).reshape(resolution, resolution).astype(np.float64)
     else:
@@ -457,6 +495,17 @@ def decision_boundary(
     return _finish(fig, path, show, dpi)
 
 
+def _few_ticks(ax: Axes, log_y: bool) -> None:
+    """At most ~4 ticks per axis and no minor ticks: small panels stay readable and fast to draw
+    (tick layout dominates the drawing time of a grid of many small axes)."""
+    from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=log_y))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_locator(LogLocator(numticks=4) if log_y else MaxNLocator(nbins=3))
+    ax.yaxis.set_minor_locator(NullLocator())
+
+
 # --- study grid --------------------------------------------------------------------------------
 
 
@@ -505,7 +554,7 @@ def study_grid(
     names = _class_names(fn, None, [classes])
     curves = []
     for i, p in enumerate(panels):
-        c = np.asarray(p.loss, dtype=np.float64)
+        c = _finite_only(np.asarray(p.loss, dtype=np.float64))
         if c.ndim == 1:
             c = c[:, None]
         if c.ndim != 2:
@@ -514,6 +563,7 @@ def study_grid(
             )
         curves.append(c)
     boundaries = any(p.predict is not None for p in panels)
+    log_scale = log_scale and _can_log(*curves)
     cols = min(columns, len(panels))
     rows = math.ceil(len(panels) / cols)
     per_row = 2 if boundaries else 1
@@ -532,9 +582,11 @@ def study_grid(
             ax.plot(epochs, c[:, panel.highlight], color="C0", linewidth=1.6)
         if threshold is not None:
             ax.axhline(threshold, color="grey", linestyle=":", linewidth=1.0)
+        _limit_divergence(ax, log_scale, threshold, *curves)
         if log_scale:
             ax.set_yscale("log")
-        ax.set_title(panel.label + (f"\n{panel.note}" if panel.note else ""), fontsize="medium")
+        _few_ticks(ax, log_scale)
+        ax.set_title(panel.label + (f"\n{panel.note}" if panel.note else ""), fontsize="small")
         ax.set_xlabel("epoch", fontsize="small")
         ax.set_ylabel(loss_name, fontsize="small")
         ax.tick_params(labelsize="x-small")
@@ -556,6 +608,7 @@ def study_grid(
             bx.set_xlabel("x₀", fontsize="small")
             bx.set_ylabel("x₁", fontsize="small")
             bx.tick_params(labelsize="x-small")
+            _few_ticks(bx, False)
     # one legend for the whole grid: line styles and classes
     from matplotlib.lines import Line2D
 
@@ -648,6 +701,9 @@ def stacked_curves(
     labels: Sequence[str] | None = None,
     *,
     log_scale: bool = True,
+    log_epochs: bool = False,
+    median: bool = True,
+    cmap: str | None = None,
     threshold: float | None = None,
     ylabel: str = "loss",
     legend_title: str | None = None,
@@ -661,12 +717,15 @@ def stacked_curves(
 
     ``series`` is ``(T, M)`` (e.g. ``history.loss`` of a stacked ``fit``); ``labels`` names each
     model's setting, and models with the same label (the seeds of one setting) share a colour and
-    one legend entry, labels keeping their first-seen order. NaN (a diverged model) leaves a gap.
-    ``marks`` adds extra per-model points ``{name: epochs (M,)}`` (``-1`` = none), e.g. the epoch
-    each model first reached the threshold.
+    one legend entry, labels keeping their first-seen order. With ``median``, a setting of several
+    models is drawn as thin lines (one per model) under a bold line, their median. ``cmap`` (e.g.
+    ``"viridis"``) colours ordered settings such as learning rates along a colormap;
+    ``log_epochs`` puts the epochs on a log axis. NaN (a diverged model) leaves a gap. ``marks``
+    adds per-model points ``{name: epochs (M,)}`` (``-1`` = none), e.g. the epoch each model
+    first reached the threshold.
     """
     fn = "stacked_curves"
-    s = np.asarray(series, dtype=np.float64)
+    s = _finite_only(np.asarray(series, dtype=np.float64))
     if s.ndim == 1:
         s = s[:, None]
     if s.ndim != 2:
@@ -678,27 +737,34 @@ def stacked_curves(
     groups = list(dict.fromkeys(names))
     import matplotlib as mpl
 
-    if len(groups) <= 10:
+    if cmap is None and len(groups) <= 10:
         palette = [f"C{i}" for i in range(len(groups))]
     else:
-        cmap = mpl.colormaps["viridis"]
-        palette = [mpl.colors.to_hex(cmap(i / (len(groups) - 1))) for i in range(len(groups))]
-    color = dict(zip(groups, palette, strict=True))
-    fig = _new_figure((7.5, 4.6), show)
+        cm = mpl.colormaps[cmap or "viridis"]
+        steps = max(len(groups) - 1, 1)
+        palette = [mpl.colors.to_hex(cm(0.9 * i / steps)) for i in range(len(groups))]
+    fig = _new_figure((8.2, 4.6), show)
     ax = fig.subplots()
     epochs = _epochs(t)
-    seen: set[str] = set()
-    alpha = 0.9 if m == len(groups) else 0.6
-    for i, name in enumerate(names):
-        ax.plot(
-            epochs,
-            s[:, i],
-            color=color[name],
-            linewidth=1.0,
-            alpha=alpha,
-            label=name if name not in seen else None,
-        )
-        seen.add(name)
+    for name, color in zip(groups, palette, strict=True):
+        idx = [i for i, n in enumerate(names) if n == name]
+        summarize = median and len(idx) > 1
+        for i in idx:
+            ax.plot(
+                epochs,
+                s[:, i],
+                color=color,
+                linewidth=0.7 if summarize else 1.0,
+                alpha=0.35 if summarize else 0.9,
+                label=None if summarize or i != idx[0] else name,
+            )
+        if summarize:
+            block = s[:, idx]
+            finite = np.isfinite(block)
+            mid = np.full(t, np.nan)
+            rows = finite.any(axis=1)
+            mid[rows] = [float(np.median(r[f])) for r, f in zip(block[rows], finite[rows])]  # noqa: B905
+            ax.plot(epochs, mid, color=color, linewidth=2.0, label=name)
     for k, (mark_name, where) in enumerate((marks or {}).items()):
         e = np.asarray(where).astype(np.int64).reshape(-1)
         if e.shape != (m,):
@@ -706,11 +772,10 @@ def stacked_curves(
                 f"fnnet.plot.{fn}: marks[{mark_name!r}] must have one epoch per model ({m}), "
                 f"got {e.shape}"
             )
-        ok = (e >= 1) & (e <= t)
-        idx = np.flatnonzero(ok)
+        idx_ok = np.flatnonzero((e >= 1) & (e <= t))
         ax.scatter(
-            e[idx],
-            s[e[idx] - 1, idx],
+            e[idx_ok],
+            s[e[idx_ok] - 1, idx_ok],
             marker="ox^sD"[k % 5],
             s=22,
             facecolors="none",
@@ -723,13 +788,16 @@ def stacked_curves(
         ax.axhline(
             threshold, color="grey", linestyle=":", linewidth=1.2, label=f"threshold {threshold:g}"
         )
+    log_scale = log_scale and _can_log(s)
+    _limit_divergence(ax, log_scale, threshold, s)
     if log_scale:
         ax.set_yscale("log")
-    ax.set_xlabel("epoch")
+    if log_epochs:
+        ax.set_xscale("log")
+    ax.set_xlabel("epoch (log scale)" if log_epochs else "epoch")
     ax.set_ylabel(f"{ylabel} (log scale)" if log_scale else ylabel)
     ax.grid(alpha=0.3)
-    ncols = 1 if len(groups) <= 8 else 2
-    ax.legend(loc="best", fontsize="small", title=legend_title, ncols=ncols, framealpha=0.85)
+    fig.legend(loc="outside right upper", fontsize="small", title=legend_title)
     if title:
         ax.set_title(title)
     return _finish(fig, path, show, dpi)

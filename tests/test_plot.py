@@ -163,6 +163,30 @@ def test_decision_boundary_draws_the_model_probability_behind_the_points(tmp_pat
     assert len(ax.collections) >= 4  # mesh, contour, two classes of points
 
 
+def test_diverged_runs_leave_gaps_instead_of_breaking_the_axes() -> None:
+    loss = np.array([0.5, 0.2, np.inf, np.nan])
+    (ax,) = plot.learning_curve(loss, threshold=0.01).axes
+    assert ax.get_yscale() == "log"
+    assert np.isnan(np.asarray(ax.lines[0].get_ydata(), dtype=np.float64)[2])
+    (ax,) = plot.learning_curve(np.array([np.inf, np.nan])).axes
+    assert ax.get_yscale() == "linear"  # nothing to draw on a log axis: no warning, no error
+    assert ax.get_ylabel() == "loss"
+    x, y = xor_points()
+    fig = plot.study_grid(
+        [plot.StudyPanel("diverged", np.array([1.0, 1e10, np.inf]), lambda g: g[:, :1] * np.inf)],
+        x,
+        y,
+        title="diverged",
+    )
+    fig.canvas.draw()
+    exploding = np.array([[0.3, 0.5], [0.2, 1e150], [0.1, 1e301], [0.05, np.inf]])
+    fig = plot.stacked_curves(exploding, path=None)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylim()[1] == pytest.approx(5.0)  # 10x the largest starting loss
+
+
 def test_decision_boundary_rejects_a_stacked_predict() -> None:
     x, y = xor_points()
     with pytest.raises(ValueError, match=r"fnnet.tree.index"):
@@ -223,9 +247,9 @@ def test_confusion_matrix_rejects_non_square() -> None:
 
 def test_stacked_curves_groups_models_by_label(tmp_path: Path) -> None:
     t = np.arange(1, 101, dtype=np.float64)[:, None]
-    series = np.hstack([1 / t, 2 / t, 1 / t**2, 2 / t**2])
-    series[60:, 3] = np.nan  # a diverged model leaves a gap
-    labels = ["lr 0.1", "lr 0.1", "lr 1", "lr 1"]
+    series = np.hstack([1 / t, 2 / t, 4 / t, 1 / t**2, 2 / t**2])
+    series[60:, 4] = np.nan  # a diverged model leaves a gap
+    labels = ["lr 0.1", "lr 0.1", "lr 0.1", "lr 1", "lr 1"]
     reached = train.first_below(series, 0.01)
     fig = plot.stacked_curves(
         series,
@@ -233,18 +257,34 @@ def test_stacked_curves_groups_models_by_label(tmp_path: Path) -> None:
         threshold=0.01,
         legend_title="learning rate",
         marks={"reached 0.01": reached},
+        log_epochs=True,
         path=tmp_path / "s.png",
     )
     assert is_png(tmp_path / "s.png")
     (ax,) = fig.axes
-    assert len(ax.lines) == 5  # 4 models + threshold
-    assert ax.lines[0].get_color() == ax.lines[1].get_color() != ax.lines[2].get_color()
+    assert len(ax.lines) == 5 + 2 + 1  # 5 models, a median per setting, the threshold
+    colors = [line.get_color() for line in ax.lines]
+    assert colors[0] == colors[1] == colors[2] == colors[3] != colors[4]
+    # the bold line is the median of the setting's models; after the NaN, the one finite model
+    median_01 = np.asarray(ax.lines[3].get_ydata(), dtype=np.float64)
+    median_1 = np.asarray(ax.lines[6].get_ydata(), dtype=np.float64)
+    np.testing.assert_allclose(median_01, 2 / t[:, 0])
+    np.testing.assert_allclose(median_1[60:], 1 / t[60:, 0] ** 2)
     assert legend_texts(fig) == ["lr 0.1", "lr 1", "reached 0.01", "threshold 0.01"]
-    legend = ax.get_legend()
-    assert legend is not None and legend.get_title().get_text() == "learning rate"
+    (legend,) = fig.legends
+    assert legend.get_title().get_text() == "learning rate"
     (marks,) = [c for c in ax.collections if isinstance(c, PathCollection)]
     assert np.asarray(marks.get_offsets()).shape[0] == int((reached > 0).sum())
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "loss (log scale)")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch (log scale)", "loss (log scale)")
+    assert ax.get_xscale() == "log"
+
+
+def test_stacked_curves_one_model_per_setting_and_a_colormap() -> None:
+    fig = plot.stacked_curves(np.ones((4, 3)), ["a", "b", "c"], cmap="viridis", log_scale=False)
+    (ax,) = fig.axes
+    assert len(ax.lines) == 3  # no median for single models
+    assert len({line.get_color() for line in ax.lines}) == 3
+    assert ax.get_ylabel() == "loss"
 
 
 def test_stacked_curves_rejects_mismatched_labels() -> None:

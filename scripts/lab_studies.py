@@ -1,0 +1,493 @@
+"""What the lab and its studies share: the lab's setup, stacked sweeps, summaries, tables.
+
+The study scripts (``scripts/study_*.py``) import this module; each is one study of the lab
+reports, built only from fnnet's public API, with ``main(argv) -> int`` and a ``--fast`` mode.
+A study returns a :class:`StudyResult` (its markdown tables, the command that prints them, a few
+sentences on what they show beside the lab reports' numbers, and its figures), which
+``scripts/lab_all.py`` gathers into ``docs/RESULTS-lab.md``.
+
+Conventions of every study:
+
+- the lab network ``mlp([2, 4, 4, 1])``, sigmoid hidden and output, MSE, plain gradient descent,
+  full batch, stopping at loss < 0.01 (:data:`THRESHOLD`) or an epoch cap stated in the table;
+- the data sets: ``linear`` (100 points, key 0) and the lab's 21 ``xor`` points, the same for
+  every seed; seeds vary the initial weights (``net.init(seed, ...)``);
+- numbers-only sweeps (seeds, learning rates, optimizer hyperparameters) are one stacked fit
+  (``layers.init_stack`` + array hyperparameters); different architectures are a loop;
+- "epochs" is :func:`fnnet.train.first_below` on the loss history: the first epoch whose loss
+  (measured before that epoch's update) is below the threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from fnnet import data, layers, losses, metrics, optim, plot, train, tree
+from fnnet.arrays import Array, IntArray
+from fnnet.layers import Layer
+from fnnet.optim import Optimizer
+
+THRESHOLD = 0.01
+"""The lab's stopping rule: training loss below 0.01."""
+LAB_SIZES = (2, 4, 4, 1)
+LAB_LR = 1.0
+"""The default learning rate of ``scripts/lab.py`` and the fixed-rate studies: the largest rate
+of the learning-rate study at which every seed's loss falls monotonically on both data sets."""
+LINEAR_POINTS = 100
+DATA_KEY = 0
+DATASETS = ("linear", "xor")
+DATASET_TITLES = {"linear": "linear (100 points)", "xor": "XOR (21 points)"}
+TABLE_DPI = 80
+
+LossFn = Callable[[Array, Any], tuple[Array, Array]]
+
+
+def dataset(name: str, points: int = LINEAR_POINTS, key: int = DATA_KEY) -> tuple[Array, Array]:
+    """The lab's data set ``name``: ``"linear"`` (``points`` points, ``key``) or ``"xor"``."""
+    if name == "linear":
+        return data.linear(points, key)
+    if name == "xor":
+        return data.xor()
+    raise ValueError(f"dataset: unknown data set {name!r}; use one of {DATASETS}")
+
+
+def lab_net(
+    hidden_sizes: Sequence[int] = LAB_SIZES[1:-1],
+    hidden: Layer[None, Array] = layers.sigmoid,
+    output: Layer[None, Array] = layers.sigmoid,
+) -> layers.Serial:
+    """The lab network ``2 -> hidden_sizes -> 1``."""
+    return layers.mlp([2, *hidden_sizes, 1], hidden=hidden, output=output)
+
+
+# --- one stacked fit ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Sweep:
+    """The outcome of one stacked fit of ``M`` models (one column per model)."""
+
+    loss: Array  # (T, M) training loss per epoch
+    accuracy: Array  # (T, M) training accuracy per epoch
+    final_loss: Array  # (M,) loss of the final params
+    final_accuracy: Array  # (M,)
+    reached: IntArray  # (M,) first epoch with loss < threshold, -1 if never
+    perfect: IntArray  # (M,) first epoch with 100% accuracy, -1 if never
+    params: Any  # stacked final params
+    epochs: int
+    stop_reason: str
+    seconds: float
+
+    @property
+    def models(self) -> int:
+        return int(self.loss.shape[1])
+
+    def predict(self, net: Layer[Any, Any], i: int) -> Callable[[Array], Array]:
+        """Model ``i``'s probability function, for a decision-boundary figure."""
+        p = tree.index(self.params, i)
+        return lambda g: net.apply(p, g)
+
+    def rising(self, i: int) -> float:
+        """Fraction of model ``i``'s epochs (up to reaching the threshold) whose loss rose."""
+        stop = int(self.reached[i]) if self.reached[i] > 0 else self.loss.shape[0]
+        d = np.diff(self.loss[:stop, i])
+        return float(np.mean(d > 0)) if d.size else 0.0
+
+
+def first_at_least(series: Array, value: float) -> IntArray:
+    """Per model, the 1-based first epoch where ``series`` (``(T, M)``) is ``>= value``, or -1."""
+    hit = series >= value
+    out: IntArray = np.where(hit.any(axis=0), hit.argmax(axis=0) + 1, -1)
+    return out
+
+
+def stacked_fit(
+    net: Layer[Any, Any],
+    loss: LossFn,
+    opt: Optimizer[Any],
+    keys: Sequence[int],
+    xy: tuple[Array, Array],
+    epochs: int,
+    threshold: float = THRESHOLD,
+    stop_early: bool = True,
+) -> Sweep:
+    """Train ``len(keys)`` models, one per init key, as ONE stacked fit of ``net`` on ``xy``.
+
+    Hyperparameter arrays in ``opt`` give one value per model (in ``keys`` order). Stops when
+    every model's loss is below ``threshold`` (if ``stop_early``) or after ``epochs``; a model
+    whose loss turns non-finite ends the run (``stop_reason == "diverged"``).
+    """
+    x, y = xy
+    _, params = layers.init_stack(net, list(keys), (x.shape[-1],))
+    start = time.perf_counter()
+    r = train.fit(
+        net,
+        loss,
+        opt,
+        params,
+        xy,
+        epochs=epochs,
+        until=train.loss_below(threshold) if stop_early else None,
+        metrics={"accuracy": metrics.accuracy},
+        on_nonfinite="stop",
+    )
+    seconds = time.perf_counter() - start
+    with np.errstate(all="ignore"):  # a diverged model's params may overflow
+        pred = net.apply(r.params, x)
+        final_loss = np.asarray(loss(pred, y)[0], dtype=np.float64).reshape(-1)
+    acc_curve = np.asarray(r.history.metrics["accuracy"], dtype=np.float64)
+    hist = np.asarray(r.history.loss, dtype=np.float64)
+    m = len(keys)
+    return Sweep(
+        loss=hist.reshape(hist.shape[0], m),
+        accuracy=acc_curve.reshape(acc_curve.shape[0], m),
+        final_loss=final_loss,
+        final_accuracy=np.asarray(metrics.accuracy(pred, y), dtype=np.float64).reshape(-1),
+        reached=np.asarray(train.first_below(hist, threshold)).astype(np.int64).reshape(-1),
+        perfect=first_at_least(acc_curve.reshape(acc_curve.shape[0], m), 1.0),
+        params=r.params,
+        epochs=r.epochs,
+        stop_reason=r.stop_reason,
+        seconds=seconds,
+    )
+
+
+def columns(sweep: Sweep, start: int, count: int) -> Sweep:
+    """Models ``start .. start + count - 1`` of a sweep (e.g. the seeds of one learning rate)."""
+    sl = slice(start, start + count)
+    return attrs.evolve(
+        sweep,
+        loss=sweep.loss[:, sl],
+        accuracy=sweep.accuracy[:, sl],
+        final_loss=sweep.final_loss[sl],
+        final_accuracy=sweep.final_accuracy[sl],
+        reached=sweep.reached[sl],
+        perfect=sweep.perfect[sl],
+        params=tree.tree_map(lambda a: a[sl], sweep.params),
+    )
+
+
+# --- summaries ---------------------------------------------------------------------------------
+
+
+def fmt_int(n: float) -> str:
+    return f"{round(n):,}"
+
+
+def epochs_summary(reached: IntArray, cap: int) -> str:
+    """``median [min–max]`` of the models that reached, and how many did, e.g.
+    ``1,004 [891–1,134]`` or ``4,189 [3,998–9,115] (9/10)`` or ``not in 20,000 (0/10)``."""
+    ok = reached[reached > 0]
+    n = reached.shape[0]
+    if ok.size == 0:
+        return f"not in {fmt_int(cap)} (0/{n})"
+    core = fmt_int(float(np.median(ok)))
+    if ok.size > 1:
+        core += f" [{fmt_int(ok.min())}–{fmt_int(ok.max())}]"
+    return core if ok.size == n else f"{core} ({ok.size}/{n})"
+
+
+def percent(v: float) -> str:
+    return f"{100 * v:.0f}%" if abs(100 * v - round(100 * v)) < 0.05 else f"{100 * v:.1f}%"
+
+
+def accuracy_summary(acc: Array) -> str:
+    """``100%`` when every model is perfect, else ``median [min–max]``."""
+    if np.all(acc >= 1.0):
+        return "100%"
+    lo, med, hi = float(acc.min()), float(np.median(acc)), float(acc.max())
+    if lo == hi:
+        return percent(lo)
+    return f"{percent(med)} [{percent(lo)}–{percent(hi)}]"
+
+
+def loss_summary(values: Array) -> str:
+    """Median loss and range, 3 significant digits."""
+    lo, med, hi = float(np.min(values)), float(np.median(values)), float(np.max(values))
+    if not np.isfinite(hi):
+        return f"{med:.3g} (some non-finite)"
+    return f"{med:.3g} [{lo:.3g}–{hi:.3g}]" if values.size > 1 else f"{med:.3g}"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pad_columns(series: Sequence[Array]) -> Array:
+    """Concatenate ``(T_i, M_i)`` series along models, padding shorter runs with NaN."""
+    t = max(s.shape[0] for s in series)
+    out = [np.pad(s, ((0, t - s.shape[0]), (0, 0)), constant_values=np.nan) for s in series]
+    return np.concatenate(out, axis=1)
+
+
+# --- the study record and command line ---------------------------------------------------------
+
+
+@attrs.frozen
+class StudyResult:
+    """What a study produced: tables, the command that printed them, prose, figures."""
+
+    name: str
+    title: str
+    command: str
+    setup: str
+    tables: str
+    discussion: str
+    reports: str
+    figures: list[Path]
+    seconds: float
+
+    def markdown(self, heading: str = "###", figure_dir: Path | None = None) -> str:
+        """The study as a markdown section (figures linked relative to ``figure_dir``)."""
+        parts = [
+            f"{heading} {self.title}",
+            f"`{self.command}` ({self.seconds:.0f} s). {self.setup}",
+            self.tables,
+            f"**Lab reports:** {self.reports}",
+            self.discussion,
+        ]
+        return "\n\n".join(parts) + "\n"
+
+
+def parser(description: str, seeds: int, epochs: int) -> argparse.ArgumentParser:
+    """The options every study shares: ``--fast``, ``--out``, ``--seeds``, ``--epochs``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument(
+        "--out", type=Path, default=Path("results/lab/studies"), help="folder for the figures"
+    )
+    p.add_argument("--seeds", type=int, default=seeds, help=f"init seeds (default {seeds})")
+    p.add_argument(
+        "--epochs", type=int, default=epochs, help=f"epoch cap per fit (default {epochs:,})"
+    )
+    p.add_argument("--fast", action="store_true", help="few epochs and seeds (for the tests)")
+    return p
+
+
+def command(script: str, argv: Sequence[str]) -> str:
+    """The command line that reproduces a run (without ``--out``)."""
+    shown: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--out":
+            skip = True
+            continue
+        if a.startswith("--out="):
+            continue
+        shown.append(a)
+    return " ".join([f"python scripts/{script}", *shown])
+
+
+def emit(result: StudyResult, out: Path) -> None:
+    """Print the study's tables and write them to ``<out>/<name>.md``."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = result.markdown()
+    (out / f"{result.name}.md").write_text(text)
+    print(text)
+    for f in result.figures:
+        print(f"figure: {f}")
+
+
+def sgd_lr(values: Sequence[float], seeds: int) -> Array:
+    """One learning rate per stacked model: each value repeated for ``seeds`` seeds."""
+    return np.repeat(np.asarray(values, dtype=np.float64), seeds)
+
+
+def keys_for(settings: int, seeds: int) -> list[int]:
+    """Init keys ``0 .. seeds-1`` for each of ``settings`` settings (the same seeds each)."""
+    return list(range(seeds)) * settings
+
+
+def short_note(part: Sweep, cap: int) -> str:
+    """A panel note: how many seeds reached the threshold, the median epochs, the accuracy."""
+    ok = part.reached[part.reached > 0]
+    n = part.reached.shape[0]
+    where = f", median {fmt_int(float(np.median(ok)))} ep" if ok.size else f" in {fmt_int(cap)} ep"
+    return f"{ok.size}/{n} < {THRESHOLD:g}{where}\nacc {accuracy_summary(part.final_accuracy)}"
+
+
+def panel(label: str, part: Sweep, net: Layer[Any, Any], cap: int) -> plot.StudyPanel:
+    """A study-grid panel for one setting: every seed's curve, seed 0's decision boundary."""
+    return plot.StudyPanel(label, part.loss, part.predict(net, 0), note=short_note(part, cap))
+
+
+def parse_study(
+    script: str, doc: str | None, seeds: int, epochs: int, argv: Sequence[str] | None
+) -> tuple[argparse.Namespace, str]:
+    """Parse a study's shared options; returns them and the command line that reproduces it."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    p = parser((doc or script).split("\n\n")[0], seeds, epochs)
+    args = p.parse_args(args_list)
+    if args.seeds < 1 or args.epochs < 1:
+        p.error("--seeds and --epochs must be positive")
+    return args, command(script, args_list)
+
+
+def study_main(
+    script: str,
+    doc: str | None,
+    seeds: int,
+    epochs: int,
+    run: Callable[[argparse.Namespace, str], StudyResult],
+    argv: Sequence[str] | None,
+) -> int:
+    """A study's ``main``: parse the shared options, run, print the tables, save them."""
+    args, cmd = parse_study(script, doc, seeds, epochs, argv)
+    emit(run(args, cmd), args.out)
+    return 0
+
+
+# --- studies that loop over settings -----------------------------------------------------------
+
+
+def sgd(rates: Array) -> Optimizer[Any]:
+    """Plain gradient descent with one rate per stacked model."""
+    return optim.sgd(rates)
+
+
+@attrs.frozen
+class Setting:
+    """One setting of a study that loops: a network, a loss, an optimizer and its rates.
+
+    The rates (and the seeds) of a setting are stacked: ``make_opt`` gets one learning rate per
+    model and the setting trains as one fit per data set.
+    """
+
+    label: str
+    net: Layer[Any, Any]
+    loss: LossFn = losses.mse
+    make_opt: Callable[[Array], Optimizer[Any]] = sgd
+    rates: tuple[float, ...] = (LAB_LR,)
+
+
+Results = dict[str, list[dict[float, Sweep]]]
+"""Per data set, per setting (in order), per learning rate: the seeds' sweep."""
+
+
+def run_settings(
+    settings: Sequence[Setting], seeds: int, cap: int, names: Sequence[str] = DATASETS
+) -> Results:
+    """Train every setting on every data set: one stacked fit of ``rates × seeds`` models each."""
+    results: Results = {}
+    for name in names:
+        xy = dataset(name)
+        results[name] = []
+        for s in settings:
+            sweep = stacked_fit(
+                s.net,
+                s.loss,
+                s.make_opt(sgd_lr(s.rates, seeds)),
+                keys_for(len(s.rates), seeds),
+                xy,
+                cap,
+            )
+            parts = {lr: columns(sweep, i * seeds, seeds) for i, lr in enumerate(s.rates)}
+            results[name].append(parts)
+    return results
+
+
+def settings_table(
+    settings: Sequence[Setting],
+    results: Results,
+    cap: int,
+    perfect: bool = False,
+    timing: bool = False,
+) -> str:
+    """One row per (setting, rate); per data set: epochs to the threshold and accuracy (and,
+    with ``perfect``, epochs to 100% accuracy; with ``timing``, ms per epoch of the stack)."""
+    headers = ["setting", "lr"]
+    for name in results:
+        title = DATASET_TITLES[name].split(" (")[0]
+        headers.append(f"{title}: epochs to loss < {THRESHOLD:g}")
+        if perfect:
+            headers.append(f"{title}: epochs to 100% acc.")
+        headers.append(f"{title}: accuracy")
+        if timing:
+            headers.append(f"{title}: ms/epoch")
+    rows = []
+    for i, s in enumerate(settings):
+        for lr in s.rates:
+            row = [s.label, f"{lr:g}"]
+            for name in results:
+                part = results[name][i][lr]
+                if not np.all(np.isfinite(part.final_loss)):
+                    bad = int((~np.isfinite(part.final_loss)).sum())
+                    gone = f"diverged: loss NaN/inf at epoch {part.epochs} ({bad}/{part.models})"
+                    row += [gone] + (["–"] if perfect else []) + ["–"]
+                    if timing:
+                        row.append("–")
+                    continue
+                row.append(epochs_summary(part.reached, cap))
+                if perfect:
+                    row.append(epochs_summary(part.perfect, cap))
+                row.append(accuracy_summary(part.final_accuracy))
+                if timing:
+                    row.append(f"{1e3 * part.seconds / max(part.epochs, 1):.2f}")
+            rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def grid_columns(n: int) -> int:
+    """Columns for ``n`` study-grid panels: rows as full as possible, at most 5 wide."""
+    return {5: 5, 6: 3, 9: 5, 10: 5}.get(n, min(n, 4))
+
+
+def best_rate(parts: dict[float, Sweep]) -> float:
+    """The rate at which the most seeds reached the threshold, then the fewest median epochs."""
+
+    def score(lr: float) -> tuple[int, float]:
+        ok = parts[lr].reached[parts[lr].reached > 0]
+        return (-ok.size, float(np.median(ok)) if ok.size else float("inf"))
+
+    return min(parts, key=score)
+
+
+def settings_figures(
+    settings: Sequence[Setting],
+    results: Results,
+    cap: int,
+    out: Path,
+    stem: str,
+    title: str,
+    rate: Callable[[str, int, Setting], float] | None = None,
+    loss_name: str = "MSE",
+) -> list[Path]:
+    """A study grid per data set: one panel per (setting, rate), or per setting at the rate
+    ``rate(data set, index, setting)`` picks."""
+    paths = []
+    for name, per_setting in results.items():
+        panels = []
+        for i, s in enumerate(settings):
+            chosen = s.rates if rate is None else (rate(name, i, s),)
+            for lr in chosen:
+                label = (
+                    s.label if len(s.rates) == 1 or rate is not None else f"{s.label}, lr {lr:g}"
+                )
+                if rate is not None and len(s.rates) > 1:
+                    label += f" (lr {lr:g})"
+                panels.append(panel(label, per_setting[i][lr], s.net, cap))
+        path = out / f"{stem}_{name}_grid.png"
+        plot.study_grid(
+            panels,
+            *dataset(name),
+            columns=grid_columns(len(panels)),
+            threshold=THRESHOLD,
+            loss_name=loss_name,
+            title=f"{title} on {DATASET_TITLES[name]}: every seed's loss, seed 0's boundary",
+            path=path,
+        )
+        paths.append(path)
+    return paths
