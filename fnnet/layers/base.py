@@ -12,8 +12,10 @@ A layer is a frozen record of
     inference: no residuals kept.
 
 Optional fields extend the contract without changing it: ``backward_params`` computes only
-``dparams`` (a model's first layer never needs ``dx``), and ``forward_keyed`` takes a random key
-for stochastic layers such as dropout (the training loop passes a fresh key each step).
+``dparams`` (a model's first layer never needs ``dx``), ``forward_keyed`` takes a random key
+for stochastic layers such as dropout (the training loop passes a fresh key each step), and
+``elementwise`` describes a parameter-free elementwise activation so that combinators such as
+``mlp`` can fuse it into the dense layer before it (see :class:`Elementwise`).
 
 Arrays put features on the last axis and examples on axis -2; any leading axes index a stack of
 independent models (params carry the same leading axes).
@@ -31,10 +33,27 @@ from fnnet import tree
 from fnnet.arrays import Array, Shape
 from fnnet.random import Key
 
-__all__ = ["Layer", "init_stack", "check_input"]
+__all__ = ["Layer", "Elementwise", "init_stack", "check_input"]
 
 P = TypeVar("P")
 R = TypeVar("R")
+
+
+@attrs.frozen
+class Elementwise:
+    """An elementwise activation in the form a fused layer uses it.
+
+    ``apply_(z)`` computes the activation *in place* in ``z`` (a buffer the caller just allocated
+    and owns) and returns it; ``grad(y, dy, owned)`` returns ``dL/dx`` from the activation's
+    *output* ``y`` and ``dy``, and may overwrite ``dy`` only when ``owned`` is true. Both compute
+    exactly the numbers the activation layer's own ``forward``/``backward`` compute. ``silence``:
+    ``apply_`` may overflow harmlessly (sigmoid's ``e⁻ᶻ → inf``), so the caller runs it under
+    ``np.errstate(over="ignore", under="ignore")`` (once for a whole fused network).
+    """
+
+    apply_: Callable[[Array], Array]
+    grad: Callable[[Array, Array, bool], Array]
+    silence: bool = False
 
 
 @attrs.frozen
@@ -54,6 +73,7 @@ class Layer(Generic[P, R]):
     forward_keyed: Callable[[P, Array, Key], tuple[Array, R]] | None = attrs.field(
         default=None, kw_only=True
     )
+    elementwise: Elementwise | None = attrs.field(default=None, kw_only=True, repr=False)
 
     def __repr__(self) -> str:
         return f"Layer({self.name})"

@@ -19,6 +19,8 @@ Backward, with ``dy = dL/dy``::
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +31,7 @@ from fnnet.layers.base import Layer, check_input
 from fnnet.layers.initializers import Initializer, glorot_uniform, zeros
 from fnnet.random import Key, fold_in
 
-__all__ = ["DenseParams", "dense"]
+__all__ = ["DenseParams", "dense", "matmul", "sum_examples"]
 
 
 @tree.pytree
@@ -39,6 +41,32 @@ class DenseParams:
 
     w: Array
     b: Array
+
+
+def matmul(a: Array, b: Array) -> Array:
+    """``a @ b``; the common 2-D case goes through ``ndarray.dot``, which costs about half of
+    ``np.matmul``'s per-call overhead (the same BLAS call, the same numbers)."""
+    out: Array = a.dot(b) if a.ndim == 2 and b.ndim == 2 else np.matmul(a, b)
+    return out
+
+
+_ONES: dict[tuple[int, np.dtype[Any]], Array] = {}
+
+
+def sum_examples(dy: Array) -> Array:
+    """``Σ dy`` over the examples axis (-2), one row per model: a BLAS matrix-vector product with
+    a cached, read-only vector of ones, several times faster than ``np.add.reduce`` on small and on
+    stacked arrays."""
+    key = (dy.shape[-2], dy.dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 256:
+            _ONES.clear()
+        ones = np.ones(key[0], dy.dtype)
+        ones.flags.writeable = False
+        _ONES[key] = ones
+    out: Array = ones.dot(dy) if dy.ndim == 2 else np.matmul(ones, dy)
+    return out
 
 
 def _dx_for(x: Array, dx: Array) -> Array:
@@ -80,7 +108,7 @@ def dense(
                 f"dense: argument 'x' {x.shape} has model axes {x.shape[:-2]} but the params "
                 f"have {p.w.shape[:-2]} (w {p.w.shape}); pass (examples, features) to share it"
             )
-        y: Array = np.matmul(x, p.w)
+        y = matmul(x, p.w)
         y += p.b[..., None, :] if p.b.ndim > 1 else p.b
         return y
 
@@ -88,12 +116,10 @@ def dense(
         return apply(p, x), x
 
     def backward_params(p: DenseParams, x: Array, dy: Array) -> DenseParams:
-        dw = np.matmul(x.swapaxes(-1, -2), dy)
-        db: Array = np.add.reduce(dy, axis=-2)
-        return DenseParams(dw, db)
+        return DenseParams(matmul(x.swapaxes(-1, -2), dy), sum_examples(dy))
 
     def backward(p: DenseParams, x: Array, dy: Array) -> tuple[DenseParams, Array]:
-        dx = _dx_for(x, np.matmul(dy, p.w.swapaxes(-1, -2)))
+        dx = _dx_for(x, matmul(dy, p.w.swapaxes(-1, -2)))
         return backward_params(p, x, dy), dx
 
     return Layer(
