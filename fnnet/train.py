@@ -15,7 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 import attrs
 import numpy as np
@@ -26,7 +26,6 @@ from fnnet.data import batches as make_batches
 from fnnet.layers.base import Layer
 from fnnet.optim.base import Optimizer, apply_updates
 from fnnet.random import Key, fold_in
-from fnnet.tree import PyTree
 
 __all__ = [
     "TrainState",
@@ -144,16 +143,25 @@ def make_step(
     forward = model.forward
     forward_keyed = model.forward_keyed
     backward_params = model.backward_params
+    full_backward = model.backward
+
+    def grads_of(params: P, res: Any, dpred: Array) -> P:
+        return full_backward(params, res, dpred)[0]
+
+    grads_fn: Callable[[P, Any, Array], Any] = (
+        backward_params if backward_params is not None else grads_of
+    )
     leafwise = optimizer.leafwise
+    leaf_update = leafwise.update if leafwise is not None else None
     named = dict(metrics or {})
     hint: tree.Codec | None = None  # compiled flatten of the params structure, reused each step
-
-    def grads_of(params: P, res: Any, dpred: Array) -> PyTree:
-        if backward_params is not None:
-            return backward_params(params, res, dpred)
-        return model.backward(params, res, dpred)[0]
+    ndarray = np.ndarray
+    add = np.add
+    new_state = object.__new__
+    set_field = object.__setattr__
 
     def step(state: TrainState[P, S], batch: Batch) -> tuple[TrainState[P, S], dict[str, Array]]:
+        nonlocal hint
         x, target = batch
         params = state.params
         if forward_keyed is not None:
@@ -161,9 +169,21 @@ def make_step(
         else:
             pred, res = forward(params, x)
         value, dpred = loss(pred, target)
-        grads = grads_of(params, res, dpred)
-        if leafwise is not None:
-            nonlocal hint
+        grads = grads_fn(params, res, dpred)
+        new_params: Any
+        if leaf_update is None:
+            upd, opt_state = optimizer.update(grads, state.opt_state, params)
+            new_params = apply_updates(params, upd)
+        elif type(params) is ndarray:  # one array (a flat_params model): no tree to walk
+            if type(grads) is not ndarray:
+                raise tree.TreeMismatchError(
+                    f"backward returned gradients of structure {tree.structure(grads)!r} for "
+                    "params that are one array"
+                )
+            vector = cast(Array, params)
+            updates, opt_state = leaf_update([grads], state.opt_state, [vector])
+            new_params = add(vector, updates[0], dtype=vector.dtype)
+        else:
             p_leaves, hint = tree.flatten_like(params, hint)
             g_leaves = hint.leaves(grads)
             if g_leaves is None:
@@ -171,17 +191,21 @@ def make_step(
                     f"backward returned gradients of structure {tree.structure(grads)!r} for "
                     f"params of structure {hint.treedef!r}"
                 )
-            updates, opt_state = leafwise.update(g_leaves, state.opt_state, p_leaves)
-            new_params: P = hint.unflatten(
-                [np.add(p, u, dtype=p.dtype) for p, u in zip(p_leaves, updates)]  # noqa: B905
+            updates, opt_state = leaf_update(g_leaves, state.opt_state, p_leaves)
+            new_params = hint.unflatten(
+                [add(p, u, dtype=p.dtype) for p, u in zip(p_leaves, updates)]  # noqa: B905
             )
-        else:
-            upd, opt_state = optimizer.update(grads, state.opt_state, params)
-            new_params = apply_updates(params, upd)
         out = {"loss": value}
-        for name, metric in named.items():
-            out[name] = metric(pred, target)
-        return TrainState(new_params, opt_state, state.step + 1, state.key), out
+        if named:
+            for name, metric in named.items():
+                out[name] = metric(pred, target)
+        # TrainState(new_params, opt_state, step + 1, key) without attrs' __init__ (hot loop)
+        new: TrainState[P, S] = new_state(TrainState)
+        set_field(new, "params", new_params)
+        set_field(new, "opt_state", opt_state)
+        set_field(new, "step", state.step + 1)
+        set_field(new, "key", state.key)
+        return new, out
 
     return step
 

@@ -62,6 +62,8 @@ __all__ = [
     "Codec",
     "codec",
     "flatten_like",
+    "Raveled",
+    "ravel",
 ]
 
 PyTree: TypeAlias = Any
@@ -590,3 +592,105 @@ def flatten_like(t: PyTree, hint: Codec | None) -> tuple[list[Any], Codec]:
             return found, hint
     out, treedef = flatten(t)
     return out, codec(treedef)
+
+
+class Raveled:
+    """The layout of a pytree raveled into one vector per model (see :func:`ravel`).
+
+    ``ravel(t)`` concatenates the leaves of ``t`` (leading ``model`` axes kept) into an array of
+    shape ``(*models, size)``; ``unravel(v)`` is the inverse, a tree of *views* into ``v`` (no
+    copy), for any leading model axes of ``v``. Leaf order is :func:`leaves` order, each leaf
+    row-major, so a ``DenseParams(w, b)`` becomes ``[w.ravel(), b]``.
+    """
+
+    def __init__(self, treedef: TreeDef, shapes: list[tuple[int, ...]], dtype: Any) -> None:
+        self.treedef = treedef
+        self.shapes = shapes
+        self.dtype = np.dtype(dtype)
+        self.sizes = [math.prod(s) for s in shapes]
+        self.offsets = [0]
+        for n in self.sizes:
+            self.offsets.append(self.offsets[-1] + n)
+        self.size = self.offsets[-1]
+        self._codec = codec(treedef)
+        self._slices = [
+            slice(a, b) for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True)
+        ]
+
+    def __repr__(self) -> str:
+        return f"Raveled({self.treedef!r}, size {self.size}, {self.dtype})"
+
+    def unravel(self, v: Array) -> PyTree:
+        """The tree whose leaves are views into ``v`` (shape ``(*models, size)``)."""
+        if type(v) is not np.ndarray or v.ndim < 1 or v.shape[-1] != self.size:
+            raise ValueError(
+                f"fnnet.tree.Raveled.unravel: expected an array of shape (..., {self.size}), "
+                f"got {getattr(v, 'shape', type(v).__name__)}"
+            )
+        if v.ndim == 1:
+            return self._codec.unflatten(
+                [v[sl].reshape(sh) for sl, sh in zip(self._slices, self.shapes)]  # noqa: B905
+            )
+        lead = v.shape[:-1]
+        return self._codec.unflatten(
+            [
+                v[..., sl].reshape(*lead, *sh)
+                for sl, sh in zip(self._slices, self.shapes)  # noqa: B905
+            ]
+        )
+
+    def ravel_leaves(self, leaves_: list[Array], lead: tuple[int, ...]) -> Array:
+        """The vector of a list of leaves in flatten order with leading model axes ``lead``."""
+        if len(leaves_) != len(self.shapes):
+            raise TreeMismatchError(f"{len(leaves_)} leaves vs {len(self.shapes)} in the layout")
+        for leaf, shape in zip(leaves_, self.shapes, strict=True):
+            if type(leaf) is not np.ndarray or leaf.shape != (*lead, *shape):
+                raise ValueError(
+                    f"fnnet.tree.Raveled.ravel: a leaf has shape "
+                    f"{getattr(leaf, 'shape', type(leaf).__name__)}, the layout wants "
+                    f"{(*lead, *shape)}"
+                )
+        if not lead:
+            out: Array = np.concatenate(leaves_, axis=None)
+            return out
+        return np.concatenate([leaf.reshape(*lead, -1) for leaf in leaves_], axis=-1)
+
+    def ravel(self, t: PyTree, model_axes: int = 0) -> Array:
+        """``t`` (of this layout's structure, with ``model_axes`` leading axes) as one array of
+        shape ``(*models, size)``, a copy."""
+        found = self._codec.leaves(t)
+        if found is None:
+            raise TreeMismatchError(
+                f"fnnet.tree.Raveled.ravel: {structure(t)!r} vs the layout's {self.treedef!r}"
+            )
+        lead = tuple(np.shape(found[0])[:model_axes]) if found else ()
+        return self.ravel_leaves(found, lead)
+
+
+def ravel(tree: PyTree, model_axes: int = 0) -> tuple[Array, Raveled]:
+    """``(vector, layout)``: the leaves of ``tree`` concatenated into one array of shape
+    ``(*models, size)`` (the first ``model_axes`` axes of every leaf kept), and the
+    :class:`Raveled` layout whose ``unravel`` gives the tree back as views.
+
+    Every leaf must be a floating array of one dtype.
+
+    >>> import numpy as np
+    >>> v, layout = ravel({"w": np.ones((2, 2)), "b": np.zeros(2)})
+    >>> v.tolist(), layout.unravel(v)["w"].shape
+    ([0.0, 0.0, 1.0, 1.0, 1.0, 1.0], (2, 2))
+    """
+    found, treedef = flatten(tree)
+    arrays = [np.asarray(x) for x in found]
+    dtypes = {a.dtype for a in arrays}
+    if len(dtypes) > 1 or any(a.dtype.kind != "f" for a in arrays):
+        raise TypeError(
+            f"fnnet.tree.ravel: every leaf must be a floating array of one dtype, got "
+            f"{sorted(str(d) for d in dtypes)}"
+        )
+    if any(a.ndim < model_axes for a in arrays):
+        raise ValueError(f"fnnet.tree.ravel: a leaf has fewer than {model_axes} axes")
+    lead = arrays[0].shape[:model_axes] if arrays else ()
+    layout = Raveled(
+        treedef, [a.shape[model_axes:] for a in arrays], arrays[0].dtype if arrays else np.float64
+    )
+    return layout.ravel_leaves(arrays, lead), layout

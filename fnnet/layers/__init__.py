@@ -12,7 +12,7 @@ from fnnet.layers.activations import (
     tanh,
 )
 from fnnet.layers.base import Layer, check_input, init_stack
-from fnnet.layers.combinators import Serial, mlp, serial
+from fnnet.layers.combinators import Serial, flat_params, mlp, serial
 from fnnet.layers.conv import ConvParams, conv2d
 from fnnet.layers.dense import DenseParams, dense
 from fnnet.layers.dropout import dropout
@@ -36,6 +36,7 @@ __all__ = [
     "dropout",
     "serial",
     "mlp",
+    "flat_params",
     "identity",
     "sigmoid",
     "tanh",

@@ -98,7 +98,28 @@ def _sigmoid_of_negated_(t: Array) -> Array:
 
 def _sigmoid_raw_(z: Array) -> Array:
     """``sigmoid(z)`` in place in ``z``, warnings not silenced (see above)."""
-    return _sigmoid_of_negated_(np.negative(z, out=z))
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1.0
+    return np.reciprocal(z, out=z)
+
+
+def _sigmoid_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
+    g = 1.0 - y
+    g *= y
+    g *= dy
+    return g
+
+
+def _tanh_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
+    g = y * y
+    np.subtract(1.0, g, out=g)
+    g *= dy
+    return g
+
+
+def _identity_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
+    return dy
 
 
 def sigmoid_fn(x: Array) -> Array:
@@ -153,23 +174,21 @@ identity: Activation = _activation(
     _same,
     lambda r, _, dy: dy,
     keep_input=False,
-    elementwise=Elementwise(_same, lambda y, dy, owned: dy),
+    elementwise=Elementwise(_same, _identity_grad_fused),
 )
 sigmoid: Activation = _activation(
     "sigmoid",
     sigmoid_fn,
     _sigmoid_grad,
     keep_input=False,
-    elementwise=Elementwise(
-        _sigmoid_raw_, lambda y, dy, owned: _sigmoid_grad(y, y, dy), silence=True
-    ),
+    elementwise=Elementwise(_sigmoid_raw_, _sigmoid_grad_fused, silence=True),
 )
 tanh: Activation = _activation(
     "tanh",
     np.tanh,
     _tanh_grad,
     keep_input=False,
-    elementwise=Elementwise(_tanh_, lambda y, dy, owned: _tanh_grad(y, y, dy)),
+    elementwise=Elementwise(_tanh_, _tanh_grad_fused),
 )
 relu: Activation = _activation(
     "relu",

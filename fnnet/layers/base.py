@@ -15,7 +15,11 @@ Optional fields extend the contract without changing it: ``backward_params`` com
 ``dparams`` (a model's first layer never needs ``dx``), ``forward_keyed`` takes a random key
 for stochastic layers such as dropout (the training loop passes a fresh key each step), and
 ``elementwise`` describes a parameter-free elementwise activation so that combinators such as
-``mlp`` can fuse it into the dense layer before it (see :class:`Elementwise`).
+``mlp`` can fuse it into the dense layer before it (see :class:`Elementwise`), and ``unravel``
+(on a layer made by ``flat_params``) turns its flat params vector back into the structured tree;
+``flat(input_shape)``, when a layer has it, is a specialised implementation of
+``flat_params(layer, input_shape)`` (``mlp`` has one that writes its gradients straight into the
+flat vector).
 
 Arrays put features on the last axis and examples on axis -2; any leading axes index a stack of
 independent models (params carry the same leading axes).
@@ -74,6 +78,10 @@ class Layer(Generic[P, R]):
         default=None, kw_only=True
     )
     elementwise: Elementwise | None = attrs.field(default=None, kw_only=True, repr=False)
+    unravel: Callable[[Array], Any] | None = attrs.field(default=None, kw_only=True, repr=False)
+    flat: Callable[[Shape], Layer[Array, Any]] | None = attrs.field(
+        default=None, kw_only=True, repr=False
+    )
 
     def __repr__(self) -> str:
         return f"Layer({self.name})"

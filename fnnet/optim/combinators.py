@@ -31,6 +31,34 @@ def chain(*optimizers: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
     parts = tuple(optimizers)
     if all(o.leafwise is not None for o in parts):
         leafwise = [o.leafwise for o in parts if o.leafwise is not None]
+        if len(leafwise) == 1:  # no loop for a chain of one (sgd)
+            only = leafwise[0]
+
+            def init_one(params: PyTree) -> tuple[Any, ...]:
+                return (only.init(params),)
+
+            def update_one(
+                g: list[Array], state: tuple[Any, ...], p: list[Array]
+            ) -> tuple[list[Array], tuple[Any, ...]]:
+                g, s = only.update(g, state[0], p)
+                return g, (s,)
+
+            return from_leaves(LeafTransform(init_one, update_one))
+        if len(leafwise) == 2:  # the common transform + learning rate pair (adam, momentum)
+            first, second = leafwise
+
+            def init_two(params: PyTree) -> tuple[Any, ...]:
+                return (first.init(params), second.init(params))
+
+            def update_two(
+                g: list[Array], state: tuple[Any, ...], p: list[Array]
+            ) -> tuple[list[Array], tuple[Any, ...]]:
+                s1, s2 = state
+                g, s1 = first.update(g, s1, p)
+                g, s2 = second.update(g, s2, p)
+                return g, (s1, s2)
+
+            return from_leaves(LeafTransform(init_two, update_two))
 
         def init_leaves(params: PyTree) -> tuple[Any, ...]:
             return tuple(t.init(params) for t in leafwise)
