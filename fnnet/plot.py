@@ -704,6 +704,7 @@ def stacked_curves(
     log_epochs: bool = False,
     median: bool = True,
     cmap: str | None = None,
+    colors: Mapping[str, str] | None = None,
     threshold: float | None = None,
     ylabel: str = "loss",
     legend_title: str | None = None,
@@ -720,7 +721,8 @@ def stacked_curves(
     one legend entry, labels keeping their first-seen order. With ``median``, a setting of several
     models is drawn as thin lines (one per model) under a bold line, their median. ``cmap`` (e.g.
     ``"viridis"``) colours ordered settings such as learning rates along a colormap;
-    ``log_epochs`` puts the epochs on a log axis. NaN (a diverged model) leaves a gap. ``marks``
+    ``log_epochs`` puts the epochs on a log axis; ``colors`` fixes the colour of some labels
+    (e.g. a reference curve in black). NaN (a diverged model) leaves a gap. ``marks``
     adds per-model points ``{name: epochs (M,)}`` (``-1`` = none), e.g. the epoch each model
     first reached the threshold.
     """
@@ -743,6 +745,7 @@ def stacked_curves(
         cm = mpl.colormaps[cmap or "viridis"]
         steps = max(len(groups) - 1, 1)
         palette = [mpl.colors.to_hex(cm(0.9 * i / steps)) for i in range(len(groups))]
+    palette = [(colors or {}).get(g, c) for g, c in zip(groups, palette, strict=True)]
     fig = _new_figure((8.2, 4.6), show)
     ax = fig.subplots()
     epochs = _epochs(t)

@@ -7,11 +7,12 @@ the accuracy, and writes ``<data>_comparison.png``, ``<data>_learning_curve.png`
 ``<data>_decision_boundary.png`` into ``--out``.
 
     python scripts/lab.py                                   # lr 1: about a second per data set
-    python scripts/lab.py --lr 0.001 --max-epochs 5000000   # the reports' slow rate
+    python scripts/lab.py --lr 0.001 --max-epochs 5000000   # the reports' rate: ~15 minutes
 
 The default rate, 1.0, is the largest of the learning-rate study at which the loss falls
 monotonically for every seed on both data sets (``scripts/study_lr.py``). fnnet's ``mse`` is a
-mean over the points, so a rate here is not the same number as a rate on a summed loss.
+mean over the points, so a rate here is not the same number as a rate on a summed loss; at
+lr 0.001 gradient descent needs about 970,000 (linear) and 4,600,000 (XOR) epochs.
 """
 
 from __future__ import annotations
@@ -55,9 +56,8 @@ def point_table(x: Array, y: Array, pred: Array) -> str:
     for i, (xi, yi, pi) in enumerate(zip(x, y[:, 0], pred[:, 0], strict=True)):
         cls = int(pi >= 0.5)
         ok = "" if cls == int(yi >= 0.5) else "WRONG"
-        lines.append(
-            f"  {i:>3} | {xi[0]:.2f}  {xi[1]:.2f} | {yi:>12.0f} | {pi:>10.4f} | {cls:>5} | {ok}".rstrip()
-        )
+        row = f"  {i:>3} | {xi[0]:.2f}  {xi[1]:.2f} | {yi:>12.0f} | {pi:>10.4f} | {cls:>5} | {ok}"
+        lines.append(row.rstrip())
     return "\n".join(lines)
 
 

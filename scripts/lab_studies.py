@@ -311,17 +311,23 @@ def keys_for(settings: int, seeds: int) -> list[int]:
     return list(range(seeds)) * settings
 
 
-def short_note(part: Sweep, cap: int) -> str:
+def short_note(part: Sweep) -> str:
     """A panel note: how many seeds reached the threshold, the median epochs, the accuracy."""
+    if not np.all(np.isfinite(part.final_loss)):
+        return f"diverged: NaN/inf at epoch {part.epochs}"
     ok = part.reached[part.reached > 0]
     n = part.reached.shape[0]
-    where = f", median {fmt_int(float(np.median(ok)))} ep" if ok.size else f" in {fmt_int(cap)} ep"
+    where = (
+        f", median {fmt_int(float(np.median(ok)))} ep"
+        if ok.size
+        else f" in {fmt_int(part.epochs)} ep"
+    )
     return f"{ok.size}/{n} < {THRESHOLD:g}{where}\nacc {accuracy_summary(part.final_accuracy)}"
 
 
-def panel(label: str, part: Sweep, net: Layer[Any, Any], cap: int) -> plot.StudyPanel:
+def panel(label: str, part: Sweep, net: Layer[Any, Any]) -> plot.StudyPanel:
     """A study-grid panel for one setting: every seed's curve, seed 0's decision boundary."""
-    return plot.StudyPanel(label, part.loss, part.predict(net, 0), note=short_note(part, cap))
+    return plot.StudyPanel(label, part.loss, part.predict(net, 0), note=short_note(part))
 
 
 def parse_study(
@@ -430,9 +436,9 @@ def settings_table(
                     if timing:
                         row.append("–")
                     continue
-                row.append(epochs_summary(part.reached, cap))
+                row.append(epochs_summary(part.reached, part.epochs))
                 if perfect:
-                    row.append(epochs_summary(part.perfect, cap))
+                    row.append(epochs_summary(part.perfect, part.epochs))
                 row.append(accuracy_summary(part.final_accuracy))
                 if timing:
                     row.append(f"{1e3 * part.seconds / max(part.epochs, 1):.2f}")
@@ -478,7 +484,7 @@ def settings_figures(
                 )
                 if rate is not None and len(s.rates) > 1:
                     label += f" (lr {lr:g})"
-                panels.append(panel(label, per_setting[i][lr], s.net, cap))
+                panels.append(panel(label, per_setting[i][lr], s.net))
         path = out / f"{stem}_{name}_grid.png"
         plot.study_grid(
             panels,

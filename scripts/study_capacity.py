@@ -23,7 +23,6 @@ from typing import Any
 import attrs
 import numpy as np
 from lab_studies import (
-    LAB_LR,
     LossFn,
     StudyResult,
     fmt_int,
@@ -53,6 +52,17 @@ REPORTS = (
     + " ".join(f"({e:,}, {p})" for e, p in REPORT_E)
     + "."
 )
+
+
+def half_sse(pred: Array, target: Array) -> tuple[Array, Array]:
+    """½(label − y)² summed over the points (a user-defined loss: fnnet's losses are means).
+
+    Summed, the gradient grows with the number of points, so the step does too — the likely
+    reading of report E's loss, whose numbers fit it (see the discussion).
+    """
+    value, grad = losses.half_mse(pred, target)
+    n = pred.shape[-2] * pred.shape[-1]
+    return value * n, grad * n
 
 
 @attrs.frozen
@@ -131,9 +141,9 @@ def run(args: argparse.Namespace, cmd: str) -> StudyResult:
     out: Path = args.out
     start = time.perf_counter()
     setups = [
-        Setup("E: half-MSE, lr 0.5", losses.half_mse, 0.5),
-        Setup(f"lab: MSE, lr {LAB_LR:g}", losses.mse, LAB_LR),
-        Setup("MSE, lr 5", losses.mse, 5.0),
+        Setup("½-MSE summed over points, lr 0.5", half_sse, 0.5),
+        Setup("½-MSE (mean), lr 0.5", losses.half_mse, 0.5),
+        Setup("MSE (mean), lr 5", losses.mse, 5.0),
     ]
     if args.fast:
         setups = setups[2:]
@@ -191,7 +201,8 @@ def figures_for(setups: Sequence[Setup], runs: dict[str, list[Growth]], out: Pat
         median=False,
         ylabel="points trained on",
         legend_title="setup (one line per seed)",
-        title="Capacity: the linear set grows by 100 points whenever no point is off by > 0.1",
+        colors={"report E (as reported)": "black"},
+        title="Capacity: the linear set grows by 100 points\nwhenever no point is off by > 0.1",
         path=path,
         dpi=80,
     )
@@ -211,20 +222,27 @@ def figures_for(setups: Sequence[Setup], runs: dict[str, list[Growth]], out: Pat
 
 
 def discussion(setups: Sequence[Setup], runs: dict[str, list[Growth]], seeds: int) -> str:
-    parts = []
-    for s in setups:
-        finals = [g.final_points for g in runs[s.label]]
-        parts.append(f"{s.label}: {int(np.median(finals)):,} points (range {min(finals):,}–"
-                     f"{max(finals):,})")  # fmt: skip
+    def finals(s: Setup) -> str:
+        f = [g.final_points for g in runs[s.label]]
+        top = max(runs[s.label], key=lambda g: (g.final_points, -g.solved.get(g.final_points, 0)))
+        best = (
+            f"; best seed {top.final_points:,} points at epoch {top.solved[top.final_points]:,}"
+            if top.final_points
+            else ""
+        )
+        return f"{s.label}: median {int(np.median(f)):,} points (range {min(f):,}–{max(f):,}{best})"
+
     return (
-        "Points solved at the end, median over the seeds: "
-        + "; ".join(parts)
-        + ". The rule 'no point off by more than 0.1' gets harder as points are added: each new "
-        "batch of 100 uniform points brings some closer to the diagonal, where the sigmoid "
-        "output must still be within 0.1 of 0 or 1, so the weights must grow and a small rate "
-        "needs many epochs per 100 points. E's 4,000 epochs for 1,000 points at lr 0.5 are "
-        "reached here only with a larger rate, which again points to a differently scaled loss "
-        "in the reports (study 1)."
+        "Points solved at the end of the run: "
+        + "; ".join(finals(s) for s in setups)
+        + ". 'No point off by more than 0.1' is a hard rule on uniform points: every new batch "
+        "brings points closer to the diagonal, where the output must still be within 0.1 of 0 "
+        "or 1, so the weights must grow steep. With fnnet's mean ½-MSE at E's rate the model "
+        "never gets there in 10,000 epochs. Summed over the points, ½(label − y)² makes the "
+        "step grow with the data, and E's kind of growth appears — but the seeds spread widely, "
+        "so E's single run (1,000 points at 4,000 epochs) was a lucky one. The summed reading "
+        "also fits E's other number: on XOR's 21 points it is MSE at lr ≈ 5, which reaches "
+        "the threshold in about 1,000 epochs (study 1), E's '1,000 epochs'."
     )
 
 

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, cmd: str) -> StudyResult:
             threshold=THRESHOLD,
             ylabel="MSE",
             legend_title="learning rate",
-            cmap="viridis",
+            cmap="plasma",
             log_epochs=True,
             title=f"{DATASET_TITLES[name]}: {seeds} seeds per learning rate in one stacked fit\n"
             "(thin: each seed, bold: median)",
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace, cmd: str) -> StudyResult:
         )
         figures.append(out / f"lr_{name}_grid.png")
         plot.study_grid(
-            [panel(f"lr {lr:g}", p, net, cap) for lr, p in parts.items()],
+            [panel(f"lr {lr:g}", p, net) for lr, p in parts.items()],
             *xy,
             threshold=THRESHOLD,
             loss_name="MSE",
@@ -173,8 +173,11 @@ def discussion(facts: dict[str, dict[float, Sweep]], seeds: int, cap: int) -> st
             f"Below the oscillation regime, epochs × lr is nearly constant (≈ {fmt_int(c_lin)} "
             f"on linear, ≈ {fmt_int(c_xor)} on XOR): gradient descent follows the gradient flow, "
             f"so the reports' lr 0.001 would need ≈ {approx(c_lin / 0.001)} / "
-            f"{approx(c_xor / 0.001)} epochs with fnnet's mean-over-points MSE (A counted "
-            "115,000 / 269,000, so A's rate acted larger: a summed loss or another scaling)."
+            f"{approx(c_xor / 0.001)} epochs with fnnet's mean-over-points MSE, where A "
+            "counted 115,000 / 269,000. A loss summed over the points multiplies the rate by "
+            f"their number: A's 0.001 on XOR's 21 points is 0.021 here, ≈ "
+            f"{approx(c_xor / 0.021)} epochs, close to A's 269,000 (A's linear count fits "
+            f"neither reading: ≈ {approx(c_lin / 0.1)} summed)."
         )
 
     def first_rising(p: dict[float, Sweep]) -> str:

@@ -130,7 +130,7 @@ def discussion(settings: Sequence[Setting], results: Results, lines: dict[str, f
         )
         if lab is not None and ok.size and np.any(lab.reached > 0):
             lab_ok = lab.reached[lab.reached > 0]
-            speed += f" (the lab network: {fmt_int(float(np.median(lab_ok)))})"
+            speed += f"; the lab network: {fmt_int(float(np.median(lab_ok)))}"
         text.append(
             "With identity hidden layers the network is sigmoid(w·x + b) whatever its depth: a "
             f"logistic regression. It fits the linear set easily ({speed}) but stays at "

@@ -280,10 +280,13 @@ def test_stacked_curves_groups_models_by_label(tmp_path: Path) -> None:
 
 
 def test_stacked_curves_one_model_per_setting_and_a_colormap() -> None:
-    fig = plot.stacked_curves(np.ones((4, 3)), ["a", "b", "c"], cmap="viridis", log_scale=False)
+    fig = plot.stacked_curves(
+        np.ones((4, 3)), ["a", "b", "c"], cmap="viridis", colors={"c": "black"}, log_scale=False
+    )
     (ax,) = fig.axes
     assert len(ax.lines) == 3  # no median for single models
     assert len({line.get_color() for line in ax.lines}) == 3
+    assert ax.lines[2].get_color() == "black"
     assert ax.get_ylabel() == "loss"
 
 
