@@ -58,7 +58,7 @@ def _check(fn: str, pred: object, target: object) -> tuple[Array, Array]:
         and pred.dtype is target.dtype
         and pred.ndim >= 2
         and pred.dtype.kind == "f"
-        and pred.shape[-2] > 0
+        and pred.size > 0
     ):
         return pred, target
     if type(pred) is not np.ndarray or pred.dtype.kind != "f":

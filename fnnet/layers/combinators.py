@@ -120,7 +120,10 @@ def _mlp_params_error(fn: str, params: object, sizes: list[int], x: object) -> V
     n = 2 * (len(sizes) - 1)
     if type(params) is not tuple or len(params) != n:
         got = f"{len(params)} entries" if isinstance(params, tuple) else type(params).__name__
-        return ValueError(f"{fn}: argument 'params' must be a tuple of {n} entries, got {got}")
+        return ValueError(
+            f"{fn} (a serial of {n} layers): argument 'params' must be a tuple of {n} entries, "
+            f"got {got}"
+        )
     lead: tuple[int, ...] | None = None
     for i in range(n // 2):
         p, gap = params[2 * i], params[2 * i + 1]
@@ -165,6 +168,7 @@ def _fused_mlp(sizes: list[int], specs: list[Elementwise]) -> tuple[Any, ...]:
     grads_of = [s.grad for s in specs]
     features = sizes[0]
     silence = any(s.silence for s in specs)
+    x_label = f"mlp (first layer dense({sizes[1]}))"
 
     def layers_(
         params: tuple[PyTree, ...], h: Array, dt: Any, lead: Any, hs: list[Array] | None
@@ -196,7 +200,7 @@ def _fused_mlp(sizes: list[int], specs: list[Elementwise]) -> tuple[Any, ...]:
         if type(p) is not DenseParams:
             raise _mlp_params_error("mlp", params, sizes, x)
         dt = p.w.dtype
-        check_input("mlp", x, features, dt)
+        check_input(x_label, x, features, dt)
         lead = p.w.shape[:-2]
         if x.ndim > 2 and x.shape[:-2] != lead:
             raise _mlp_params_error("mlp", params, sizes, x)
