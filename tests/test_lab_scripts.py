@@ -75,19 +75,21 @@ def test_study_fast_mode_prints_its_table_and_writes_its_figures(
         assert f"figure: {tmp_path / stem}.png" in printed
 
 
-def test_lab_writes_log_table_accuracy_and_three_figures_per_data_set(
+def test_lab_writes_log_table_accuracy_and_three_figures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert lab.main(["--max-epochs", "300", "--log-every", "100", "--out", str(tmp_path)]) == 0
+    argv = ["--data", "xor", "--max-epochs", "300", "--log-every", "100", "--out", str(tmp_path)]
+    assert lab.main(argv) == 0
     out = capsys.readouterr().out
     for epoch in (1, 100, 200, 300):
         assert f"epoch {epoch:>7}  loss" in out
-    assert out.count("| ground truth | prediction |") == 2
-    assert "accuracy (linear):" in out and "accuracy (xor):" in out
+    assert out.count("| ground truth | prediction |") == 1
+    assert len([line for line in out.splitlines() if line.startswith("   ")]) >= 21  # the points
+    assert "accuracy (xor):" in out and "accuracy (linear)" not in out
     assert "stopped at the cap of 300 epochs" in out
-    for name in ("linear", "xor"):
-        for kind in ("comparison", "learning_curve", "decision_boundary"):
-            assert is_png(tmp_path / f"{name}_{kind}.png")
+    for kind in ("comparison", "learning_curve", "decision_boundary"):
+        assert is_png(tmp_path / f"xor_{kind}.png")
+    assert not (tmp_path / "linear_comparison.png").exists()
 
 
 def test_lab_defaults_solve_both_data_sets(capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,6 +97,8 @@ def test_lab_defaults_solve_both_data_sets(capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert "summary: linear 100.0%, xor 100.0%" in out
     assert out.count("reached at epoch") == 2
+    assert out.count("| ground truth | prediction |") == 2
+    assert "accuracy (linear): 100.0% (100/100 points)" in out
 
 
 def test_lab_rejects_nonsense_options() -> None:
