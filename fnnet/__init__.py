@@ -8,7 +8,20 @@ come from hand-derived backward functions, and optimizers are ``(init, update)``
 Layer(dense(4))
 """
 
-from fnnet import arrays, check, data, io, layers, losses, metrics, optim, random, train, tree
+from fnnet import (
+    arrays,
+    check,
+    data,
+    io,
+    layers,
+    losses,
+    metrics,
+    optim,
+    plot,
+    random,
+    train,
+    tree,
+)
 
 __all__ = [
     "arrays",
@@ -19,6 +32,7 @@ __all__ = [
     "losses",
     "metrics",
     "optim",
+    "plot",
     "random",
     "train",
     "tree",
