@@ -4,9 +4,13 @@
 
 The network (float32, channels last, input ``(28, 28, 1)``)::
 
-    conv2d(32, 3, same) relu max_pool2d(2)     28x28x1  -> 14x14x32
-    conv2d(64, 3, same) relu max_pool2d(2)     14x14x32 -> 7x7x64
+    conv2d(32, 3, same) max_pool2d(2) relu     28x28x1  -> 14x14x32
+    conv2d(64, 3, same) max_pool2d(2) relu     14x14x32 -> 7x7x64
     flatten dense(128) relu dropout(0.3) dense(10)
+
+(the usual conv-relu-pool blocks with the ReLU after the pooling: max and ReLU commute, so the
+function and its gradient are the same, ties included, with 4x fewer ReLU elements; 20 Adam
+steps of both orders give bitwise equal params)
 
 trained with Adam on minibatches of 100 shuffled by key each epoch, with softmax cross-entropy
 on the logits; the learning rate starts at 1e-3 and follows a cosine decay to 0 over ``--epochs``
@@ -15,9 +19,9 @@ split) for early stopping: training stops after ``--patience`` epochs without a 
 loss, and the params of the best epoch are kept. Only that one configuration is then scored on
 the 10,000 test images, once.
 
-An epoch costs about 66 s of CPU time (113-150 s wall on a 2-core machine shared with other
+An epoch costs about 58 s of CPU time (92-150 s wall on a 2-core machine shared with other
 jobs), so the default budget is 6 epochs. Measured with ``--threads 1`` and the defaults: test
-accuracy 0.9142 (validation 0.9187, best epoch 6 of 6).
+accuracy 0.9149 (validation 0.9180, best epoch 6 of 6), 92 s per epoch.
 
 The script prints the configuration, a progress bar, a table of the epochs and a summary table
 (epochs run, best epoch, validation and test accuracy, seconds per epoch), and writes
@@ -66,15 +70,19 @@ Dataset = tuple[tuple[Array, IntArray], tuple[Array, IntArray], tuple[Array, Int
 
 
 def cnn(channels: tuple[int, int], hidden: int, rate: float) -> Serial:
-    """Two conv-relu-pool blocks, a hidden dense layer with dropout, 10 logits; float32."""
+    """Two conv-pool-relu blocks, a hidden dense layer with dropout, 10 logits; float32.
+
+    ``max_pool2d`` before ``relu`` computes ``relu(max(x)) = max(relu(x))``, with the same
+    gradient (ties included), on a quarter of the elements.
+    """
     f32 = np.float32
     return layers.serial(
         layers.conv2d(channels[0], 3, padding="same", dtype=f32),
-        layers.relu,
         layers.max_pool2d(2),
+        layers.relu,
         layers.conv2d(channels[1], 3, padding="same", dtype=f32),
-        layers.relu,
         layers.max_pool2d(2),
+        layers.relu,
         layers.flatten(),
         layers.dense(hidden, init=layers.initializers.he_uniform(), dtype=f32),
         layers.relu,
