@@ -159,11 +159,13 @@ def _restore(kind: str, a: np.ndarray[Any, Any]) -> Any:
     return a
 
 
-def load(path: str | os.PathLike[str], like: T) -> T:
+def load(path: str | os.PathLike[str], like: T, *, strict: bool = True) -> T:
     """Read a tree saved by :func:`save` into the structure of ``like``.
 
     Raises ``ValueError`` naming the first place where the file's structure, a leaf's shape or
-    its dtype differs from ``like``; a truncated or tampered file is refused the same way.
+    its dtype differs from ``like``; a truncated or tampered file is refused the same way. With
+    ``strict=False`` array leaves may have any shape and dtype (a growing history, say); the
+    structure and the kind of every leaf are still checked.
     """
     fn = "fnnet.io.load"
     meta, leaves = _read(path)
@@ -178,7 +180,7 @@ def load(path: str | os.PathLike[str], like: T) -> T:
         ref_kind = _leaf_kind(ref)
         if kind != ref_kind:
             raise ValueError(f"{fn}: leaf {where} in {path} is a {kind}, expected a {ref_kind}")
-        if ref_kind == "array" and (a.shape != ref.shape or a.dtype != ref.dtype):
+        if strict and ref_kind == "array" and (a.shape != ref.shape or a.dtype != ref.dtype):
             raise ValueError(
                 f"{fn}: leaf {where} in {path} has shape {a.shape} dtype {a.dtype}, expected "
                 f"shape {ref.shape} dtype {ref.dtype}"

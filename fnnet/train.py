@@ -12,16 +12,18 @@ A loss that turns NaN or infinite stops the run with a message naming the epoch 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 import attrs
 import numpy as np
 
-from fnnet import tree
-from fnnet.arrays import Array
+from fnnet import io, tree
+from fnnet.arrays import Array, IntArray
 from fnnet.data import batches as make_batches
 from fnnet.layers.base import Layer
 from fnnet.optim.base import Optimizer, apply_updates
@@ -255,12 +257,13 @@ def loss_below(threshold: float) -> StopRule:
     return rule
 
 
-def first_below(series: Array, threshold: float) -> Array:
+def first_below(series: Array, threshold: float) -> IntArray:
     """Per model, the 1-based epoch at which ``series`` (``(T, *models)``) first drops below
     ``threshold``, or ``-1`` where it never does. Use on ``history.loss``."""
     below = series < threshold
     hit = below.any(axis=0)
-    return np.where(hit, below.argmax(axis=0) + 1, -1)
+    epochs: IntArray = np.where(hit, below.argmax(axis=0) + 1, -1)
+    return epochs
 
 
 def evaluate(
@@ -274,11 +277,11 @@ def evaluate(
     """Loss and metrics of ``params`` on ``data``, in batches of ``batch_size`` (default all),
     averaged over examples. Returns ``{"loss": ..., **metrics}``, one value per model."""
     x, y = data
-    n = x.shape[-2] if x.ndim >= 2 else 0
+    n = x.shape[0]  # data puts examples on axis 0 (images are (N, H, W, C))
     totals: dict[str, Array] = {}
     for xb, yb in make_batches(x, y, batch_size, None):
         pred = model.apply(params, xb)
-        weight = xb.shape[-2] / n
+        weight = xb.shape[0] / n
         values = {"loss": loss(pred, yb)[0]}
         for name, metric in (metrics or {}).items():
             values[name] = metric(pred, yb)
@@ -314,57 +317,46 @@ def fit(
     progress: bool = False,
     on_nonfinite: Literal["raise", "stop"] = "raise",
     opt_state: S | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
 ) -> FitResult[P, S]:
     """Train ``model`` for up to ``epochs`` epochs and return a :class:`FitResult`.
 
     - full batch by default (as the lab does); ``batch_size`` gives minibatches, shuffled each
-      epoch by ``fold_in(key, epoch)``;
+      epoch by ``fold_in(fold_in(key, 0), epoch)``; stochastic layers get
+      ``fold_in(fold_in(key, 1), step)``;
     - ``history.loss[e]`` is the mean training loss over epoch ``e`` (for a full batch: the loss
       before that epoch's update), one column per stacked model;
     - ``val_data`` is evaluated after every epoch (``history.val_loss``, ``val_<metric>``);
     - stopping: ``until(epoch, loss)`` (e.g. ``loss_below(0.01)``), ``epochs``, ``patience``
-      epochs without a lower validation loss (the best params per model are kept and returned),
-      and divergence: a NaN/inf loss raises :class:`DivergenceError` naming the epoch, or with
-      ``on_nonfinite="stop"`` ends the run with ``stop_reason="diverged"``;
+      epochs without a lower validation loss (the best params per model are kept and returned);
+    - divergence: a NaN/inf loss raises :class:`DivergenceError` naming the epoch (and the models
+      of a stack). With ``on_nonfinite="stop"`` a single model's run ends with
+      ``stop_reason="diverged"`` and its history so far; in a stack only the diverged models
+      stop — their params are frozen at the last finite values and their losses recorded as NaN
+      — while the others train on (``until`` then asks about the live models only);
     - ``log_every=k`` prints an epoch/loss line every ``k`` epochs; ``progress`` shows a live
       bar on stderr;
-    - ``opt_state`` resumes from an earlier optimizer state.
+    - ``opt_state`` starts from an earlier optimizer state;
+    - ``checkpoint=path`` saves everything needed to continue (train state, epoch, history, best
+      params) every ``checkpoint_every`` epochs and at the end, atomically (:mod:`fnnet.io`);
+      ``resume=True`` continues from that file when it exists. A run interrupted and resumed
+      ends bit-identical to one that was not.
 
     NumPy's overflow/invalid warnings are silenced inside the loop: the divergence check
     reports a non-finite loss with the epoch instead.
     """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _fit(
-            model, loss, optimizer, params, data, epochs=epochs, batch_size=batch_size, key=key,
-            until=until, val_data=val_data, patience=patience, metrics=metrics,
-            log_every=log_every, progress=progress, on_nonfinite=on_nonfinite,
-            opt_state=opt_state,
-        )  # fmt: skip
-
-
-def _fit(
-    model: Layer[P, Any],
-    loss: LossFn,
-    optimizer: Optimizer[S],
-    params: P,
-    data: Batch,
-    *,
-    epochs: int,
-    batch_size: int | None,
-    key: Key,
-    until: StopRule | None,
-    val_data: Batch | None,
-    patience: int | None,
-    metrics: Mapping[str, Metric] | None,
-    log_every: int | None,
-    progress: bool,
-    on_nonfinite: Literal["raise", "stop"],
-    opt_state: S | None,
-) -> FitResult[P, S]:
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fit: argument 'epochs' must be a positive int, got {epochs!r}")
     if patience is not None and val_data is None:
         raise ValueError("fit: argument 'patience' needs 'val_data' to monitor")
+    if resume and checkpoint is None:
+        raise ValueError("fit: argument 'resume' needs a 'checkpoint' path")
+    if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise ValueError(
+            f"fit: argument 'checkpoint_every' must be a positive int, got {checkpoint_every!r}"
+        )
     x, y = data
     if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
         raise TypeError("fit: argument 'data' must be a tuple (x, y) of numpy arrays")
@@ -373,90 +365,239 @@ def _fit(
             f"fit: x and y in 'data' must have the same number of examples, got x {x.shape} "
             f"and y {y.shape}"
         )
-    named = dict(metrics or {})
-    step = make_step(model, loss, optimizer, named)
-    state = TrainState(
-        params, optimizer.init(params) if opt_state is None else opt_state, 0, fold_in(key, 1)
-    )
-    n = x.shape[0]
-    full_batch = batch_size is None or batch_size >= n
-    records: list[dict[str, Array]] = []
-    best_params, best_epoch = params, None
-    best_val: Array | None = None
-    since_best = np.zeros((), dtype=np.int64)
-    stop_reason = "epochs"
-    start = time.perf_counter()
-    epoch = 0
-    for epoch in range(1, epochs + 1):
-        if full_batch:
-            state, record = step(state, (x, y))
-            if not _finite(record["loss"]):
-                stop_reason = _diverged(on_nonfinite, epoch, record["loss"])
-                records.append(record)
-                break
+    run = _Run(model, loss, optimizer, params, data, batch_size, key, val_data, metrics, opt_state)
+    path = Path(checkpoint) if checkpoint is not None else None
+    if resume and path is not None and path.exists():
+        run.restore(path)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return run.loop(
+            epochs, until, patience, log_every, progress, on_nonfinite, path, checkpoint_every
+        )
+
+
+class _Run(Generic[P, S]):
+    """The mutable bookkeeping of one ``fit`` call (never visible outside it)."""
+
+    def __init__(
+        self,
+        model: Layer[P, Any],
+        loss: LossFn,
+        optimizer: Optimizer[S],
+        params: P,
+        data: Batch,
+        batch_size: int | None,
+        key: Key,
+        val_data: Batch | None,
+        metrics: Mapping[str, Metric] | None,
+        opt_state: S | None,
+    ) -> None:
+        self.model, self.loss, self.data, self.key = model, loss, data, key
+        self.batch_size, self.val_data = batch_size, val_data
+        self.named = dict(metrics or {})
+        self.step = make_step(model, loss, optimizer, self.named)
+        start = optimizer.init(params) if opt_state is None else opt_state
+        self.state: TrainState[P, S] = TrainState(params, start, 0, fold_in(key, 1))
+        self.epoch = 0
+        self.records: list[dict[str, Array]] = []
+        self.best_params, self.best_epoch = params, -1
+        self.best_val: Array | None = None
+        self.since_best: Array = np.zeros((), dtype=np.int64)
+        self.dead: np.ndarray[Any, Any] | None = None  # per model: diverged and frozen
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def _snapshot(self) -> dict[str, Any]:
+        history = {k: np.stack([r[k] for r in self.records]) for k in self.records[0]}
+        return {
+            "state": self.state,
+            "epoch": self.epoch,
+            "history": history,
+            "best": {
+                "params": self.best_params,
+                "epoch": self.best_epoch,
+                "val": np.asarray(np.nan) if self.best_val is None else np.asarray(self.best_val),
+                "since": np.asarray(self.since_best),
+                "dead": np.asarray(False) if self.dead is None else self.dead,
+            },
+        }
+
+    def save(self, path: Path) -> None:
+        if self.records:
+            io.save(path, self._snapshot())
+
+    def restore(self, path: Path) -> None:
+        names = ["loss", *self.named]
+        if self.val_data is not None:
+            names += ["val_loss", *(f"val_{k}" for k in self.named)]
+        like: dict[str, Any] = {
+            "state": self.state,
+            "epoch": 0,
+            "history": {k: np.zeros(0) for k in names},
+            "best": {"params": self.best_params, "epoch": 0, "val": np.zeros(0),
+                     "since": np.zeros(0), "dead": np.zeros(0)},
+        }  # fmt: skip
+        saved = io.load(path, like, strict=False)
+        for which in ("state", "best"):
+            got = saved[which]["params"] if which == "best" else saved[which].params
+            for a, b, where in zip(
+                tree.leaves(got), tree.leaves(self.state.params), tree.paths(got), strict=True
+            ):
+                a, b = np.asarray(a), np.asarray(b)
+                if a.shape != b.shape or a.dtype != b.dtype:
+                    raise ValueError(
+                        f"fit: checkpoint {path} has params{where} of shape {a.shape} {a.dtype}, "
+                        f"but 'params' has {b.shape} {b.dtype}"
+                    )
+        state = saved["state"]
+        self.state = TrainState(state.params, state.opt_state, state.step, tuple(state.key))
+        self.epoch = saved["epoch"]
+        history = saved["history"]
+        self.records = [{k: history[k][i] for k in names} for i in range(self.epoch)]
+        best = saved["best"]
+        self.best_params, self.best_epoch = best["params"], best["epoch"]
+        self.best_val = None if np.all(np.isnan(best["val"])) else best["val"]
+        self.since_best = best["since"]
+        self.dead = None if best["dead"].ndim == 0 else best["dead"]
+
+    # -- one epoch -----------------------------------------------------------------------
+    def _check(self, loss: Array, on_nonfinite: str) -> bool:
+        """Handle non-finite losses; ``True`` when training must stop (every model diverged)."""
+        finite = np.isfinite(loss)
+        if self.dead is not None:
+            finite = finite | self.dead
+        if np.all(finite):
+            return False
+        message = _divergence_message(self.epoch, loss, finite, on_nonfinite)
+        if on_nonfinite == "raise":
+            raise DivergenceError(message)
+        print(message, file=sys.stderr)
+        if loss.ndim == 0:
+            return True
+        self.dead = ~finite
+        return bool(np.all(self.dead))
+
+    def _freeze(self, before: P) -> None:
+        """Keep diverged models at their last finite params (and their losses NaN)."""
+        if self.dead is None or not np.any(self.dead):
+            return
+        keep = self.dead
+        self.state = attrs.evolve(self.state, params=_keep_best(keep, before, self.state.params))
+
+    def _mask_record(self, record: dict[str, Array]) -> dict[str, Array]:
+        if self.dead is None or not np.any(self.dead):
+            return record
+        return {k: np.where(self.dead, np.nan, v) for k, v in record.items()}
+
+    def _epoch(self, on_nonfinite: str, progress: bool, epochs: int, start: float) -> bool:
+        """Run one epoch; ``True`` when every model has diverged."""
+        x, y = self.data
+        n = x.shape[0]
+        before = self.state.params
+        if self.batch_size is None or self.batch_size >= n:
+            self.state, record = self.step(self.state, (x, y))
         else:
             sums: dict[str, Array] = {}
-            for xb, yb in make_batches(x, y, batch_size, fold_in(fold_in(key, 0), epoch)):
-                state, m = step(state, (xb, yb))
-                if not _finite(m["loss"]):
-                    break
+            shuffle = fold_in(fold_in(self.key, 0), self.epoch)
+            for xb, yb in make_batches(x, y, self.batch_size, shuffle):
+                self.state, m = self.step(self.state, (xb, yb))
                 w = xb.shape[0] / n
                 for k, v in m.items():
                     sums[k] = sums.get(k, 0.0) + v * w
                 if progress:
-                    _bar(epoch, epochs, state.step, n, batch_size, start)
-            else:
-                m = sums
-            record = m
-            if not _finite(record["loss"]):
-                stop_reason = _diverged(on_nonfinite, epoch, record["loss"])
-                records.append(record)
-                break
-        if val_data is not None:
-            val = evaluate(model, loss, state.params, val_data, batch_size, named)
+                    _bar(self.epoch, epochs, self.state.step, n, self.batch_size, start)
+                if not _finite(m["loss"]) and self._check(m["loss"], on_nonfinite):
+                    self.records.append(self._mask_record(m))
+                    return True
+            record = sums
+        if self._check(record["loss"], on_nonfinite):
+            self.records.append(record)
+            return True
+        self._freeze(before)
+        if self.val_data is not None:
+            val = evaluate(
+                self.model, self.loss, self.state.params, self.val_data, self.batch_size,
+                self.named,
+            )  # fmt: skip
             record = {**record, "val_loss": val.pop("loss")}
             record.update({f"val_{k}": v for k, v in val.items()})
-        records.append(record)
-        if log_every and (epoch % log_every == 0 or epoch == 1):
-            _log(epoch, record, start)
-        if patience is not None:
-            current = record["val_loss"]
-            if best_val is None:
-                best_val, best_params, best_epoch = current, state.params, epoch
-            else:
-                improved = current < best_val
-                best_val = np.where(improved, current, best_val)
-                since_best = np.where(improved, 0, since_best + 1)
-                best_params = _keep_best(improved, state.params, best_params)
-                if np.all(improved):
-                    best_epoch = epoch
-                if np.all(since_best >= patience):
-                    stop_reason = "patience"
-                    break
-        if until is not None and until(epoch, record["loss"]):
-            stop_reason = "until"
-            break
-    if progress and not full_batch:
-        sys.stderr.write("\n")
-    if log_every and records and epoch % log_every != 0:
-        _log(epoch, records[-1], start)
-    final_params = best_params if patience is not None else state.params
-    return FitResult(
-        final_params, state.opt_state, _stack(records), state, epoch, stop_reason, best_epoch
-    )
+        self.records.append(self._mask_record(record))
+        return False
+
+    def _patience(self, patience: int) -> bool:
+        """Track the best params on validation loss; ``True`` when patience ran out."""
+        current = self.records[-1]["val_loss"]
+        if self.best_val is None:
+            self.best_val, self.best_params, self.best_epoch = (
+                current,
+                self.state.params,
+                self.epoch,
+            )
+            return False
+        improved = current < self.best_val
+        self.best_val = np.where(improved, current, self.best_val)
+        self.since_best = np.where(improved, 0, self.since_best + 1)
+        self.best_params = _keep_best(improved, self.state.params, self.best_params)
+        if np.all(improved):
+            self.best_epoch = self.epoch
+        return bool(np.all(self.since_best >= patience))
+
+    def loop(
+        self,
+        epochs: int,
+        until: StopRule | None,
+        patience: int | None,
+        log_every: int | None,
+        progress: bool,
+        on_nonfinite: str,
+        checkpoint: Path | None,
+        checkpoint_every: int,
+    ) -> FitResult[P, S]:
+        stop_reason = "epochs"
+        start = time.perf_counter()
+        while self.epoch < epochs:
+            self.epoch += 1
+            if self._epoch(on_nonfinite, progress, epochs, start):
+                stop_reason = "diverged"
+                break
+            record = self.records[-1]
+            if log_every and (self.epoch % log_every == 0 or self.epoch == 1):
+                _log(self.epoch, record, start)
+            if patience is not None and self._patience(patience):
+                stop_reason = "patience"
+                break
+            live = record["loss"] if self.dead is None else record["loss"][~self.dead]
+            if until is not None and until(self.epoch, live):
+                stop_reason = "until"
+                break
+            if checkpoint is not None and self.epoch % checkpoint_every == 0:
+                self.save(checkpoint)
+        if progress and self.batch_size is not None:
+            sys.stderr.write("\n")
+        if log_every and self.records and self.epoch % log_every != 0:
+            _log(self.epoch, self.records[-1], start)
+        if checkpoint is not None:
+            self.save(checkpoint)
+        params = self.best_params if patience is not None else self.state.params
+        best = self.best_epoch if self.best_epoch > 0 else None
+        return FitResult(
+            params, self.state.opt_state, _stack(self.records), self.state, self.epoch,
+            stop_reason, best,
+        )  # fmt: skip
 
 
-def _diverged(on_nonfinite: str, epoch: int, loss: Array) -> str:
-    bad = np.flatnonzero(~np.isfinite(np.atleast_1d(loss))).tolist()
-    where = f" (models {bad})" if np.ndim(loss) > 0 else ""
-    message = (
-        f"fit: the training loss became {np.atleast_1d(loss)[bad[0]]} at epoch {epoch}{where}; "
+def _divergence_message(epoch: int, loss: Array, finite: np.ndarray[Any, Any], mode: str) -> str:
+    bad = np.argwhere(~np.atleast_1d(finite)).tolist()
+    value = np.atleast_1d(loss)[tuple(bad[0])] if bad else loss
+    if np.ndim(loss) == 0:
+        where, after = "", "the run stops"
+    else:
+        where = f" (models {[tuple(b) if len(b) > 1 else b[0] for b in bad]})"
+        after = "those models are frozen and the others train on"
+    advice = (
         "lower the learning rate, or pass on_nonfinite='stop' to keep the history so far"
+        if mode == "raise"
+        else after
     )
-    if on_nonfinite == "raise":
-        raise DivergenceError(message)
-    print(message, file=sys.stderr)
-    return "diverged"
+    return f"fit: the training loss became {value} at epoch {epoch}{where}; {advice}"
 
 
 def _fmt(v: Array) -> str:

@@ -60,7 +60,7 @@ SHARED_DATA: Final = Path(__file__).resolve().parents[2] / "shared" / "data" / "
 DEFAULT_OUT: Final = Path("results") / "fashion_mnist_cnn"
 CLASSES: Final = data.FASHION_MNIST_CLASSES
 VAL_SIZE: Final = 6_000
-BATCH: Final = 100  # divides the 54,000 / 6,000 split, see val_history_scale
+BATCH: Final = 100
 EVAL_BATCH: Final = 1_000
 FAST_TRAIN: Final = 2_000
 FAST_VAL: Final = 500
@@ -129,27 +129,6 @@ def logits(net: Serial, params: PyTree, x: Array) -> Array:
     return np.concatenate(parts)
 
 
-def val_history_scale(net: Serial, params: PyTree, val: tuple[Array, IntArray]) -> float:
-    """The factor by which ``fit``'s ``val_*`` series overstate the mean over ``val``.
-
-    ``train.evaluate`` (which ``fit`` runs on ``val_data``) weighs each batch by
-    ``x.shape[-2] / n``; for image batches ``(N, 28, 28, 1)`` that is ``28 / 28``, the image
-    width, so the series come out as the *sum* over validation batches instead of the mean.
-    Early stopping compares values of one series and is unaffected; the recorded numbers are
-    divided by this factor before they are printed or plotted. Measured on two batches, so it
-    becomes 1.0 by itself once ``evaluate`` weighs by the examples axis.
-    """
-    x, y = val[0][: 2 * BATCH], val[1][: 2 * BATCH]
-    loss = losses.softmax_cross_entropy
-    batched = float(train.evaluate(net, loss, params, (x, y), BATCH)["loss"])
-    whole = float(train.evaluate(net, loss, params, (x, y), None)["loss"])
-    if abs(batched / whole - 1.0) < 1e-3:
-        return 1.0
-    if val[0].shape[0] % BATCH:
-        raise RuntimeError("val_history_scale: the validation size must be a multiple of BATCH")
-    return float(val[0].shape[0] // BATCH)
-
-
 # --- output ------------------------------------------------------------------------------------
 
 
@@ -196,7 +175,6 @@ def run(args: argparse.Namespace, ds: Dataset) -> dict[str, Any]:
     channels = (args.channels[0], args.channels[1])
     net = cnn(channels, args.hidden, args.dropout)
     _, params = net.init((args.seed, 0), (28, 28, 1))
-    scale = val_history_scale(net, params, val)
     epochs = 2 if args.fast else args.epochs
     steps = epochs * -(-len(y_fit) // BATCH)
     lr: float | optim.schedules.Schedule = args.lr
@@ -225,12 +203,7 @@ def run(args: argparse.Namespace, ds: Dataset) -> dict[str, Any]:
         progress=not args.quiet,
     )
     seconds = time.perf_counter() - start
-    h = result.history
-    history = train.History(
-        h.loss,
-        None if h.val_loss is None else h.val_loss / scale,
-        {k: (v / scale if k.startswith("val_") else v) for k, v in h.metrics.items()},
-    )
+    history = result.history
     say("", "| epoch | train loss | train accuracy | val loss | val accuracy |")
     say("|---:|---:|---:|---:|---:|")
     for e in range(len(history)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -171,3 +172,101 @@ def test_a_users_optimizer_trains_through_fit() -> None:
     result = train.fit(LAB, losses.mse, optim.Optimizer(init, update), params, (x, y), epochs=400)
     assert result.opt_state == 400
     assert result.history.loss[-1] < result.history.loss[0] / 2
+
+
+def test_a_diverging_model_in_a_stack_stops_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = data.linear(50, key=0)
+    net = layers.mlp([2, 10, 10, 1])  # no activations: large rates blow up
+    _, stacked = layers.init_stack(net, [0, 1, 2], (2,))
+    lrs = np.array([0.01, 0.05, 5.0])
+    with pytest.raises(train.DivergenceError, match=r"at epoch \d+ \(models \[2\]\)"):
+        train.fit(net, losses.mse, optim.sgd(lrs), stacked, (x, y), epochs=50)
+    result = train.fit(
+        net, losses.mse, optim.sgd(lrs), stacked, (x, y), epochs=50, on_nonfinite="stop"
+    )
+    assert result.epochs == 50 and result.stop_reason == "epochs"
+    loss = result.history.loss
+    assert np.all(np.isfinite(loss[:, :2])) and np.isnan(loss[-1, 2])
+    assert "(models [2]); those models are frozen" in capsys.readouterr().err
+    assert all(np.all(np.isfinite(p)) for p in tree.leaves(result.params))  # frozen, finite
+    for i in range(2):  # the live models trained exactly as they would alone
+        _, p = net.init(i, (2,))
+        alone = train.fit(net, losses.mse, optim.sgd(float(lrs[i])), p, (x, y), epochs=50)
+        np.testing.assert_allclose(loss[:, i], alone.history.loss, rtol=1e-10)
+    everyone = train.fit(
+        net, losses.mse, optim.sgd(np.full(3, 5.0)), stacked, (x, y), epochs=50,
+        on_nonfinite="stop",
+    )  # fmt: skip
+    assert everyone.stop_reason == "diverged" and everyone.epochs < 50
+
+
+def _dropout_net() -> layers.Layer[Any, Any]:
+    return layers.serial(layers.dense(16), layers.relu, layers.dropout(0.2), layers.dense(1),
+                         layers.sigmoid)  # fmt: skip
+
+
+def test_resume_from_a_checkpoint_is_bit_identical(tmp_path: Path) -> None:
+    x, y = data.linear(120, key=0)
+    (xt, yt), val = data.train_val_split(x, y, 0.25, key=1)
+    net = _dropout_net()
+    _, params = net.init(0, (2,))
+    kwargs: dict[str, Any] = {
+        "epochs": 10, "batch_size": 16, "key": 3, "val_data": val, "patience": 20,
+        "metrics": {"accuracy": metrics.accuracy},
+    }  # fmt: skip
+    whole = train.fit(net, losses.binary_cross_entropy, optim.adam(0.05), params, (xt, yt),
+                      **kwargs)  # fmt: skip
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_8(epoch: int, loss: Any) -> bool:
+        if epoch == 8:
+            raise Crash
+        return False
+
+    path = tmp_path / "run.npz"
+    with pytest.raises(Crash):
+        train.fit(net, losses.binary_cross_entropy, optim.adam(0.05), params, (xt, yt),
+                  checkpoint=path, checkpoint_every=3, until=crash_at_8, **kwargs)  # fmt: skip
+    resumed = train.fit(net, losses.binary_cross_entropy, optim.adam(0.05), params, (xt, yt),
+                        checkpoint=path, resume=True, **kwargs)  # fmt: skip
+    assert resumed.epochs == whole.epochs == 10
+    for a, b in zip(tree.leaves(resumed.state), tree.leaves(whole.state), strict=True):
+        assert np.array_equal(a, b)
+    for name in whole.history.names():
+        assert np.array_equal(resumed.history[name], whole.history[name]), name
+    for a, b in zip(tree.leaves(resumed.params), tree.leaves(whole.params), strict=True):
+        assert np.array_equal(a, b)
+    # the checkpoint written at the end holds the finished run
+    again = train.fit(net, losses.binary_cross_entropy, optim.adam(0.05), params, (xt, yt),
+                      checkpoint=path, resume=True, **kwargs)  # fmt: skip
+    assert np.array_equal(again.history.loss, whole.history.loss)
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
+    x, y = data.xor()
+    path = tmp_path / "run.npz"
+    _, params = LAB.init(0, (2,))
+    train.fit(LAB, losses.mse, optim.sgd(1.0), params, (x, y), epochs=2, checkpoint=path)
+    wide = layers.mlp([2, 5, 4, 1], hidden=layers.sigmoid, output=layers.sigmoid)
+    _, other = wide.init(0, (2,))
+    with pytest.raises(ValueError, match=r"checkpoint .* has params\[0\]\.w of shape \(2, 4\)"):
+        train.fit(wide, losses.mse, optim.sgd(1.0), other, (x, y), epochs=4, checkpoint=path,
+                  resume=True)  # fmt: skip
+    with pytest.raises(ValueError, match="'resume' needs a 'checkpoint'"):
+        train.fit(LAB, losses.mse, optim.sgd(1.0), params, (x, y), epochs=2, resume=True)
+
+
+def test_evaluate_averages_over_examples_for_image_inputs() -> None:
+    net = layers.serial(layers.flatten(), layers.dense(3))
+    _, params = net.init(0, (4, 5, 1))
+    x = np.random.default_rng(0).normal(size=(10, 4, 5, 1))
+    labels = np.arange(10) % 3
+    whole = train.evaluate(net, losses.softmax_cross_entropy, params, (x, labels),
+                           metrics={"accuracy": metrics.accuracy})  # fmt: skip
+    batched = train.evaluate(net, losses.softmax_cross_entropy, params, (x, labels), batch_size=3,
+                             metrics={"accuracy": metrics.accuracy})  # fmt: skip
+    np.testing.assert_allclose(batched["loss"], whole["loss"], rtol=1e-12)
+    np.testing.assert_allclose(batched["accuracy"], whole["accuracy"], rtol=1e-12)
+    assert 0.0 <= float(whole["accuracy"]) <= 1.0
