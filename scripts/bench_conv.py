@@ -33,17 +33,15 @@ import benchlib  # first: removes OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE before nump
 
 # isort: split
 import argparse
-import contextlib
 import cProfile
 import math
 import os
 import pstats
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from fashion_mnist_cnn import BATCH, cnn
+from fashion_mnist_cnn import BATCH, blas_threads, cnn
 
 from fnnet import data, losses, optim, train
 from fnnet.arrays import Array, IntArray
@@ -120,19 +118,6 @@ def profile_summary(stats: pstats.Stats) -> list[tuple[str, float]]:
         totals[cat] = totals.get(cat, 0.0) + tottime
     whole = sum(totals.values())
     return sorted(((k, v / whole) for k, v in totals.items()), key=lambda kv: -kv[1])
-
-
-@contextlib.contextmanager
-def blas_threads(limit: int | None) -> Iterator[str]:
-    """Limit the BLAS threads while inside (threadpoolctl, if installed); yields the count."""
-    try:
-        import threadpoolctl
-    except ImportError:
-        yield "default (threadpoolctl is not installed)"
-        return
-    with threadpoolctl.threadpool_limits(limit, user_api="blas"):
-        info = threadpoolctl.threadpool_info()
-        yield ", ".join(str(i["num_threads"]) for i in info if i.get("user_api") == "blas")
 
 
 def cpu_matmul_peak(n: int = 2048, repeat: int = 5) -> float:
