@@ -56,3 +56,12 @@ def _numbers(text: str) -> list[float]:
 
 
 NUMBER = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
+
+
+def test_included_result_pages_are_current() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import update_readme
+
+    text = (ROOT / "README.md").read_text()
+    assert update_readme.INCLUDE.search(text), "the README includes no result page"
+    assert update_readme.updated(text) == text, "run python scripts/update_readme.py"
