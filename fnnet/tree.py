@@ -424,8 +424,21 @@ def tree_vdot(a: PyTree, b: PyTree, model_axes: int = 0) -> Array:
 
 
 def global_norm(tree: PyTree, model_axes: int = 0) -> Array:
-    """``sqrt(sum of squares of every leaf)``; per model when ``model_axes`` > 0."""
-    return np.sqrt(tree_vdot(tree, tree, model_axes))
+    """``sqrt(sum of squares of every leaf)``; per model when ``model_axes`` > 0.
+
+    Computed as ``s · sqrt(Σ (x / s)²)`` with ``s`` the largest magnitude, so no square
+    overflows: huge leaves (beyond √max of the dtype) still give their finite norm.
+    """
+    xs = leaves(tree)
+    if not xs:
+        return np.zeros(())
+    scale = np.maximum.reduce(
+        [np.max(np.abs(x), axis=tuple(range(model_axes, np.ndim(x))), initial=0.0) for x in xs]
+    ).astype(np.result_type(xs[0]), copy=False)
+    safe = np.where(scale > 0, scale, 1)
+    scaled = [x / safe.reshape(safe.shape + (1,) * (np.ndim(x) - safe.ndim)) for x in xs]
+    norm: Array = np.sqrt(tree_vdot(scaled, scaled, model_axes)) * scale
+    return norm
 
 
 def zeros_like(tree: T) -> T:

@@ -23,6 +23,8 @@ set_to_zero()              u = 0
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import numpy as np
 
@@ -155,31 +157,36 @@ def trace(decay: Hyper = 0.9, nesterov: bool = False) -> Optimizer[TraceState]:
 @tree.pytree
 @attrs.frozen
 class AdagradState:
-    sum_of_squares: list[Array]
+    """``root_sum_of_squares``: ``√a``, the root of the accumulated squared gradients."""
+
+    root_sum_of_squares: list[Array]
     eps: Hyper
 
 
 def scale_by_adagrad(
     eps: Hyper = 1e-10, initial_accumulator_value: float = 0.0
 ) -> Optimizer[AdagradState]:
-    """Adagrad: ``a = a + g²``; ``u = g / (sqrt(a) + eps)`` (PyTorch's convention)."""
+    """Adagrad: ``a = a + g²``; ``u = g / (sqrt(a) + eps)`` (PyTorch's convention).
+
+    The state keeps ``r = √a``, updated as ``r ← hypot(r, g)``: no square is ever formed, so a
+    huge gradient (beyond √max of the dtype) still gives the right, finite step.
+    """
     eps = _check_hyper("scale_by_adagrad", "eps", eps, 0.0)
+    root_init = math.sqrt(initial_accumulator_value)
 
     def init(params: PyTree) -> AdagradState:
-        acc: list[Array] = [
-            np.full_like(p, initial_accumulator_value) for p in _float_leaves(params)
-        ]
+        acc: list[Array] = [np.full_like(p, root_init) for p in _float_leaves(params)]
         return AdagradState(acc, eps)
 
     def update(g: list[Array], s: AdagradState, p: list[Array]) -> tuple[list[Array], AdagradState]:
         acc: list[Array] = []
         out: list[Array] = []
-        for x, a in zip(g, s.sum_of_squares, strict=True):
-            a = a + x * x
-            acc.append(a)
-            d = np.sqrt(a)
-            d += per_model(s.eps, x)
-            out.append(x / d)
+        for x, r in zip(g, s.root_sum_of_squares, strict=True):
+            r = np.hypot(r, x)
+            acc.append(r)
+            d = r + per_model(s.eps, x)
+            d = np.divide(x, d, out=d)
+            out.append(d)
         return out, AdagradState(acc, s.eps)
 
     return from_leaves(LeafTransform(init, update))
@@ -188,28 +195,32 @@ def scale_by_adagrad(
 @tree.pytree
 @attrs.frozen
 class RmsState:
-    nu: list[Array]
+    """``rms``: ``√v``, the root of the running mean of squared gradients."""
+
+    rms: list[Array]
     decay: Hyper
     eps: Hyper
 
 
 def scale_by_rms(decay: Hyper = 0.9, eps: Hyper = 1e-8) -> Optimizer[RmsState]:
-    """RMSProp: ``v = decay * v + (1 - decay) * g²``; ``u = g / (sqrt(v) + eps)``."""
+    """RMSProp: ``v = decay * v + (1 - decay) * g²``; ``u = g / (sqrt(v) + eps)``.
+
+    The state keeps ``r = √v``, updated as ``r ← hypot(√decay · r, √(1 − decay) · g)``: no
+    square is formed, so huge gradients stay finite and exact.
+    """
     decay = _check_hyper("scale_by_rms", "decay", decay, 0.0, 1.0)
     eps = _check_hyper("scale_by_rms", "eps", eps, 0.0)
 
     def update(g: list[Array], s: RmsState, p: list[Array]) -> tuple[list[Array], RmsState]:
-        nu = []
+        rms = []
         out = []
-        for x, v in zip(g, s.nu, strict=True):
+        for x, r in zip(g, s.rms, strict=True):
             rho = per_model(s.decay, x)
-            v = v * rho
-            v += (1.0 - rho) * (x * x)
-            nu.append(v)
-            d = np.sqrt(v)
-            d += per_model(s.eps, x)
-            out.append(x / d)
-        return out, RmsState(nu, s.decay, s.eps)
+            r = np.hypot(r * rho**0.5, x * (1.0 - rho) ** 0.5)
+            rms.append(r)
+            d = r + per_model(s.eps, x)
+            out.append(np.divide(x, d, out=d))
+        return out, RmsState(rms, s.decay, s.eps)
 
     return from_leaves(LeafTransform(lambda params: RmsState(_zeros(params), decay, eps), update))
 
@@ -217,9 +228,11 @@ def scale_by_rms(decay: Hyper = 0.9, eps: Hyper = 1e-8) -> Optimizer[RmsState]:
 @tree.pytree
 @attrs.frozen
 class AdamState:
+    """``mu``: first moments ``m``; ``root_nu``: ``√v``, the root of the second moments."""
+
     count: int
     mu: list[Array]
-    nu: list[Array]
+    root_nu: list[Array]
     b1: Hyper
     b2: Hyper
     eps: Hyper
@@ -229,7 +242,8 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8) -> Opti
     """Adam's direction ``m̂ / (sqrt(v̂) + eps)`` with bias-corrected moments.
 
     Computed as ``m · (sqrt(c2) / c1) / (sqrt(v) + eps · sqrt(c2))`` with ``c = 1 − βᵗ``, which
-    is the same number in fewer array operations.
+    is the same number in fewer array operations. The state keeps ``r = √v``, updated as
+    ``r ← hypot(√β2 · r, √(1 − β2) · g)``: no square is formed, so huge gradients stay finite.
     """
     b1 = _check_hyper("scale_by_adam", "b1", b1, 0.0, 1.0)
     b2 = _check_hyper("scale_by_adam", "b2", b2, 0.0, 1.0)
@@ -243,18 +257,16 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8) -> Opti
         mu = []
         nu = []
         out = []
-        for x, m, v in zip(g, s.mu, s.nu, strict=True):
+        for x, m, r in zip(g, s.mu, s.root_nu, strict=True):
             beta1 = per_model(s.b1, x)
             beta2 = per_model(s.b2, x)
             m = m * beta1
             m += (1.0 - beta1) * x
-            v = v * beta2
-            v += (1.0 - beta2) * (x * x)
+            r = np.hypot(r * beta2**0.5, x * (1.0 - beta2) ** 0.5)
             mu.append(m)
-            nu.append(v)
+            nu.append(r)
             root_c2 = (1.0 - beta2**t) ** 0.5  # a float stays a Python float
-            d = np.sqrt(v)
-            d += per_model(s.eps, x) * root_c2
+            d = r + per_model(s.eps, x) * root_c2
             u = m * (root_c2 / (1.0 - beta1**t))
             u /= d
             out.append(u)
