@@ -82,6 +82,8 @@ class EmptyState:
 @tree.pytree
 @attrs.frozen
 class ScaleState:
+    """``factor``: the multiplier of :func:`scale`."""
+
     factor: Hyper
 
 
@@ -132,6 +134,8 @@ def scale_by_learning_rate(
 @tree.pytree
 @attrs.frozen
 class TraceState:
+    """``trace``: the momentum buffers ``m``; ``decay``: ``β``."""
+
     trace: list[Array]
     decay: Hyper
 
@@ -278,6 +282,8 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8) -> Opti
 @tree.pytree
 @attrs.frozen
 class DecayState:
+    """``weight_decay``: ``λ`` of :func:`add_decayed_weights`."""
+
     weight_decay: Hyper
 
 
@@ -294,6 +300,8 @@ def add_decayed_weights(weight_decay: Hyper) -> Optimizer[DecayState]:
 @tree.pytree
 @attrs.frozen
 class ClipState:
+    """``max_value``: the clipping bound; ``model_axes``: leading axes that index models."""
+
     max_value: Hyper
     model_axes: int = 0
 
