@@ -48,6 +48,9 @@ class LeafTransform(Generic[S]):
 
     init: Callable[[PyTree], S]
     update: Callable[[list[Array], S, list[Array]], tuple[list[Array], S]]
+    fresh: bool = attrs.field(default=False, kw_only=True)
+    """``update`` returns arrays it has just allocated, referenced by nothing else (not its
+    state, not its inputs): the training step may add the params into them in place."""
 
 
 @attrs.frozen

@@ -43,7 +43,7 @@ def chain(*optimizers: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
                 g, s = only.update(g, state[0], p)
                 return g, (s,)
 
-            return from_leaves(LeafTransform(init_one, update_one))
+            return from_leaves(LeafTransform(init_one, update_one, fresh=only.fresh))
         if len(leafwise) == 2:  # the common transform + learning rate pair (adam, momentum)
             first, second = leafwise
 
@@ -58,7 +58,7 @@ def chain(*optimizers: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
                 g, s2 = second.update(g, s2, p)
                 return g, (s1, s2)
 
-            return from_leaves(LeafTransform(init_two, update_two))
+            return from_leaves(LeafTransform(init_two, update_two, fresh=second.fresh))
 
         def init_leaves(params: PyTree) -> tuple[Any, ...]:
             return tuple(t.init(params) for t in leafwise)
@@ -72,7 +72,9 @@ def chain(*optimizers: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
                 new_states.append(s)
             return g, tuple(new_states)
 
-        return from_leaves(LeafTransform(init_leaves, update_leaves))
+        return from_leaves(
+            LeafTransform(init_leaves, update_leaves, fresh=bool(leafwise) and leafwise[-1].fresh)
+        )
 
     def init(params: PyTree) -> tuple[Any, ...]:
         return tuple(o.init(params) for o in parts)

@@ -94,7 +94,7 @@ def scale(factor: Hyper) -> Optimizer[ScaleState]:
     def update(g: list[Array], s: ScaleState, p: list[Array]) -> tuple[list[Array], ScaleState]:
         return [x * per_model(s.factor, x) for x in g], s
 
-    return from_leaves(LeafTransform(lambda params: ScaleState(factor), update))
+    return from_leaves(LeafTransform(lambda params: ScaleState(factor), update, fresh=True))
 
 
 @tree.pytree
@@ -128,7 +128,9 @@ def scale_by_learning_rate(
             out = [x * -per_model(lr, x) for x in g]
         return out, LearningRateState(s.count + 1, lr)
 
-    return from_leaves(LeafTransform(lambda params: LearningRateState(0, first), update))
+    return from_leaves(
+        LeafTransform(lambda params: LearningRateState(0, first), update, fresh=True)
+    )
 
 
 @tree.pytree
@@ -276,7 +278,7 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8) -> Opti
             out.append(u)
         return out, AdamState(t, mu, nu, s.b1, s.b2, s.eps)
 
-    return from_leaves(LeafTransform(init, update))
+    return from_leaves(LeafTransform(init, update, fresh=True))
 
 
 @tree.pytree
