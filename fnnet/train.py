@@ -25,7 +25,7 @@ import numpy as np
 from fnnet import io, tree
 from fnnet.arrays import Array, IntArray
 from fnnet.data import batches as make_batches
-from fnnet.layers.base import Layer
+from fnnet.layers.base import Layer, quiet_floats
 from fnnet.optim.base import Optimizer, apply_updates
 from fnnet.random import Key, fold_in
 
@@ -45,6 +45,7 @@ __all__ = [
     "evaluate",
     "loss_below",
     "first_below",
+    "quiet_floats",
 ]
 
 P = TypeVar("P")
@@ -155,10 +156,10 @@ def make_step(
     )
     leafwise = optimizer.leafwise
     leaf_update = leafwise.update if leafwise is not None else None
+    fresh = leafwise is not None and leafwise.fresh  # updates are ours: add params in place
     named = dict(metrics or {})
     hint: tree.Codec | None = None  # compiled flatten of the params structure, reused each step
     ndarray = np.ndarray
-    add = np.add
     new_state = object.__new__
     set_field = object.__setattr__
 
@@ -184,7 +185,7 @@ def make_step(
                 )
             vector = cast(Array, params)
             updates, opt_state = leaf_update([grads], state.opt_state, [vector])
-            new_params = add(vector, updates[0], dtype=vector.dtype)
+            new_params = _add(vector, updates[0], fresh)
         else:
             p_leaves, hint = tree.flatten_like(params, hint)
             g_leaves = hint.leaves(grads)
@@ -195,7 +196,7 @@ def make_step(
                 )
             updates, opt_state = leaf_update(g_leaves, state.opt_state, p_leaves)
             new_params = hint.unflatten(
-                [add(p, u, dtype=p.dtype) for p, u in zip(p_leaves, updates)]  # noqa: B905
+                [_add(p, u, fresh) for p, u in zip(p_leaves, updates)]  # noqa: B905
             )
         out = {"loss": value}
         if named:
@@ -210,6 +211,14 @@ def make_step(
         return new, out
 
     return step
+
+
+def _add(p: Array, u: Array, fresh: bool) -> Array:
+    """``p + u`` in ``p``'s dtype; written into ``u`` when the optimizer said its updates are
+    fresh arrays nobody else holds (one allocation and one pass over memory less per leaf)."""
+    if fresh and type(u) is np.ndarray and u.dtype is p.dtype and u.shape == p.shape:
+        return np.add(u, p, out=u)
+    return np.add(p, u, dtype=p.dtype)
 
 
 def _finite(value: Array) -> bool:
@@ -237,7 +246,7 @@ def scan(
     non-finite loss raises :class:`DivergenceError` naming the step.
     """
     records = []
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with quiet_floats():
         for batch in batches:
             state, m = step(state, batch)
             records.append(m)
@@ -369,7 +378,7 @@ def fit(
     path = Path(checkpoint) if checkpoint is not None else None
     if resume and path is not None and path.exists():
         run.restore(path)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with quiet_floats():
         return run.loop(
             epochs, until, patience, log_every, progress, on_nonfinite, path, checkpoint_every
         )

@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-import numpy as np
 from reference_numpy import Array, LabNet
 
 from fnnet import data, layers, losses, optim, train
@@ -112,7 +111,7 @@ def main() -> None:
             fnnet_loop(False, opt, dt, x, y),
             fnnet_loop(True, opt, dt, x, y),
         ]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # as fit runs it
+        with train.quiet_floats():  # as scan and fit run the step
             number = max(benchlib.calibrate(fn, min_time=min_time) for fn in fns)
             ref, default, flat = benchlib.interleaved(fns, repeat=repeat, number=number, warmup=1)
         name = {"sgd": f"SGD lr {LR['sgd']}", "adam": f"Adam lr {LR['adam']}"}[opt]

@@ -324,3 +324,97 @@ def test_lab_network_trains_the_same_on_every_path() -> None:
     ]  # fmt: skip
     for r in results[1:]:
         np.testing.assert_allclose(r.history.loss, results[0].history.loss, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(
+    "hidden,output",
+    [
+        ("sigmoid", "sigmoid"),  # one shared derivative factor: computed in one pass
+        ("tanh", "tanh"),
+        ("relu", "relu"),
+        ("relu", "identity"),  # mixed: per-layer derivatives
+        ("identity", "identity"),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_single_model_flat_mlp_folds_the_bias(hidden: str, output: str, dtype: Any) -> None:
+    """One model on a shared batch takes the bias-folded path (transposed activations with a
+    ones row): forward, apply, dparams and dx equal the serial composition's."""
+    net = layers.mlp(SIZES, hidden=ACTS[hidden], output=ACTS[output], dtype=dtype)
+    ref = plain_net(ACTS[hidden], ACTS[output])
+    _, params = net.init(4, (SIZES[0],))
+    flat = layers.flat_params(net, (SIZES[0],))
+    vector = tree.ravel(params)[0]
+    x, _ = xy(None, dtype)
+    dy = np.random.default_rng(2).normal(size=(7, SIZES[-1])).astype(dtype)
+    dy_before = dy.copy()
+    y_ref, res_ref = ref.forward(params, x)
+    g_ref, dx_ref = ref.backward(params, res_ref, dy)
+    y, res = flat.forward(vector, x)
+    g, dx = flat.backward(vector, res, dy)
+    only = flat.backward_params
+    assert only is not None
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(y, y_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(flat.apply(vector, x), y_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(g, tree.ravel(g_ref)[0], rtol=tol, atol=tol)
+    np.testing.assert_allclose(only(vector, res, dy), g, rtol=0, atol=0)
+    np.testing.assert_allclose(dx, dx_ref, rtol=tol, atol=tol)
+    assert {y.dtype, g.dtype, dx.dtype} == {np.dtype(dtype)}
+    np.testing.assert_array_equal(dy, dy_before)
+    with pytest.raises(ValueError, match=r"argument 'dy' must have shape"):
+        flat.backward(vector, res, dy[:3])
+
+
+def test_quiet_floats_skips_only_redundant_errstates() -> None:
+    """Fused sigmoids overflow e⁻ᶻ harmlessly: quiet outside ``quiet_floats`` (warnings are
+    errors in this suite) and the same numbers inside it, where they skip their own errstate."""
+    net = layers.mlp([2, 3, 1], hidden=layers.sigmoid, output=layers.sigmoid)
+    _, params = net.init(0, (2,))
+    flat = layers.flat_params(net, (2,))
+    vector = tree.ravel(params)[0]
+    x = np.array([[-1e4, 1e4], [0.0, 1.0], [1e4, -1e4]])
+    outside = [net.apply(params, x), flat.apply(vector, x), layers.sigmoid.apply(None, x)]
+    assert not layers.base.is_quiet()
+    with train.quiet_floats():
+        assert layers.base.is_quiet()
+        inside = [net.apply(params, x), flat.apply(vector, x), layers.sigmoid.apply(None, x)]
+    assert not layers.base.is_quiet()
+    for a, b in zip(outside, inside, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert layers.sigmoid.apply(None, x)[0, 0] == 0.0
+
+
+@pytest.mark.parametrize("models", [None, 2])
+@pytest.mark.parametrize(
+    "make_opt,fresh",
+    [
+        (lambda: optim.sgd(0.5), True),
+        (lambda: optim.momentum(0.1, 0.9), True),  # the learning-rate scale makes a new array
+        (lambda: optim.adam(0.05), True),
+        (lambda: optim.trace(0.9), False),  # the update is the trace kept in the state
+        (lambda: optim.chain(optim.clip(1.0), optim.trace(0.5)), False),
+    ],
+)
+def test_fresh_updates_are_added_in_place_invisibly(
+    models: int | None, make_opt: Any, fresh: bool
+) -> None:
+    """When an optimizer's updates are fresh arrays the step adds the params into them; when
+    they are kept in its state (a bare trace) it must not: either way the new params share no
+    memory with the old params or any optimizer state, and nothing old changes."""
+    opt = make_opt()
+    assert opt.leafwise is not None
+    assert opt.leafwise.fresh is fresh
+    for use_flat in (False, True):
+        net, params, _ = init_both(models)
+        model: Any = layers.flat_params(net, (2,)) if use_flat else net
+        if use_flat:
+            params = tree.ravel(params, 0 if models is None else 1)[0]
+        step = train.make_step(model, losses.mse, opt)
+        state, _ = step(train.init_state(opt, params), xy(None))
+        before = copy.deepcopy(state)
+        new, _ = step(state, xy(None))
+        for a, b in zip(tree.leaves(before), tree.leaves(state), strict=True):
+            np.testing.assert_array_equal(a, b)
+        arrays = [a for a in tree.leaves((state, new.opt_state)) if isinstance(a, np.ndarray)]
+        assert not any(np.shares_memory(p, a) for p in tree.leaves(new.params) for a in arrays)

@@ -27,11 +27,12 @@ array([[0. , 0.5, 1. ]])
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from fnnet.arrays import Array, Shape
-from fnnet.layers.base import Elementwise, Layer
+from fnnet.layers.base import Elementwise, Layer, is_quiet
 from fnnet.random import Key
 
 __all__ = [
@@ -96,26 +97,51 @@ def _sigmoid_of_negated_(t: Array) -> Array:
     return np.reciprocal(t, out=t)
 
 
+_ONE = {np.dtype(t): np.ones((), t) for t in (np.float16, np.float32, np.float64)}
+"""``1`` as a 0-d array per dtype: numpy converts a Python float operand on every call (~0.4 µs
+on a tiny array); the same value in the array's own dtype gives the same numbers without it."""
+
+
+def _one(x: Array) -> Any:
+    return _ONE.get(x.dtype, 1.0)
+
+
 def _sigmoid_raw_(z: Array) -> Array:
     """``sigmoid(z)`` in place in ``z``, warnings not silenced (see above)."""
     np.negative(z, out=z)
     np.exp(z, out=z)
-    z += 1.0
+    np.add(z, _one(z), out=z)
     return np.reciprocal(z, out=z)
 
 
-def _sigmoid_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
-    g = 1.0 - y
+def _sigmoid_factor(y: Array) -> Array:
+    """``sigmoid'(x) = y(1 − y)``, a new array."""
+    g: Array = np.subtract(_one(y), y)
     g *= y
+    return g
+
+
+def _sigmoid_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
+    g = _sigmoid_factor(y)
     g *= dy
     return g
+
+
+def _tanh_factor(y: Array) -> Array:
+    """``tanh'(x) = 1 − y²``, a new array."""
+    g = y * y
+    return np.subtract(1.0, g, out=g)
 
 
 def _tanh_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
-    g = y * y
-    np.subtract(1.0, g, out=g)
+    g = _tanh_factor(y)
     g *= dy
     return g
+
+
+def _relu_factor(y: Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """``relu'(x) = [y > 0]``, a new (boolean) array."""
+    return y > 0.0
 
 
 def _identity_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
@@ -127,6 +153,8 @@ def sigmoid_fn(x: Array) -> Array:
     ``inf`` gives exactly 0, and that warning is silenced), accurate to a few ulps in both tails
     (``sigmoid(−50) ≈ 1.93e−22``), four numpy calls."""
     t = np.negative(x)
+    if is_quiet():
+        return _sigmoid_of_negated_(t)
     with np.errstate(over="ignore", under="ignore"):
         return _sigmoid_of_negated_(t)
 
@@ -181,21 +209,23 @@ sigmoid: Activation = _activation(
     sigmoid_fn,
     _sigmoid_grad,
     keep_input=False,
-    elementwise=Elementwise(_sigmoid_raw_, _sigmoid_grad_fused, silence=True),
+    elementwise=Elementwise(
+        _sigmoid_raw_, _sigmoid_grad_fused, silence=True, factor=_sigmoid_factor
+    ),
 )
 tanh: Activation = _activation(
     "tanh",
     np.tanh,
     _tanh_grad,
     keep_input=False,
-    elementwise=Elementwise(_tanh_, _tanh_grad_fused),
+    elementwise=Elementwise(_tanh_, _tanh_grad_fused, factor=_tanh_factor),
 )
 relu: Activation = _activation(
     "relu",
     _relu,
     _relu_grad,
     keep_input=False,
-    elementwise=Elementwise(_relu_, _relu_grad_fused),
+    elementwise=Elementwise(_relu_, _relu_grad_fused, factor=_relu_factor),
 )
 
 

@@ -27,7 +27,9 @@ independent models (params carry the same leading axes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -37,7 +39,7 @@ from fnnet import tree
 from fnnet.arrays import Array, Shape
 from fnnet.random import Key
 
-__all__ = ["Layer", "Elementwise", "init_stack", "check_input"]
+__all__ = ["Layer", "Elementwise", "init_stack", "check_input", "quiet_floats", "is_quiet"]
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -52,12 +54,42 @@ class Elementwise:
     *output* ``y`` and ``dy``, and may overwrite ``dy`` only when ``owned`` is true. Both compute
     exactly the numbers the activation layer's own ``forward``/``backward`` compute. ``silence``:
     ``apply_`` may overflow harmlessly (sigmoid's ``e⁻ᶻ → inf``), so the caller runs it under
-    ``np.errstate(over="ignore", under="ignore")`` (once for a whole fused network).
+    ``np.errstate(over="ignore", under="ignore")`` (once for a whole fused network, and not at all
+    inside :func:`quiet_floats`, which has already silenced them). ``factor(y)``, when given, is
+    the derivative as a new array computed from the output, with ``grad(y, dy, _)`` equal to
+    ``factor(y) * dy`` bit for bit: a fused network whose activations share one ``factor``
+    computes it for all its layers in one pass.
     """
 
     apply_: Callable[[Array], Array]
     grad: Callable[[Array, Array, bool], Array]
     silence: bool = False
+    factor: Callable[[Array], np.ndarray[Any, Any]] | None = None
+
+
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("fnnet_quiet", default=False)
+
+
+@contextlib.contextmanager
+def quiet_floats() -> Iterator[None]:
+    """Silence numpy's floating-point warnings (over, under, invalid, divide) for a whole loop.
+
+    ``scan`` and ``fit`` run their loops inside it. Layers that must silence a harmless overflow
+    (the fused sigmoid's ``e⁻ᶻ → inf``) check :func:`is_quiet` and then skip entering their own
+    ``np.errstate`` on every call (about 2 µs each, a few percent of a tiny network's step); a
+    ``np.errstate`` a caller enters inside it therefore governs those layers too.
+    """
+    token = _QUIET.set(True)
+    try:
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            yield
+    finally:
+        _QUIET.reset(token)
+
+
+def is_quiet() -> bool:
+    """True inside :func:`quiet_floats` (in this thread or task)."""
+    return _QUIET.get()
 
 
 @attrs.frozen

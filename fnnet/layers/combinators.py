@@ -21,7 +21,7 @@ import numpy.typing as npt
 from fnnet import tree
 from fnnet.arrays import Array, Shape
 from fnnet.layers.activations import identity
-from fnnet.layers.base import Elementwise, Layer, check_input
+from fnnet.layers.base import Elementwise, Layer, check_input, is_quiet
 from fnnet.layers.dense import DenseParams, _dx_for, dense, sum_examples
 from fnnet.layers.initializers import Initializer
 from fnnet.random import Key, fold_in
@@ -206,7 +206,7 @@ def _fused_mlp(sizes: list[int], specs: list[Elementwise]) -> tuple[Any, ...]:
             raise _mlp_params_error("mlp", params, sizes, x)
         hs = [x]
         try:
-            if silence:
+            if silence and not is_quiet():
                 with np.errstate(over="ignore", under="ignore"):
                     h = layers_(params, x, dt, lead, hs if keep else None)
             else:
@@ -294,9 +294,44 @@ def _flat_mlp(
     layers_range = range(n_layers)
     back_range = range(n_layers - 1, -1, -1)
 
+    # The single-model path keeps every activation transposed, ``(features, examples)``, in one
+    # buffer with a row of ones under each layer's input: layer i's block of the vector is
+    # ``[w; b]`` (w row-major, then b), so ``z = [w; b]ᵀ [h; 1] = wᵀh + b`` is one matmul and
+    # ``[dw; db] = [h; 1] δᵀ`` is one matmul written straight into the gradient vector.
+    # ``rows[i]``: where layer i's input ``[h; 1]`` starts in the buffer (rows[0] = 0: ``x``).
+    rows = [0]
+    for i in layers_range:
+        rows.append(rows[-1] + sizes[i] + 1)
+    n_rows = rows[-1] + sizes[-1]
+    ones_rows = [rows[i + 1] - 1 for i in layers_range]
+    blocks = [
+        (slice(w_slices[i].start, b_slices[i].stop), (sizes[i] + 1, sizes[i + 1]))
+        for i in layers_range
+    ]
+    ins = [slice(rows[i], rows[i + 1]) for i in layers_range]  # [h_i; 1]
+    outs = [slice(rows[i + 1], rows[i + 1] + sizes[i + 1]) for i in layers_range]  # h_{i+1}
+    templates: dict[tuple[int, np.dtype[Any]], Array] = {}
+    # When every activation has the same ``factor`` (all sigmoid, say), the backward computes
+    # the derivatives of all layers in one pass over the buffer's rows from ``rows[1]`` on.
+    factor = specs[0].factor
+    if any(s.factor is not factor for s in specs):
+        factor = None
+    outs_d = [slice(o.start - rows[1], o.stop - rows[1]) for o in outs]
+
+    def buffer(examples: int, dt: np.dtype[Any]) -> Array:
+        """A fresh ``(n_rows, examples)`` activation buffer with its ones rows set."""
+        template = templates.get((examples, dt))
+        if template is None:
+            if len(templates) > 16:
+                templates.clear()
+            template = np.zeros((n_rows, examples), dt)
+            template[ones_rows] = 1.0
+            templates[(examples, dt)] = template
+        return template.copy()
+
     flat_parts = list(zip(w_slices, w_shapes, b_slices, strict=True))
 
-    def views(v: Array) -> tuple[list[Array], list[Array]]:
+    def views(v: Array) -> tuple[Any, list[Array]]:
         ws = []
         bs = []
         if v.ndim == 1:
@@ -326,7 +361,7 @@ def _flat_mlp(
             )
         return v
 
-    def run(v: Array, x: Array, keep: bool) -> tuple[Array, tuple[list[Array], list[Array]]]:
+    def run(v: Array, x: Array, keep: bool) -> tuple[Array, tuple[Any, list[Array]]]:
         if type(v) is not np.ndarray or v.ndim != 1 or v.shape[0] != size:
             check(v)
         if (
@@ -342,10 +377,15 @@ def _flat_mlp(
                     f"{name}: argument 'x' {x.shape} has model axes {x.shape[:-2]} but the params "
                     f"have {v.shape[:-1]}; pass (examples, features) to share it"
                 )
+        if v.ndim == 1 and x.ndim == 2:
+            if silence and not is_quiet():
+                with np.errstate(over="ignore", under="ignore"):
+                    return run_one(v, x)
+            return run_one(v, x)
         ws, bs = views(v)
         hs = [x]
         h = x
-        if silence:
+        if silence and not is_quiet():
             with np.errstate(over="ignore", under="ignore"):
                 for i in layers_range:
                     w = ws[i]
@@ -362,16 +402,66 @@ def _flat_mlp(
                 hs.append(h)
         return h, (hs, ws)
 
-    def forward(v: Array, x: Array) -> tuple[Array, tuple[list[Array], list[Array]]]:
+    def run_one(v: Array, x: Array) -> tuple[Array, tuple[Any, list[Array]]]:
+        """One model, ``x`` of shape (examples, features): ``hᵢ₊₁ = act([w; b]ᵀ [hᵢ; 1])`` in
+        the transposed buffer (see ``rows``); residuals ``(buffer, [[w; b] per layer])``."""
+        hb = buffer(x.shape[0], v.dtype)
+        hb[:features] = x.T
+        wbs = []
+        out = hb
+        for i in layers_range:
+            sl, shape = blocks[i]
+            wb = v[sl].reshape(shape)
+            wbs.append(wb)
+            out = hb[outs[i]]
+            wb.T.dot(hb[ins[i]], out=out)
+            acts[i](out)
+        return out.T, (hb, wbs)
+
+    def back_one(
+        hb: Array, wbs: list[Array], dy: Array, need_dx: bool
+    ) -> tuple[Array, Array | None]:
+        """``δ_L = act'(y) ⊙ dyᵀ``; per layer ``[dw; db] = [hᵢ; 1] δᵀ`` and
+        ``δᵢ₋₁ = act'(hᵢ) ⊙ (w δ)``, all transposed (examples on the last axis)."""
+        if dy.shape != (hb.shape[1], sizes[-1]):
+            raise ValueError(
+                f"{name}: argument 'dy' must have shape {(hb.shape[1], sizes[-1])}, got {dy.shape}"
+            )
+        g = np.empty(size, hb.dtype)
+        d = None
+        if factor is not None:
+            d = factor(hb[rows[1] :])  # act'(h) of every layer, one pass
+            delta = np.multiply(d[outs_d[-1]], dy.T)
+        else:
+            delta = grads_of[-1](hb[outs[-1]], dy.T, False)  # dy is the caller's: never written
+        dx = None
+        for i in back_range:
+            sl, shape = blocks[i]
+            hb[ins[i]].dot(delta.T, out=g[sl].reshape(shape))
+            if i or need_dx:
+                dh = wbs[i][:-1].dot(delta)
+                if not i:
+                    dx = dh.T
+                elif d is not None:
+                    delta = np.multiply(d[outs_d[i - 1]], dh, out=dh)
+                else:
+                    delta = grads_of[i - 1](hb[outs[i - 1]], dh, True)  # dh is ours
+        return g, dx
+
+    def forward(v: Array, x: Array) -> tuple[Array, tuple[Any, list[Array]]]:
         return run(v, x, True)
 
     def apply(v: Array, x: Array) -> Array:
         return run(v, x, False)[0]
 
     def back(
-        v: Array, res: tuple[list[Array], list[Array]], dy: Array, need_dx: bool
+        v: Array, res: tuple[Any, list[Array]], dy: Array, need_dx: bool
     ) -> tuple[Array, Array | None]:
         hs, ws = res
+        if type(hs) is np.ndarray:  # the residuals of run_one
+            if v.shape != (size,):
+                raise ValueError(f"{name}: backward got params of another network or stack")
+            return back_one(hs, ws, dy, need_dx)
         if v.shape[-1] != size or len(hs) != n_layers + 1:
             raise ValueError(f"{name}: backward got params or residuals of another network")
         g = np.empty(v.shape if dy.ndim == 2 else (*dy.shape[:-2], size), v.dtype)
@@ -398,12 +488,12 @@ def _flat_mlp(
                     dx = _dx_for(h, dh)
         return g, dx
 
-    def backward(v: Array, res: tuple[list[Array], list[Array]], dy: Array) -> tuple[Array, Array]:
+    def backward(v: Array, res: tuple[Any, list[Array]], dy: Array) -> tuple[Array, Array]:
         g, dx = back(v, res, dy, True)
         assert dx is not None
         return g, dx
 
-    def backward_params(v: Array, res: tuple[list[Array], list[Array]], dy: Array) -> Array:
+    def backward_params(v: Array, res: tuple[Any, list[Array]], dy: Array) -> Array:
         return back(v, res, dy, False)[0]
 
     def init(key: Key, input_shape: Shape) -> tuple[Shape, Array]:
