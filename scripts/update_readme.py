@@ -1,7 +1,8 @@
 """Copy the generated result pages into the README between include markers.
 
 ``<!-- include docs/X.md -->`` ... ``<!-- end include -->`` in README.md is replaced by the
-current text of ``docs/X.md`` (which the study and benchmark scripts write). Run it after
+current text of ``docs/X.md`` (which the study and benchmark scripts write), its relative links
+rewritten to start from the README's folder. Run it after
 regenerating a page; ``tests/test_readme.py`` fails when the README and the pages disagree.
 """
 
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LINK = re.compile(r"\]\((?!https?:|#|/)([^)]+)\)")
 INCLUDE = re.compile(r"(<!-- include (\S+) -->\n)(.*?)(<!-- end include -->)", re.S)
 
 
@@ -20,6 +22,8 @@ def updated(readme: str) -> str:
 
     def fill(m: re.Match[str]) -> str:
         page = (ROOT / m.group(2)).read_text()
+        folder = Path(m.group(2)).parent.as_posix()
+        page = LINK.sub(lambda link: f"]({folder}/{link.group(1)})", page)  # relative to the README
         return m.group(1) + page.rstrip("\n") + "\n" + m.group(4)
 
     return INCLUDE.sub(fill, readme)
