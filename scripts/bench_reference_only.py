@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from reference_numpy import Array, FashionMLP, LabNet
+
+from fnnet import data
 
 # Figures from issue 5 (hand-written numpy on a 2-core AMD EPYC), for orientation only.
 ISSUE_XOR_US = {("sgd", "float64"): 32.7, ("adam", "float64"): 61.7}
@@ -29,17 +30,6 @@ ISSUE_MLP_S = {(100, "float32"): 0.553, (1000, "float32"): 0.451}
 
 MLP_SIZES = (784, 392, 128, 10)
 N_TRAIN = 60_000
-
-
-def xor_data(dtype: npt.DTypeLike) -> tuple[Array, Array]:
-    """The lab's 21 XOR points: (0.1i, 0.1i) -> 0 for i = 0..10; (0.1i, 1 - 0.1i) -> 1, i != 5."""
-    i = np.arange(11)
-    keep = i != 5
-    x0 = np.stack([0.1 * i, 0.1 * i], axis=1)
-    x1 = np.stack([0.1 * i[keep], 1.0 - 0.1 * i[keep]], axis=1)
-    x = np.concatenate([x0, x1]).astype(dtype)
-    y = np.concatenate([np.zeros(11), np.ones(10)])[:, None].astype(dtype)
-    return x, y
 
 
 def mlp_epoch_flops(sizes: Sequence[int], n: int, batch: int) -> int:
@@ -61,7 +51,7 @@ def bench_xor(repeat: int) -> str:
     configs = [(opt, dt) for opt in optimizers for dt in ("float32", "float64")]
     fns: list[Callable[[], object]] = []
     for opt, dt in configs:
-        x, y = xor_data(dt)
+        x, y = data.xor(dt)
         net = LabNet(seed=0, dtype=dt, optimizer=opt, lr=0.5 if opt == "sgd" else 0.05)
 
         def step(net: LabNet = net, x: Array = x, y: Array = y) -> float:

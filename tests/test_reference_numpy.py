@@ -15,16 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from reference_numpy import Array, FashionMLP, LabNet  # noqa: E402
 
-
-def xor_data(dtype: npt.DTypeLike = np.float64) -> tuple[Array, Array]:
-    """The lab's 21 XOR points: (0.1i, 0.1i) -> 0 for i = 0..10; (0.1i, 1 - 0.1i) -> 1, i != 5."""
-    i = np.arange(11)
-    keep = i != 5
-    x0 = np.stack([0.1 * i, 0.1 * i], axis=1)
-    x1 = np.stack([0.1 * i[keep], 1.0 - 0.1 * i[keep]], axis=1)
-    x = np.concatenate([x0, x1]).astype(dtype)
-    y = np.concatenate([np.zeros(11), np.ones(10)])[:, None].astype(dtype)
-    return x, y
+from fnnet import data  # noqa: E402
 
 
 def numeric_grads(loss: Callable[[], float], params: list[Array], h: float = 1e-6) -> list[Array]:
@@ -51,14 +42,6 @@ def assert_grads_close(analytic: list[Array], numeric: list[Array]) -> None:
         np.testing.assert_allclose(a, n, rtol=1e-6, atol=1e-8)
 
 
-def test_xor_data_is_the_lab_pattern() -> None:
-    x, y = xor_data()
-    assert x.shape == (21, 2) and y.shape == (21, 1)
-    assert y.sum() == 10
-    center = np.all(np.isclose(x, 0.5), axis=1)  # (0.5, 0.5) appears once, labelled 0
-    assert center.sum() == 1 and y[center, 0] == 0
-
-
 @pytest.mark.parametrize("sizes", [(2, 4, 4, 1), (3, 5, 2, 2)])
 def test_labnet_gradients_match_finite_differences(sizes: tuple[int, ...]) -> None:
     rng = np.random.default_rng(1)
@@ -77,7 +60,7 @@ def test_labnet_gradients_match_finite_differences(sizes: tuple[int, ...]) -> No
 
 
 def test_labnet_loss_is_mean_squared_error_over_examples() -> None:
-    x, y = xor_data()
+    x, y = data.xor()
     net = LabNet(seed=0)
     loss = net.step(x, y)  # the loss before the update
     pred = LabNet(seed=0).predict(x)
@@ -85,7 +68,7 @@ def test_labnet_loss_is_mean_squared_error_over_examples() -> None:
 
 
 def test_labnet_sgd_step_is_gradient_descent() -> None:
-    x, y = xor_data()
+    x, y = data.xor()
     net = LabNet(seed=0, lr=0.7)
     _, gw, gb = net.loss_and_grads(x, y)
     before = [w.copy() for w in net.weights] + [b.copy() for b in net.biases]
@@ -96,7 +79,7 @@ def test_labnet_sgd_step_is_gradient_descent() -> None:
 
 
 def test_labnet_adam_matches_the_textbook_update() -> None:
-    x, y = xor_data()
+    x, y = data.xor()
     lr, b1, b2, eps = 0.05, 0.9, 0.999, 1e-8
     net = LabNet(seed=0, optimizer="adam", lr=lr, b1=b1, b2=b2, eps=eps)
     shadow = LabNet(seed=0)  # same init; Adam written out with m_hat and v_hat
@@ -118,7 +101,7 @@ def test_labnet_adam_matches_the_textbook_update() -> None:
 
 @pytest.mark.parametrize(("optimizer", "lr", "steps"), [("sgd", 5.0, 3000), ("adam", 0.05, 1000)])
 def test_labnet_learns_xor_to_full_accuracy(optimizer: str, lr: float, steps: int) -> None:
-    x, y = xor_data()
+    x, y = data.xor()
     net = LabNet(seed=0, optimizer="adam" if optimizer == "adam" else "sgd", lr=lr)
     first = net.step(x, y)
     for _ in range(steps):
@@ -131,7 +114,7 @@ def test_labnet_learns_xor_to_full_accuracy(optimizer: str, lr: float, steps: in
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_labnet_keeps_its_dtype(dtype: npt.DTypeLike, optimizer: str) -> None:
-    x, y = xor_data(dtype)
+    x, y = data.xor(dtype)
     net = LabNet(seed=0, dtype=dtype, optimizer="adam" if optimizer == "adam" else "sgd")
     for _ in range(3):
         net.step(x, y)
@@ -141,7 +124,7 @@ def test_labnet_keeps_its_dtype(dtype: npt.DTypeLike, optimizer: str) -> None:
 
 
 def test_labnet_rejects_a_target_that_would_broadcast() -> None:
-    x, y = xor_data()
+    x, y = data.xor()
     with pytest.raises(ValueError, match=r"y must have shape \(21, 1\)"):
         LabNet().step(x, y[:, 0])
 
