@@ -541,7 +541,7 @@ def run_table(opts: Options, ds: Dataset) -> dict[str, Any]:
                     )
                     cells.append(cell)
                     say(
-                        f"  {cell.setting():<40} train acc {cell.train_accuracy:.4f}  "
+                        f"  {cell.setting():<42} train acc {cell.train_accuracy:.4f}  "
                         f"val acc {cell.val_accuracy:.4f}  {cell.seconds_per_epoch:.2f} s/epoch"
                     )
                     if best is None or cell.val_accuracy > best[0].val_accuracy:
