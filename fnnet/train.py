@@ -412,6 +412,17 @@ class _Run(Generic[P, S]):
         self.best_val: Array | None = None
         self.since_best: Array = np.zeros((), dtype=np.int64)
         self.dead: np.ndarray[Any, Any] | None = None  # per model: diverged and frozen
+        self.bar_open = False  # the progress bar's line on stderr is not finished
+
+    def _end_bar(self) -> None:
+        if self.bar_open:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.bar_open = False
+
+    def _log(self, epoch: int, record: Mapping[str, Array], start: float) -> None:
+        self._end_bar()  # the epoch line goes below the bar, not after it
+        _log(epoch, record, start)
 
     # -- checkpoints ---------------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
@@ -513,6 +524,7 @@ class _Run(Generic[P, S]):
                     sums[k] = sums.get(k, 0.0) + v * w
                 if progress:
                     _bar(self.epoch, epochs, self.state.step, n, self.batch_size, start)
+                    self.bar_open = True
                 if not _finite(m["loss"]) and self._check(m["loss"], on_nonfinite):
                     self.records.append(self._mask_record(m))
                     return True
@@ -569,7 +581,7 @@ class _Run(Generic[P, S]):
                 break
             record = self.records[-1]
             if log_every and (self.epoch % log_every == 0 or self.epoch == 1):
-                _log(self.epoch, record, start)
+                self._log(self.epoch, record, start)
             if patience is not None and self._patience(patience):
                 stop_reason = "patience"
                 break
@@ -579,10 +591,9 @@ class _Run(Generic[P, S]):
                 break
             if checkpoint is not None and self.epoch % checkpoint_every == 0:
                 self.save(checkpoint)
-        if progress and self.batch_size is not None:
-            sys.stderr.write("\n")
         if log_every and self.records and self.epoch % log_every != 0:
-            _log(self.epoch, self.records[-1], start)
+            self._log(self.epoch, self.records[-1], start)
+        self._end_bar()
         if checkpoint is not None:
             self.save(checkpoint)
         params = self.best_params if patience is not None else self.state.params

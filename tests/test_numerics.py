@@ -116,3 +116,17 @@ def test_weight_decay_per_model_on_a_stack() -> None:
         for a, b in zip(p, params, strict=True):
             np.testing.assert_allclose(a, b[i], rtol=1e-12)
     assert params[0][0, 0] == 1.0 and params[0][2, 0] < params[0][1, 0] < 1.0
+
+
+def test_adam_flushes_subnormal_moments_of_dead_units() -> None:
+    opt = optim.adam(0.01)
+    params = [np.ones(2, np.float32)]
+    state = opt.init(params)
+    grads = [np.array([1.0, 0.0], np.float32)]
+    _, state = opt.update(grads, state, params)  # moment of unit 0 becomes 0.1
+    zero = [np.zeros(2, np.float32)]
+    for _ in range(optim.transforms.FLUSH_EVERY * 14):  # 0.1 · 0.9ⁿ falls below 1.2e-38
+        _, state = opt.update(zero, state, params)
+    tiny = np.finfo(np.float32).tiny
+    m = state[0].mu[0]
+    assert np.all((m == 0) | (np.abs(m) >= tiny)), m  # no subnormal survives a flush

@@ -270,3 +270,14 @@ def test_evaluate_averages_over_examples_for_image_inputs() -> None:
     np.testing.assert_allclose(batched["loss"], whole["loss"], rtol=1e-12)
     np.testing.assert_allclose(batched["accuracy"], whole["accuracy"], rtol=1e-12)
     assert 0.0 <= float(whole["accuracy"]) <= 1.0
+
+
+def test_progress_bar_and_log_lines_do_not_run_together(capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = data.linear(40, key=0)
+    _, params = LAB.init(0, (2,))
+    train.fit(LAB, losses.mse, optim.sgd(1.0), params, (x, y), epochs=3, batch_size=10,
+              progress=True, log_every=1)  # fmt: skip
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 3  # every epoch's bar line is ended before its log line
+    assert "epoch 3/3 [" in captured.err and "4/4" in captured.err
+    assert [line.split()[1] for line in captured.out.splitlines()] == ["1", "2", "3"]

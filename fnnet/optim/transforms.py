@@ -231,6 +231,18 @@ def scale_by_rms(decay: Hyper = 0.9, eps: Hyper = 1e-8) -> Optimizer[RmsState]:
     return from_leaves(LeafTransform(lambda params: RmsState(_zeros(params), decay, eps), update))
 
 
+FLUSH_EVERY = 64
+"""Adam sets its moments below the dtype's smallest normal number to zero every this many steps.
+
+Where a gradient stays zero (a dead ReLU unit), ``m ← β1·m`` decays into subnormal numbers, on
+which every array operation runs 15–35× slower; once zero, such a moment stays zero."""
+
+
+def _flush_subnormals(a: Array) -> None:
+    """Zero the subnormal entries of ``a`` in place (``a`` is a fresh array of the update)."""
+    a[np.abs(a) < np.finfo(a.dtype).tiny] = 0.0
+
+
 @tree.pytree
 @attrs.frozen
 class AdamState:
@@ -269,6 +281,9 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8) -> Opti
             m = m * beta1
             m += (1.0 - beta1) * x
             r = np.hypot(r * beta2**0.5, x * (1.0 - beta2) ** 0.5)
+            if t % FLUSH_EVERY == 0:  # moments of dead units decay into slow subnormals
+                _flush_subnormals(m)
+                _flush_subnormals(r)
             mu.append(m)
             nu.append(r)
             root_c2 = (1.0 - beta2**t) ** 0.5  # a float stays a Python float
