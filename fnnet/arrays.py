@@ -34,7 +34,15 @@ Shape: TypeAlias = tuple[int, ...]
 
 
 def require_float(fn: str, arg: str, x: object) -> Array:
-    """Return ``x`` if it is a floating numpy array, else raise ``TypeError`` naming ``fn(arg)``."""
+    """Return ``x`` if it is a floating numpy array, else raise ``TypeError`` naming ``fn(arg)``.
+
+    >>> require_float("f", "x", np.zeros(2)).dtype
+    dtype('float64')
+    >>> require_float("f", "x", np.zeros(2, dtype=int))
+    Traceback (most recent call last):
+    TypeError: f: argument 'x' must be a floating array (float32 or float64),
+    got dtype int64 with shape (2,)
+    """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{fn}: argument {arg!r} must be a numpy array, got {type(x).__name__}")
     if not np.issubdtype(x.dtype, np.floating):
@@ -46,7 +54,13 @@ def require_float(fn: str, arg: str, x: object) -> Array:
 
 
 def require_ndim(fn: str, arg: str, x: np.ndarray[Any, Any], min_ndim: int) -> None:
-    """Raise ``ValueError`` unless ``x`` has at least ``min_ndim`` axes."""
+    """Raise ``ValueError`` unless ``x`` has at least ``min_ndim`` axes.
+
+    >>> require_ndim("f", "x", np.zeros((3, 2)), 2)
+    >>> require_ndim("f", "x", np.zeros(3), 2)
+    Traceback (most recent call last):
+    ValueError: f: argument 'x' must have at least 2 axes, got shape (3,)
+    """
     if x.ndim < min_ndim:
         raise ValueError(
             f"{fn}: argument {arg!r} must have at least {min_ndim} axes, got shape {x.shape}"
@@ -56,7 +70,12 @@ def require_ndim(fn: str, arg: str, x: np.ndarray[Any, Any], min_ndim: int) -> N
 def require_same_shape(
     fn: str, a_name: str, a: np.ndarray[Any, Any], b_name: str, b: np.ndarray[Any, Any]
 ) -> None:
-    """Raise ``ValueError`` unless ``a`` and ``b`` have exactly the same shape."""
+    """Raise ``ValueError`` unless ``a`` and ``b`` have exactly the same shape.
+
+    >>> require_same_shape("f", "a", np.zeros(2), "b", np.zeros(3))
+    Traceback (most recent call last):
+    ValueError: f: a and b must have the same shape, got a (2,) and b (3,)
+    """
     if a.shape != b.shape:
         raise ValueError(
             f"{fn}: {a_name} and {b_name} must have the same shape, "
@@ -72,6 +91,13 @@ def require_trailing_shape(
 
     This is the rule for data shared across a stack of models: ``b`` may omit ``a``'s leading
     model axes, but its trailing ``k`` axes (examples, features) must match exactly.
+
+    >>> a = np.zeros((5, 4, 3))  # 5 stacked models, 4 examples, 3 features
+    >>> require_trailing_shape("f", "pred", a, "target", np.zeros((4, 3)), 2)  # shared: fine
+    >>> require_trailing_shape("f", "pred", a, "target", np.zeros((4, 2)), 2)
+    Traceback (most recent call last):
+    ValueError: f: target must have shape (5, 4, 3) (or omit its leading model axes,
+    keeping the last 2), got pred (5, 4, 3) and target (4, 2)
     """
     if b.ndim < k or b.ndim > a.ndim or a.shape[a.ndim - b.ndim :] != b.shape:
         raise ValueError(
