@@ -22,7 +22,11 @@ Key: TypeAlias = int | tuple[int, ...]
 
 
 def as_tuple(key: Key) -> tuple[int, ...]:
-    """The key as a tuple of non-negative ints; raises ``TypeError``/``ValueError`` otherwise."""
+    """The key as a tuple of non-negative ints; raises ``TypeError``/``ValueError`` otherwise.
+
+    >>> as_tuple(3), as_tuple((1, 2))
+    ((3,), (1, 2))
+    """
     parts = (key,) if isinstance(key, int | np.integer) else key
     if not isinstance(parts, tuple) or not all(isinstance(p, int | np.integer) for p in parts):
         raise TypeError(f"fnnet.random: a key must be an int or a tuple of ints, got {key!r}")
@@ -32,12 +36,20 @@ def as_tuple(key: Key) -> tuple[int, ...]:
 
 
 def fold_in(key: Key, i: int) -> tuple[int, ...]:
-    """The ``i``-th child of ``key``: ``(*key, i)``."""
+    """The ``i``-th child of ``key``: ``(*key, i)``.
+
+    >>> fold_in(0, 5)
+    (0, 5)
+    """
     return (*as_tuple(key), i)
 
 
 def split(key: Key, n: int) -> list[tuple[int, ...]]:
-    """``n`` independent children of ``key``."""
+    """``n`` independent children of ``key``.
+
+    >>> split((7,), 3)
+    [(7, 0), (7, 1), (7, 2)]
+    """
     return [fold_in(key, i) for i in range(n)]
 
 
@@ -46,6 +58,10 @@ def generator(key: Key) -> np.random.Generator:
 
     The entropy is ``(len(key), *key)``: ``SeedSequence`` ignores trailing zeros, so without the
     length ``fold_in(k, 0)`` would give the same stream as ``k``.
+
+    >>> a, b = generator((0, 1)).normal(size=2), generator((0, 1)).normal(size=2)
+    >>> bool(np.all(a == b)), bool(np.any(generator(0).normal(size=2) != a))
+    (True, True)
     """
     parts = as_tuple(key)
     return np.random.default_rng(np.random.SeedSequence((len(parts), *parts)))
