@@ -26,7 +26,13 @@ __all__ = ["accuracy", "predicted_class", "confusion_matrix"]
 
 
 def predicted_class(pred: Array, threshold: float = 0.5) -> IntArray:
-    """Class per example: ``argmax`` over the last axis, or ``pred >= threshold`` for one output."""
+    """Class per example: ``argmax`` over the last axis, or ``pred >= threshold`` for one output.
+
+    >>> predicted_class(np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])).tolist()
+    [1, 0]
+    >>> predicted_class(np.array([[0.3], [0.8]])).tolist()  # one output: pred >= 0.5
+    [0, 1]
+    """
     if pred.shape[-1] == 1:
         out: IntArray = (pred[..., 0] >= threshold).astype(np.int64)
         return out
@@ -35,7 +41,14 @@ def predicted_class(pred: Array, threshold: float = 0.5) -> IntArray:
 
 
 def accuracy(pred: Array, target: Any, threshold: float = 0.5) -> Array:
-    """Fraction of correct predictions per model (shape ``pred.shape[:-2]``)."""
+    """Fraction of correct predictions per model (shape ``pred.shape[:-2]``).
+
+    >>> pred = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])  # (N=3, classes=2)
+    >>> float(accuracy(pred, np.array([1, 0, 0])))
+    0.6666666666666666
+    >>> accuracy(np.stack([pred, pred[:, ::-1]]), np.array([1, 0, 0]))  # 2 stacked models
+    array([0.66666667, 0.33333333])
+    """
     if not isinstance(pred, np.ndarray) or pred.ndim < 2:
         raise ValueError(
             "accuracy: argument 'pred' must be an array of shape (..., examples, outputs), got "
@@ -68,7 +81,13 @@ def accuracy(pred: Array, target: Any, threshold: float = 0.5) -> Array:
 
 
 def confusion_matrix(pred_labels: IntArray, labels: IntArray, num_classes: int) -> IntArray:
-    """``m[i, j]`` = number of examples of true class ``i`` predicted as ``j`` (one model)."""
+    """``m[i, j]`` = number of examples of true class ``i`` predicted as ``j`` (one model).
+
+    >>> confusion_matrix(np.array([0, 2, 2, 1]), np.array([0, 2, 1, 1]), 3)
+    array([[1, 0, 0],
+           [0, 1, 1],
+           [0, 0, 1]])
+    """
     pred_labels = np.asarray(pred_labels)
     labels = np.asarray(labels)
     if pred_labels.shape != labels.shape or pred_labels.ndim != 1:
