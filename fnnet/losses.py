@@ -111,7 +111,12 @@ def _sum_squares(diff: Array) -> Array:
 
 
 def mse(pred: Array, target: Array) -> tuple[Array, Array]:
-    """Mean squared error ``mean((pred - target)²)`` per model."""
+    """Mean squared error ``mean((pred - target)²)`` per model.
+
+    >>> value, dpred = mse(np.array([[1.0, 2.0]]), np.array([[0.0, 0.0]]))  # (N=1, k=2)
+    >>> float(value), dpred.tolist()
+    (2.5, [[1.0, 2.0]])
+    """
     pred, target = _check("mse", pred, target)
     diff = pred - target
     n = pred.shape[-1] * pred.shape[-2]
@@ -121,7 +126,12 @@ def mse(pred: Array, target: Array) -> tuple[Array, Array]:
 
 
 def half_mse(pred: Array, target: Array) -> tuple[Array, Array]:
-    """Half mean squared error ``mean(½(pred - target)²)`` per model (one lab report's loss)."""
+    """Half mean squared error ``mean(½(pred - target)²)`` per model (one lab report's loss).
+
+    >>> value, dpred = half_mse(np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]]))
+    >>> float(value), dpred.ravel().tolist()
+    (1.25, [0.5, 1.0])
+    """
     pred, target = _check("half_mse", pred, target)
     diff = pred - target
     n = pred.shape[-1] * pred.shape[-2]
@@ -135,6 +145,10 @@ def binary_cross_entropy(pred: Array, target: Array) -> tuple[Array, Array]:
 
     ``pred`` is clipped to ``[eps, 1 - eps]`` (``eps`` the dtype's machine epsilon) so the value and
     gradient stay finite at 0 and 1.
+
+    >>> value, dpred = binary_cross_entropy(np.array([[0.5], [0.5]]), np.array([[1.0], [0.0]]))
+    >>> round(float(value), 4), dpred.ravel().tolist()  # log 2; (p - t) / (p(1 - p) N)
+    (0.6931, [-1.0, 1.0])
     """
     pred, target = _check("binary_cross_entropy", pred, target)
     eps = float(np.finfo(pred.dtype).eps)
@@ -147,7 +161,13 @@ def binary_cross_entropy(pred: Array, target: Array) -> tuple[Array, Array]:
 
 
 def binary_cross_entropy_with_logits(pred: Array, target: Array) -> tuple[Array, Array]:
-    """Binary cross-entropy on logits ``z`` (stable for any finite ``z``), per model."""
+    """Binary cross-entropy on logits ``z`` (stable for any finite ``z``), per model.
+
+    >>> z, t = np.array([[0.0], [0.0]]), np.array([[1.0], [0.0]])
+    >>> value, dz = binary_cross_entropy_with_logits(z, t)
+    >>> round(float(value), 4), dz.ravel().tolist()  # log 2; (σ(z) - t) / N
+    (0.6931, [-0.25, 0.25])
+    """
     z, target = _check("binary_cross_entropy_with_logits", pred, target)
     value = _mean(np.maximum(z, 0.0) - z * target + np.log1p(np.exp(-np.abs(z))))
     grad = sigmoid_fn(z)
@@ -161,6 +181,11 @@ def softmax_cross_entropy(pred: Array, target: Array | IntArray) -> tuple[Array,
 
     ``target`` is integer class labels ``(..., N)`` or one-hot / probability rows ``(..., N, C)``.
     The gradient is the fused, stable ``(softmax(z) - onehot) / N``.
+
+    >>> z = np.array([[0.0, 0.0], [0.0, 0.0]])  # (N=2, C=2) logits
+    >>> value, dz = softmax_cross_entropy(z, np.array([0, 1]))  # integer labels (N,)
+    >>> round(float(value), 4), dz.tolist()  # log 2; (softmax(z) - onehot) / N
+    (0.6931, [[-0.25, 0.25], [0.25, -0.25]])
     """
     fn = "softmax_cross_entropy"
     if isinstance(target, np.ndarray) and target.dtype.kind in "iu":
