@@ -59,6 +59,11 @@ class Elementwise:
     the derivative as a new array computed from the output, with ``grad(y, dy, _)`` equal to
     ``factor(y) * dy`` bit for bit: a fused network whose activations share one ``factor``
     computes it for all its layers in one pass.
+
+    >>> from fnnet import layers
+    >>> e = layers.relu.elementwise
+    >>> e.apply_(np.array([[-1.0, 2.0]])), e.grad(np.array([[0.0, 2.0]]), np.ones((1, 2)), False)
+    (array([[0., 2.]]), array([[0., 1.]]))
     """
 
     apply_: Callable[[Array], Array]
@@ -78,6 +83,12 @@ def quiet_floats() -> Iterator[None]:
     (the fused sigmoid's ``e⁻ᶻ → inf``) check :func:`is_quiet` and then skip entering their own
     ``np.errstate`` on every call (about 2 µs each, a few percent of a tiny network's step); a
     ``np.errstate`` a caller enters inside it therefore governs those layers too.
+
+    >>> with quiet_floats():
+    ...     print(is_quiet(), np.exp(np.array([1000.0])))
+    True [inf]
+    >>> is_quiet()
+    False
     """
     token = _QUIET.set(True)
     try:
@@ -88,7 +99,11 @@ def quiet_floats() -> Iterator[None]:
 
 
 def is_quiet() -> bool:
-    """True inside :func:`quiet_floats` (in this thread or task)."""
+    """True inside :func:`quiet_floats` (in this thread or task).
+
+    >>> is_quiet()
+    False
+    """
     return _QUIET.get()
 
 
@@ -98,6 +113,20 @@ class Layer(Generic[P, R]):
 
     Build your own by passing four functions; mypy checks that ``backward`` returns the
     ``params`` type that ``init`` makes and ``forward`` takes.
+
+    >>> double = Layer(
+    ...     init=lambda key, shape: (shape, None),
+    ...     forward=lambda p, x: (2 * x, None),
+    ...     backward=lambda p, r, dy: (None, 2 * dy),
+    ...     apply=lambda p, x: 2 * x,
+    ...     name="double",
+    ... )
+    >>> out_shape, params = double.init(0, (3,))
+    >>> y, r = double.forward(params, np.ones((2, 3)))  # (N=2, features=3)
+    >>> out_shape, y.shape, double.backward(params, r, np.ones((2, 3)))[1][0]
+    ((3,), (2, 3), array([2., 2., 2.]))
+    >>> double
+    Layer(double)
     """
 
     init: Callable[[Key, Shape], tuple[Shape, P]]
@@ -135,7 +164,14 @@ def init_stack(layer: Layer[P, Any], keys: Sequence[Key], input_shape: Shape) ->
 
 def check_input(fn: str, x: object, features: int | None, dtype: np.dtype[Any] | None) -> Array:
     """Validate a layer input: a floating array with examples and features axes, the expected
-    number of features, and the params' dtype (no silent float32/float64 mixing)."""
+    number of features, and the params' dtype (no silent float32/float64 mixing).
+
+    >>> check_input("dense", np.zeros((4, 3)), 3, np.dtype(np.float64)).shape
+    (4, 3)
+    >>> check_input("dense", np.zeros((4, 2)), 3, None)
+    Traceback (most recent call last):
+    ValueError: dense: argument 'x' must have 3 features on its last axis, got (4, 2)
+    """
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         got = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
         raise TypeError(f"{fn}: argument 'x' must be a floating numpy array, got {got}")
