@@ -37,7 +37,12 @@ __all__ = ["DenseParams", "dense", "matmul", "sum_examples"]
 @tree.pytree
 @attrs.frozen
 class DenseParams:
-    """Weights ``w (..., in, out)`` and bias ``b (..., out)``."""
+    """Weights ``w (..., in, out)`` and bias ``b (..., out)``.
+
+    >>> p = DenseParams(w=np.ones((2, 3)), b=np.zeros(3))  # in=2, out=3
+    >>> (np.ones((4, 2)) @ p.w + p.b).shape
+    (4, 3)
+    """
 
     w: Array
     b: Array
@@ -45,7 +50,13 @@ class DenseParams:
 
 def matmul(a: Array, b: Array) -> Array:
     """``a @ b``; the common 2-D case goes through ``ndarray.dot``, which costs about half of
-    ``np.matmul``'s per-call overhead (the same BLAS call, the same numbers)."""
+    ``np.matmul``'s per-call overhead (the same BLAS call, the same numbers).
+
+    >>> matmul(np.ones((4, 2)), np.ones((2, 3))).shape
+    (4, 3)
+    >>> matmul(np.ones((5, 4, 2)), np.ones((5, 2, 3))).shape  # a stack of 5 models
+    (5, 4, 3)
+    """
     out: Array = a.dot(b) if a.ndim == 2 and b.ndim == 2 else np.matmul(a, b)
     return out
 
@@ -56,7 +67,13 @@ _ONES: dict[tuple[int, np.dtype[Any]], Array] = {}
 def sum_examples(dy: Array, out: Array | None = None) -> Array:
     """``Σ dy`` over the examples axis (-2), one row per model: a BLAS matrix-vector product with
     a cached, read-only vector of ones, several times faster than ``np.add.reduce`` on small and on
-    stacked arrays. ``out``: where to write it."""
+    stacked arrays. ``out``: where to write it.
+
+    >>> sum_examples(np.arange(6.0).reshape(3, 2))  # (N=3, out=2) -> (out,)
+    array([6., 9.])
+    >>> sum_examples(np.ones((5, 3, 2))).shape  # one row per model
+    (5, 2)
+    """
     key = (dy.shape[-2], dy.dtype)
     ones = _ONES.get(key)
     if ones is None:
@@ -88,6 +105,18 @@ def dense(
     """A dense layer with ``out_features`` outputs; ``init`` defaults to Glorot uniform.
 
     Residuals: the input ``x``.
+
+    >>> layer = dense(2, init=lambda key, shape, dtype: np.ones(shape, dtype))
+    >>> _, p = layer.init(0, (3,))
+    >>> x = np.arange(6.0).reshape(2, 3)  # (N=2, in=3)
+    >>> y, res = layer.forward(p, x)
+    >>> y  # x @ w + b
+    array([[ 3.,  3.],
+           [12., 12.]])
+    >>> dp, dx = layer.backward(p, res, np.ones((2, 2)))
+    >>> dp.b, dx  # Σ dy over examples; dy @ wᵀ
+    (array([2., 2.]), array([[2., 2., 2.],
+           [2., 2., 2.]]))
     """
     if not isinstance(out_features, int) or out_features < 1:
         raise ValueError(
