@@ -45,7 +45,17 @@ def _check(x: object) -> Array:
 
 def dropout(rate: float) -> Layer[None, Array | None]:
     """Drop each element with probability ``rate`` in training (``forward_keyed``); identity in
-    ``forward`` and ``apply``. Residuals: the scaled mask, or ``None`` when nothing was dropped."""
+    ``forward`` and ``apply``. Residuals: the scaled mask, or ``None`` when nothing was dropped.
+
+    >>> layer = dropout(0.25)
+    >>> y, mask = layer.forward_keyed(None, np.ones((1000, 4)), (0, 1))
+    >>> sorted(set(mask.ravel().tolist())) == [0.0, 1 / 0.75]  # kept ones scaled by 1/(1 - rate)
+    True
+    >>> bool(np.all(layer.forward_keyed(None, np.ones((1000, 4)), (0, 1))[1] == mask))  # same key
+    True
+    >>> layer.backward(None, mask, np.ones((1000, 4)))[1].shape
+    (1000, 4)
+    """
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout: argument 'rate' must be a float in [0, 1), got {rate!r}")
     keep = 1.0 - float(rate)
