@@ -78,13 +78,27 @@ def _check_ndim(fn: str, ndim: object) -> int:
 
 
 def flatten(ndim: int = 3) -> Layer[None, Shape]:
-    """Merge the last ``ndim`` axes (one example's, ``(H, W, C)`` by default) into one."""
+    """Merge the last ``ndim`` axes (one example's, ``(H, W, C)`` by default) into one.
+
+    >>> layer = flatten()
+    >>> y, res = layer.forward(None, np.zeros((5, 4, 4, 3)))  # (N, H, W, C) -> (N, H·W·C)
+    >>> y.shape, layer.backward(None, res, y)[1].shape
+    ((5, 48), (5, 4, 4, 3))
+    >>> flatten(2).init(0, (6, 2))[0]
+    (12,)
+    """
     n = _check_ndim("flatten", ndim)
     return _reshape_layer("flatten", "flatten()" if n == 3 else f"flatten({n})", (-1,), n)
 
 
 def reshape(shape: Sequence[int], ndim: int = 1) -> Layer[None, Shape]:
-    """Reshape each example's last ``ndim`` axes to ``shape`` (one entry may be ``-1``)."""
+    """Reshape each example's last ``ndim`` axes to ``shape`` (one entry may be ``-1``).
+
+    >>> reshape((2, -1)).init(0, (6,))[0]
+    (2, 3)
+    >>> reshape((2, 3)).apply(None, np.zeros((7, 4, 6))).shape  # (models, N, 6): leading axes kept
+    (7, 4, 2, 3)
+    """
     n = _check_ndim("reshape", ndim)
     target = tuple(shape)
     if (
