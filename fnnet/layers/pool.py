@@ -42,7 +42,13 @@ __all__ = ["MaxPoolResiduals", "max_pool2d", "avg_pool2d"]
 
 @attrs.frozen
 class MaxPoolResiduals:
-    """``argmax (..., N, Ho, Wo, C)``: the row-major window offset of each maximum; ``x_shape``."""
+    """``argmax (..., N, Ho, Wo, C)``: the row-major window offset of each maximum; ``x_shape``.
+
+    >>> layer = max_pool2d(2)
+    >>> y, res = layer.forward(None, np.array([1.0, 3.0, 2.0, 0.0]).reshape(1, 2, 2, 1))
+    >>> res.argmax.ravel().tolist(), res.x_shape  # the maximum 3.0 sits at window offset 1: (0, 1)
+    ([1], (1, 2, 2, 1))
+    """
 
     argmax: IntArray
     x_shape: Shape
@@ -86,6 +92,15 @@ def max_pool2d(
     """Max pooling over ``size`` windows moved by ``stride`` (default ``size``).
 
     Residuals: the arg-max offset per output element (``uint8`` for windows up to 255 elements).
+
+    >>> layer = max_pool2d(2)
+    >>> x = np.array([[1.0, 2.0], [4.0, 3.0]]).reshape(1, 2, 2, 1)  # (N, H, W, C)
+    >>> y, res = layer.forward(None, x)
+    >>> y.ravel(), layer.backward(None, res, np.ones_like(y))[1][0, :, :, 0]
+    (array([4.]), array([[0., 0.],
+           [1., 0.]]))
+    >>> layer.init(0, (5, 5, 3))[0]  # (H - 2) // 2 + 1
+    (2, 2, 3)
     """
     size2 = as_pair("max_pool2d", "size", size)
     stride2 = size2 if stride is None else as_pair("max_pool2d", "stride", stride)
@@ -141,6 +156,13 @@ def avg_pool2d(
     """Average pooling over ``size`` windows moved by ``stride`` (default ``size``).
 
     Residuals: the input's shape.
+
+    >>> layer = avg_pool2d(2)
+    >>> x = np.array([[1.0, 2.0], [4.0, 3.0]]).reshape(1, 2, 2, 1)
+    >>> y, res = layer.forward(None, x)
+    >>> y.ravel(), layer.backward(None, res, np.ones_like(y))[1][0, :, :, 0]
+    (array([2.5]), array([[0.25, 0.25],
+           [0.25, 0.25]]))
     """
     size2 = as_pair("avg_pool2d", "size", size)
     stride2 = size2 if stride is None else as_pair("avg_pool2d", "stride", stride)
