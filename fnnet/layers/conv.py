@@ -58,7 +58,12 @@ Pads: TypeAlias = tuple[Pair, Pair]
 @tree.pytree
 @attrs.frozen
 class ConvParams:
-    """Kernel ``w (..., kh, kw, C_in, C_out)`` and bias ``b (..., C_out)``."""
+    """Kernel ``w (..., kh, kw, C_in, C_out)`` and bias ``b (..., C_out)``.
+
+    >>> _, p = conv2d(4, 3).init(0, (8, 8, 2))
+    >>> p.w.shape, p.b.shape  # (kh, kw, C_in, C_out), (C_out,)
+    ((3, 3, 2, 4), (4,))
+    """
 
     w: Array
     b: Array
@@ -67,7 +72,14 @@ class ConvParams:
 @attrs.frozen
 class ConvResiduals:
     """What ``conv2d``'s backward needs: the im2col matrix ``cols (..., N·Ho·Wo, kh·kw·C)``, the
-    input's shape and the padding applied to it."""
+    input's shape and the padding applied to it.
+
+    >>> layer = conv2d(4, 3, padding=1)
+    >>> _, p = layer.init(0, (8, 8, 2))
+    >>> y, res = layer.forward(p, np.ones((5, 8, 8, 2)))
+    >>> res.cols.shape, res.x_shape  # (N·Ho·Wo, kh·kw·C)
+    ((320, 18), (5, 8, 8, 2))
+    """
 
     cols: Array
     x_shape: Shape
@@ -163,6 +175,21 @@ def conv2d(
     docstring); ``init`` defaults to He uniform (fan-in ``kh·kw·C_in``, for ReLU networks).
 
     ``init(key, (H, W, C))`` returns ``(Ho, Wo, out_channels)``. Residuals: the im2col matrix.
+
+    >>> layer = conv2d(1, 2, init=lambda key, shape, dtype: np.ones(shape, dtype))
+    >>> _, p = layer.init(0, (3, 3, 1))
+    >>> x = np.arange(9.0).reshape(1, 3, 3, 1)  # (N, H, W, C)
+    >>> y, res = layer.forward(p, x)
+    >>> y[0, :, :, 0]  # each output is the sum of a 2x2 window
+    array([[ 8., 12.],
+           [20., 24.]])
+    >>> dp, dx = layer.backward(p, res, np.ones_like(y))
+    >>> dx[0, :, :, 0]  # how many windows cover each pixel
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    >>> conv2d(8, 3, stride=2, padding="same").init(0, (7, 7, 1))[0]  # Ho = ceil(7 / 2)
+    (4, 4, 8)
     """
     if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
         raise ValueError(
