@@ -33,7 +33,18 @@ Serial = Layer[tuple[PyTree, ...], tuple[Any, ...]]
 
 
 def serial(*layers: Layer[Any, Any]) -> Serial:
-    """Compose layers left to right: ``apply(x) = ln(...l2(l1(x)))``."""
+    """Compose layers left to right: ``apply(x) = ln(...l2(l1(x)))``.
+
+    >>> from fnnet import layers
+    >>> net = serial(layers.dense(3), layers.relu, layers.dense(1))
+    >>> out_shape, params = net.init(0, (2,))
+    >>> out_shape, len(params), params[1] is None  # (p1, p2, p3); relu has no params
+    ((1,), 3, True)
+    >>> y, res = net.forward(params, np.ones((4, 2)))  # (N=4, in=2)
+    >>> dparams, dx = net.backward(params, res, np.ones_like(y))
+    >>> y.shape, dparams[0].w.shape, dx.shape
+    ((4, 1), (2, 3), (4, 2))
+    """
     if not layers:
         raise ValueError("serial: needs at least one layer")
     n = len(layers)
@@ -532,6 +543,19 @@ def mlp(
     forward and backward are fused: one loop over (dense, activation) pairs, the activation
     computed in place in the buffer the matmul allocated and its derivative folded into the dense
     backward — the same numbers as the ``serial`` composition, in fewer numpy and Python calls.
+
+    >>> from fnnet import layers
+    >>> net = mlp([2, 8, 1], hidden=layers.tanh, output=layers.sigmoid)
+    >>> _, params = net.init(0, (2,))
+    >>> [type(p).__name__ for p in params]
+    ['DenseParams', 'NoneType', 'DenseParams', 'NoneType']
+    >>> y, res = net.forward(params, np.zeros((5, 2)))
+    >>> y.shape, bool(np.all((y > 0) & (y < 1)))
+    ((5, 1), True)
+    >>> y2 = serial(layers.dense(8), layers.tanh, layers.dense(1), layers.sigmoid).apply(
+    ...     params, np.zeros((5, 2)))
+    >>> bool(np.allclose(y, y2))  # the same numbers as the serial composition
+    True
     """
     sizes = list(sizes)
     if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
