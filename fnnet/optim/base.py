@@ -44,6 +44,15 @@ class LeafTransform(Generic[S]):
 
     ``init(params) -> state`` sees the params tree; ``update(grads, state, params)`` sees lists of
     leaves in :func:`fnnet.tree.leaves` order and returns the list of updates and the new state.
+
+    >>> halve = LeafTransform(
+    ...     init=lambda params: None,
+    ...     update=lambda grads, state, params: ([-0.5 * g for g in grads], state),
+    ... )
+    >>> opt = from_leaves(halve)
+    >>> u, _ = opt.update({"w": np.array([2.0])}, opt.init(None), {"w": np.array([1.0])})
+    >>> u
+    {'w': array([-1.])}
     """
 
     init: Callable[[PyTree], S]
@@ -58,6 +67,12 @@ class Optimizer(Generic[S]):
     """An optimizer as a value: ``Optimizer(init, update)``.
 
     ``init(params) -> S``; ``update(grads, state: S, params) -> (updates, state: S)``.
+
+    >>> sgd = Optimizer(lambda params: None, lambda g, s, p: (tree.tree_scale(g, -0.1), s))
+    >>> params = {"w": np.array([1.0, 2.0])}
+    >>> updates, state = sgd.update({"w": np.array([1.0, -1.0])}, sgd.init(params), params)
+    >>> apply_updates(params, updates)
+    {'w': array([0.9, 2.1])}
     """
 
     init: Callable[[PyTree], S]
@@ -66,7 +81,15 @@ class Optimizer(Generic[S]):
 
 
 def from_leaves(transform: LeafTransform[S]) -> Optimizer[S]:
-    """Wrap a :class:`LeafTransform` as an ``Optimizer`` (flatten once, unflatten once)."""
+    """Wrap a :class:`LeafTransform` as an ``Optimizer`` (flatten once, unflatten once).
+
+    >>> t = LeafTransform(lambda p: 0, lambda g, s, p: ([x * 2 for x in g], s + 1))
+    >>> opt = from_leaves(t)  # the grads tree is flattened once and rebuilt once per update
+    >>> opt.update((np.ones(2), {"b": np.ones(1)}), opt.init(None), (np.ones(2), {"b": np.ones(1)}))
+    ((array([2., 2.]), {'b': array([2.])}), 1)
+    >>> opt.leafwise is t
+    True
+    """
 
     def update(grads: PyTree, state: S, params: PyTree) -> tuple[PyTree, S]:
         g, treedef = tree.flatten(grads)
@@ -83,7 +106,12 @@ def from_leaves(transform: LeafTransform[S]) -> Optimizer[S]:
 
 
 def apply_updates(params: T, updates: T) -> T:
-    """``params + updates`` leafwise, keeping each param's dtype."""
+    """``params + updates`` leafwise, keeping each param's dtype.
+
+    >>> p = {"w": np.ones(2, np.float32)}
+    >>> apply_updates(p, {"w": np.array([0.5, -0.5])})  # a float32 param stays float32
+    {'w': array([1.5, 0.5], dtype=float32)}
+    """
     return tree.tree_map(lambda p, u: np.add(p, u, dtype=p.dtype), params, updates)
 
 
@@ -92,6 +120,11 @@ def per_model(h: Hyper, leaf: Array) -> Any:
 
     A float is returned as is (Python floats keep float32 arrays float32). An array of shape
     ``M`` (the model axes) becomes ``M + (1,) * (leaf.ndim - len(M))`` in the leaf's dtype.
+
+    >>> per_model(0.1, np.zeros((3, 2)))
+    0.1
+    >>> per_model(np.array([0.1, 0.01]), np.zeros((2, 4, 3))).shape  # 2 stacked models
+    (2, 1, 1)
     """
     if isinstance(h, float | int):
         return h
