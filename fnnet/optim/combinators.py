@@ -27,7 +27,16 @@ __all__ = ["chain", "masked", "MaskedState", "freeze"]
 def chain(*optimizers: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
     """Apply ``optimizers`` in order, each to the previous one's updates; state is the tuple of
     their states. When every part is one of fnnet's own leafwise transforms, the whole chain
-    flattens the trees once per step."""
+    flattens the trees once per step.
+
+    >>> import numpy as np
+    >>> from fnnet import optim
+    >>> opt = chain(optim.scale(2.0), optim.scale_by_learning_rate(0.1))  # u = -0.1 · (2 g)
+    >>> p = [np.zeros(2)]
+    >>> u, state = opt.update([np.array([1.0, -3.0])], opt.init(p), p)
+    >>> u[0].tolist(), len(state)
+    ([-0.2, 0.6], 2)
+    """
     parts = tuple(optimizers)
     if all(o.leafwise is not None for o in parts):
         leafwise = [o.leafwise for o in parts if o.leafwise is not None]
@@ -94,7 +103,14 @@ def chain(*optimizers: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
 @tree.pytree
 @attrs.frozen
 class MaskedState:
-    """``inner``: the wrapped optimizer's state; ``mask``: one bool per leaf (flatten order)."""
+    """``inner``: the wrapped optimizer's state; ``mask``: one bool per leaf (flatten order).
+
+    >>> import numpy as np
+    >>> from fnnet import optim
+    >>> params = {"b": np.zeros(1), "w": np.zeros(2)}
+    >>> masked(optim.sgd(0.1), {"b": False, "w": True}).init(params).mask  # one flag per leaf
+    (False, True)
+    """
 
     inner: Any
     mask: tuple[bool, ...]
@@ -113,6 +129,14 @@ def masked(
     ``mask`` is a tree of bools with the params' structure, or a prefix of it (a bool standing
     for a whole subtree, as in optax), or a function ``params -> mask``.
     Typical uses: weight decay on weights only, a per-group learning rate, freezing a layer.
+
+    >>> import numpy as np
+    >>> from fnnet import optim
+    >>> params = {"b": np.zeros(1), "w": np.ones(2)}
+    >>> decay_w = masked(optim.add_decayed_weights(0.5), {"b": False, "w": True})
+    >>> u, _ = decay_w.update({"b": np.ones(1), "w": np.ones(2)}, decay_w.init(params), params)
+    >>> u  # g + λ p on "w" only
+    {'b': array([1.]), 'w': array([1.5, 1.5])}
     """
     if inner.leafwise is None:
         raise TypeError("masked: argument 'inner' must be built from fnnet.optim transforms")
@@ -139,7 +163,16 @@ def masked(
 
 
 def freeze(mask: PyTree | Callable[[PyTree], PyTree]) -> Optimizer[MaskedState]:
-    """Zero the updates of the leaves where ``mask`` is true (chain it after the optimizer)."""
+    """Zero the updates of the leaves where ``mask`` is true (chain it after the optimizer).
+
+    >>> import numpy as np
+    >>> from fnnet import optim
+    >>> params = (np.ones(2), np.ones(1))  # (layer 1, layer 2)
+    >>> opt = chain(optim.sgd(0.1), freeze((True, False)))  # freeze layer 1
+    >>> u, _ = opt.update((np.ones(2), np.ones(1)), opt.init(params), params)
+    >>> u
+    (array([0., 0.]), array([-0.1]))
+    """
     from fnnet.optim.transforms import set_to_zero
 
     return masked(set_to_zero(), mask)
