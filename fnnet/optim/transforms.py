@@ -76,19 +76,32 @@ def _check_hyper(fn: str, name: str, h: Hyper, low: float, high: float = np.inf)
 @tree.pytree
 @attrs.frozen
 class EmptyState:
-    """State of a stateless transform."""
+    """State of a stateless transform.
+
+    >>> set_to_zero().init([np.zeros(2)])
+    EmptyState()
+    """
 
 
 @tree.pytree
 @attrs.frozen
 class ScaleState:
-    """``factor``: the multiplier of :func:`scale`."""
+    """``factor``: the multiplier of :func:`scale`.
+
+    >>> scale(0.5).init([np.zeros(2)])
+    ScaleState(factor=0.5)
+    """
 
     factor: Hyper
 
 
 def scale(factor: Hyper) -> Optimizer[ScaleState]:
-    """``u = factor * g``."""
+    """``u = factor * g``.
+
+    >>> opt, p = scale(-2.0), [np.zeros(2)]
+    >>> opt.update([np.array([1.0, 0.5])], opt.init(p), p)[0]
+    [array([-2., -1.])]
+    """
     factor = _check_hyper("scale", "factor", factor, -np.inf)
 
     def update(g: list[Array], s: ScaleState, p: list[Array]) -> tuple[list[Array], ScaleState]:
@@ -100,7 +113,15 @@ def scale(factor: Hyper) -> Optimizer[ScaleState]:
 @tree.pytree
 @attrs.frozen
 class LearningRateState:
-    """``count``: steps taken; ``learning_rate``: the rate used at the last step (or to be used)."""
+    """``count``: steps taken; ``learning_rate``: the rate used at the last step (or to be used).
+
+    >>> opt, p = scale_by_learning_rate(lambda step: 0.1 / (step + 1)), [np.zeros(1)]
+    >>> s = opt.init(p)
+    >>> _, s = opt.update([np.ones(1)], s, p)
+    >>> _, s = opt.update([np.ones(1)], s, p)
+    >>> s.count, s.learning_rate  # the rate used at step 1
+    (2, 0.05)
+    """
 
     count: int
     learning_rate: Hyper
@@ -109,7 +130,17 @@ class LearningRateState:
 def scale_by_learning_rate(
     learning_rate: Hyper | Schedule,
 ) -> Optimizer[LearningRateState]:
-    """``u = -learning_rate * g``; ``learning_rate`` a value, a per-model array, or a schedule."""
+    """``u = -learning_rate * g``; ``learning_rate`` a value, a per-model array, or a schedule.
+
+    >>> opt, p = scale_by_learning_rate(0.1), [np.zeros(2)]
+    >>> opt.update([np.array([1.0, -2.0])], opt.init(p), p)[0]
+    [array([-0.1,  0.2])]
+    >>> opt = scale_by_learning_rate(np.array([0.1, 1.0]))  # one rate per stacked model
+    >>> p = [np.zeros((2, 3))]
+    >>> opt.update([np.ones((2, 3))], opt.init(p), p)[0]
+    [array([[-0.1, -0.1, -0.1],
+           [-1. , -1. , -1. ]])]
+    """
     schedule = learning_rate if callable(learning_rate) else None
     first: Hyper = (
         schedule(0)
@@ -136,14 +167,30 @@ def scale_by_learning_rate(
 @tree.pytree
 @attrs.frozen
 class TraceState:
-    """``trace``: the momentum buffers ``m``; ``decay``: ``β``."""
+    """``trace``: the momentum buffers ``m``; ``decay``: ``β``.
+
+    >>> opt, p = trace(0.9), [np.zeros(2)]
+    >>> _, s = opt.update([np.ones(2)], opt.init(p), p)
+    >>> s.trace, s.decay
+    ([array([1., 1.])], 0.9)
+    """
 
     trace: list[Array]
     decay: Hyper
 
 
 def trace(decay: Hyper = 0.9, nesterov: bool = False) -> Optimizer[TraceState]:
-    """Momentum: ``m = decay * m + g``; ``u = m`` (or ``g + decay * m`` with ``nesterov``)."""
+    """Momentum: ``m = decay * m + g``; ``u = m`` (or ``g + decay * m`` with ``nesterov``).
+
+    >>> opt, p = trace(0.5), [np.zeros(1)]
+    >>> u1, s = opt.update([np.array([1.0])], opt.init(p), p)
+    >>> u2, s = opt.update([np.array([1.0])], s, p)
+    >>> u1, u2  # m = 1, then 0.5 · 1 + 1
+    ([array([1.])], [array([1.5])])
+    >>> nag = trace(0.5, nesterov=True)
+    >>> nag.update([np.array([1.0])], nag.init(p), p)[0]  # g + β m
+    [array([1.5])]
+    """
     decay = _check_hyper("trace", "decay", decay, 0.0, 1.0)
 
     def update(g: list[Array], s: TraceState, p: list[Array]) -> tuple[list[Array], TraceState]:
@@ -163,7 +210,14 @@ def trace(decay: Hyper = 0.9, nesterov: bool = False) -> Optimizer[TraceState]:
 @tree.pytree
 @attrs.frozen
 class AdagradState:
-    """``root_sum_of_squares``: ``√a``, the root of the accumulated squared gradients."""
+    """``root_sum_of_squares``: ``√a``, the root of the accumulated squared gradients.
+
+    >>> opt, p = scale_by_adagrad(), [np.zeros(1)]
+    >>> _, s = opt.update([np.array([3.0])], opt.init(p), p)
+    >>> _, s = opt.update([np.array([4.0])], s, p)
+    >>> s.root_sum_of_squares  # √(3² + 4²)
+    [array([5.])]
+    """
 
     root_sum_of_squares: list[Array]
     eps: Hyper
@@ -176,6 +230,12 @@ def scale_by_adagrad(
 
     The state keeps ``r = √a``, updated as ``r ← hypot(r, g)``: no square is ever formed, so a
     huge gradient (beyond √max of the dtype) still gives the right, finite step.
+
+    >>> opt, p = scale_by_adagrad(eps=0.0), [np.zeros(1)]
+    >>> u1, s = opt.update([np.array([3.0])], opt.init(p), p)
+    >>> u2, s = opt.update([np.array([4.0])], s, p)
+    >>> u1, u2  # 3 / √9, 4 / √25
+    ([array([1.])], [array([0.8])])
     """
     eps = _check_hyper("scale_by_adagrad", "eps", eps, 0.0)
     root_init = math.sqrt(initial_accumulator_value)
@@ -201,7 +261,13 @@ def scale_by_adagrad(
 @tree.pytree
 @attrs.frozen
 class RmsState:
-    """``rms``: ``√v``, the root of the running mean of squared gradients."""
+    """``rms``: ``√v``, the root of the running mean of squared gradients.
+
+    >>> opt, p = scale_by_rms(decay=0.75), [np.zeros(1)]
+    >>> _, s = opt.update([np.array([2.0])], opt.init(p), p)
+    >>> s.rms  # √(0.25 · 2²)
+    [array([1.])]
+    """
 
     rms: list[Array]
     decay: Hyper
@@ -213,6 +279,10 @@ def scale_by_rms(decay: Hyper = 0.9, eps: Hyper = 1e-8) -> Optimizer[RmsState]:
 
     The state keeps ``r = √v``, updated as ``r ← hypot(√decay · r, √(1 − decay) · g)``: no
     square is formed, so huge gradients stay finite and exact.
+
+    >>> opt, p = scale_by_rms(decay=0.75, eps=0.0), [np.zeros(1)]
+    >>> opt.update([np.array([2.0])], opt.init(p), p)[0]  # 2 / √(0.25 · 4)
+    [array([2.])]
     """
     decay = _check_hyper("scale_by_rms", "decay", decay, 0.0, 1.0)
     eps = _check_hyper("scale_by_rms", "eps", eps, 0.0)
@@ -246,7 +316,13 @@ def _flush_subnormals(a: Array) -> None:
 @tree.pytree
 @attrs.frozen
 class AdamState:
-    """``mu``: first moments ``m``; ``root_nu``: ``√v``, the root of the second moments."""
+    """``mu``: first moments ``m``; ``root_nu``: ``√v``, the root of the second moments.
+
+    >>> opt, p = scale_by_adam(b1=0.5, b2=0.75), [np.zeros(1)]
+    >>> _, s = opt.update([np.array([2.0])], opt.init(p), p)
+    >>> s.count, s.mu, s.root_nu  # m = 0.5 · 2, √v = √(0.25 · 2²)
+    (1, [array([1.])], [array([1.])])
+    """
 
     count: int
     mu: list[Array]
@@ -262,6 +338,11 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8) -> Opti
     Computed as ``m · (sqrt(c2) / c1) / (sqrt(v) + eps · sqrt(c2))`` with ``c = 1 − βᵗ``, which
     is the same number in fewer array operations. The state keeps ``r = √v``, updated as
     ``r ← hypot(√β2 · r, √(1 − β2) · g)``: no square is formed, so huge gradients stay finite.
+
+    >>> opt, p = scale_by_adam(), [np.zeros(2)]
+    >>> u, s = opt.update([np.array([0.01, -100.0])], opt.init(p), p)
+    >>> u[0].round(4)  # the first step is sign(g) (up to ε), whatever the scale of g
+    array([ 1., -1.])
     """
     b1 = _check_hyper("scale_by_adam", "b1", b1, 0.0, 1.0)
     b2 = _check_hyper("scale_by_adam", "b2", b2, 0.0, 1.0)
@@ -299,13 +380,22 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8) -> Opti
 @tree.pytree
 @attrs.frozen
 class DecayState:
-    """``weight_decay``: ``λ`` of :func:`add_decayed_weights`."""
+    """``weight_decay``: ``λ`` of :func:`add_decayed_weights`.
+
+    >>> add_decayed_weights(1e-4).init([np.zeros(1)])
+    DecayState(weight_decay=0.0001)
+    """
 
     weight_decay: Hyper
 
 
 def add_decayed_weights(weight_decay: Hyper) -> Optimizer[DecayState]:
-    """``u = g + weight_decay * p`` (decoupled weight decay when placed after the scaling)."""
+    """``u = g + weight_decay * p`` (decoupled weight decay when placed after the scaling).
+
+    >>> opt, p = add_decayed_weights(0.1), [np.array([2.0, -4.0])]
+    >>> opt.update([np.zeros(2)], opt.init(p), p)[0]  # g + λ p
+    [array([ 0.2, -0.4])]
+    """
     weight_decay = _check_hyper("add_decayed_weights", "weight_decay", weight_decay, 0.0)
 
     def update(g: list[Array], s: DecayState, p: list[Array]) -> tuple[list[Array], DecayState]:
@@ -317,14 +407,23 @@ def add_decayed_weights(weight_decay: Hyper) -> Optimizer[DecayState]:
 @tree.pytree
 @attrs.frozen
 class ClipState:
-    """``max_value``: the clipping bound; ``model_axes``: leading axes that index models."""
+    """``max_value``: the clipping bound; ``model_axes``: leading axes that index models.
+
+    >>> clip_by_global_norm(1.0, model_axes=1).init([np.zeros((3, 2))])
+    ClipState(max_value=1.0, model_axes=1)
+    """
 
     max_value: Hyper
     model_axes: int = 0
 
 
 def clip(max_delta: Hyper) -> Optimizer[ClipState]:
-    """``u = clip(g, -max_delta, max_delta)`` elementwise."""
+    """``u = clip(g, -max_delta, max_delta)`` elementwise.
+
+    >>> opt, p = clip(1.0), [np.zeros(3)]
+    >>> opt.update([np.array([-5.0, 0.5, 2.0])], opt.init(p), p)[0]
+    [array([-1. ,  0.5,  1. ])]
+    """
     max_delta = _check_hyper("clip", "max_delta", max_delta, 0.0)
 
     def update(g: list[Array], s: ClipState, p: list[Array]) -> tuple[list[Array], ClipState]:
@@ -342,6 +441,15 @@ def clip_by_global_norm(max_norm: Hyper, model_axes: int = 0) -> Optimizer[ClipS
 
     With ``model_axes = k`` the norm is taken per model over everything after the first ``k``
     axes of every leaf, so each model of a stack is clipped as if it were trained alone.
+
+    >>> opt, p = clip_by_global_norm(1.0), [np.zeros(2), np.zeros(1)]
+    >>> opt.update([np.array([3.0, 0.0]), np.array([4.0])], opt.init(p), p)[0]  # ‖g‖ = 5
+    [array([0.6, 0. ]), array([0.8])]
+    >>> opt = clip_by_global_norm(1.0, model_axes=1)  # per model: only model 0 is clipped
+    >>> p = [np.zeros((2, 2))]
+    >>> opt.update([np.array([[3.0, 4.0], [0.3, 0.4]])], opt.init(p), p)[0]
+    [array([[0.6, 0.8],
+           [0.3, 0.4]])]
     """
     max_norm = _check_hyper("clip_by_global_norm", "max_norm", max_norm, 0.0)
 
@@ -357,7 +465,12 @@ def clip_by_global_norm(max_norm: Hyper, model_axes: int = 0) -> Optimizer[ClipS
 
 
 def set_to_zero() -> Optimizer[EmptyState]:
-    """``u = 0``: with ``masked``, freezes the selected params."""
+    """``u = 0``: with ``masked``, freezes the selected params.
+
+    >>> opt, p = set_to_zero(), [np.ones(2)]
+    >>> opt.update([np.array([1.0, 2.0])], opt.init(p), p)[0]
+    [array([0., 0.])]
+    """
 
     def update(g: list[Array], s: EmptyState, p: list[Array]) -> tuple[list[Array], EmptyState]:
         return [np.zeros_like(x) for x in g], s
