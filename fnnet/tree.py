@@ -90,7 +90,12 @@ _KINDS: dict[type, _Kind | None] = {}
 
 
 class TreeMismatchError(ValueError):
-    """Two pytrees that should have the same structure do not; the message says where."""
+    """Two pytrees that should have the same structure do not; the message says where.
+
+    >>> tree_add((np.ones(1), np.ones(1)), (np.ones(1), [np.ones(1)]))
+    Traceback (most recent call last):
+    fnnet.tree.TreeMismatchError: tree structures differ at [1]: a leaf vs list
+    """
 
     def __init__(self, what: str, path: tuple[str, ...] = ()) -> None:
         self.what = what
@@ -104,7 +109,15 @@ class TreeMismatchError(ValueError):
 
 def register(cls: type, flatten: _Flatten, unflatten: _Unflatten) -> None:
     """Register a container type with its ``flatten(node) -> (children, aux)`` and
-    ``unflatten(aux, children) -> node`` functions."""
+    ``unflatten(aux, children) -> node`` functions.
+
+    >>> class Pair:
+    ...     def __init__(self, a, b):
+    ...         self.a, self.b = a, b
+    >>> register(Pair, lambda p: ((p.a, p.b), None), lambda aux, children: Pair(*children))
+    >>> leaves(tree_scale(Pair(np.ones(1), np.ones(2)), 2.0))
+    [array([2.]), array([2., 2.])]
+    """
     _KINDS[cls] = _Kind(flatten, unflatten, lambda aux: [f"[{i}]" for i in range(len(aux or ()))])
 
 
@@ -126,7 +139,16 @@ def _attrs_kind(cls: type) -> _Kind:
 
 
 def pytree(cls: C) -> C:
-    """Class decorator: register a (frozen) attrs class as a pytree node, fields in order."""
+    """Class decorator: register a (frozen) attrs class as a pytree node, fields in order.
+
+    >>> @pytree
+    ... @attrs.frozen
+    ... class Affine:
+    ...     w: np.ndarray
+    ...     b: np.ndarray
+    >>> tree_map(np.shape, Affine(np.ones((2, 3)), np.zeros(3)))
+    Affine(w=(2, 3), b=(3,))
+    """
     is_attrs = attrs.has(cls)  # (a variable: keeps mypy from narrowing cls away from C)
     if not is_attrs:
         raise TypeError(f"fnnet.tree.pytree: {cls.__name__} is not an attrs class")
@@ -178,7 +200,11 @@ def _kind(cls: type) -> _Kind | None:
 
 @attrs.frozen
 class TreeDef:
-    """The structure of a pytree without its leaves. ``node`` is ``None`` for a leaf."""
+    """The structure of a pytree without its leaves. ``node`` is ``None`` for a leaf.
+
+    >>> structure((np.ones(2), {"w": np.ones(1), "b": [np.ones(1)]}))
+    tuple(*, dict(list(*), *))
+    """
 
     node: type | None
     aux: Any
@@ -205,7 +231,11 @@ def _collect(tree: Any, out: list[Any]) -> None:
 
 
 def leaves(tree: PyTree) -> list[Any]:
-    """The leaves of ``tree`` in flatten order (depth first, fields/keys in order)."""
+    """The leaves of ``tree`` in flatten order (depth first, fields/keys in order).
+
+    >>> leaves({"w": np.ones(2), "b": (np.zeros(1), None)})  # dict keys sorted; None is empty
+    [array([0.]), array([1., 1.])]
+    """
     out: list[Any] = []
     _collect(tree, out)
     return out
@@ -222,14 +252,25 @@ def _structure(tree: Any, out: list[Any]) -> TreeDef:
 
 
 def flatten(tree: PyTree) -> tuple[list[Any], TreeDef]:
-    """``(leaves, treedef)`` such that ``unflatten(treedef, leaves)`` rebuilds ``tree``."""
+    """``(leaves, treedef)`` such that ``unflatten(treedef, leaves)`` rebuilds ``tree``.
+
+    >>> xs, treedef = flatten([np.ones(1), {"a": np.zeros(2)}])
+    >>> xs, treedef
+    ([array([1.]), array([0., 0.])], list(*, dict(*)))
+    >>> unflatten(treedef, [x + 1 for x in xs])
+    [array([2.]), {'a': array([1., 1.])}]
+    """
     out: list[Any] = []
     treedef = _structure(tree, out)
     return out, treedef
 
 
 def structure(tree: PyTree) -> TreeDef:
-    """The ``TreeDef`` of ``tree``."""
+    """The ``TreeDef`` of ``tree``.
+
+    >>> structure((np.ones(1), np.ones(2))) == structure((np.zeros(3), np.zeros(4)))
+    True
+    """
     return flatten(tree)[1]
 
 
@@ -242,7 +283,11 @@ def _build(treedef: TreeDef, it: Iterator[Any]) -> Any:
 
 
 def unflatten(treedef: TreeDef, leaves: list[Any]) -> PyTree:
-    """Rebuild a tree of structure ``treedef`` from ``leaves`` (in flatten order)."""
+    """Rebuild a tree of structure ``treedef`` from ``leaves`` (in flatten order).
+
+    >>> unflatten(structure({"a": 0, "b": (0, 0)}), [1, 2, 3])
+    {'a': 1, 'b': (2, 3)}
+    """
     if len(leaves) != treedef.num_leaves:
         raise ValueError(
             f"fnnet.tree.unflatten: treedef {treedef!r} has {treedef.num_leaves} leaves, "
@@ -284,6 +329,9 @@ def tree_map(f: Callable[..., Any], tree: T, *rest: T) -> T:
 
     Raises :class:`TreeMismatchError` (a ``ValueError``) naming the path where the structures
     differ.
+
+    >>> tree_map(lambda p, g: p - 0.1 * g, {"w": np.ones(2)}, {"w": np.array([1.0, -1.0])})
+    {'w': array([0.9, 1.1])}
     """
     result: T = _map(f, tree, rest)
     return result
@@ -322,7 +370,11 @@ def prefix_leaves(prefix: PyTree, tree: PyTree) -> list[Any]:
 
 
 def paths(tree: PyTree) -> list[str]:
-    """A readable path (``[0].w``) for every leaf, in flatten order."""
+    """A readable path (``[0].w``) for every leaf, in flatten order.
+
+    >>> paths((np.ones(1), {"w": np.ones(1), "b": np.ones(1)}))
+    ['[0]', "[1]['b']", "[1]['w']"]
+    """
     out: list[str] = []
 
     def walk(node: Any, prefix: str) -> None:
@@ -352,6 +404,10 @@ def tree_at(where: Callable[[T], Any], tree: T, replace: Any) -> T:
 
     ``where`` is a function that picks a part of the tree, such as ``lambda p: p[0].w``; the
     original tree is not mutated. ``where`` may select a leaf or a whole subtree.
+
+    >>> params = ({"w": np.ones(2)}, None)
+    >>> tree_at(lambda p: p[0]["w"], params, np.zeros(2)), params  # the original is unchanged
+    (({'w': array([0., 0.])}, None), ({'w': array([1., 1.])}, None))
     """
     ids: dict[int, tuple[int, ...]] = {}
 
@@ -391,17 +447,29 @@ def tree_at(where: Callable[[T], Any], tree: T, replace: Any) -> T:
 
 
 def tree_add(a: T, b: T) -> T:
-    """Leafwise ``a + b``."""
+    """Leafwise ``a + b``.
+
+    >>> tree_add({"w": np.ones(2)}, {"w": np.array([1.0, 2.0])})
+    {'w': array([2., 3.])}
+    """
     return tree_map(np.add, a, b)
 
 
 def tree_sub(a: T, b: T) -> T:
-    """Leafwise ``a - b``."""
+    """Leafwise ``a - b``.
+
+    >>> tree_sub({"w": np.ones(2)}, {"w": np.array([1.0, 2.0])})
+    {'w': array([ 0., -1.])}
+    """
     return tree_map(np.subtract, a, b)
 
 
 def tree_scale(a: T, s: float) -> T:
-    """Leafwise ``s * a`` (``s`` a Python float, so float32 stays float32)."""
+    """Leafwise ``s * a`` (``s`` a Python float, so float32 stays float32).
+
+    >>> tree_scale([np.ones(2, np.float32)], 0.5)
+    [array([0.5, 0.5], dtype=float32)]
+    """
     return tree_map(lambda x: x * s, a)
 
 
@@ -412,7 +480,13 @@ def _model_sum(x: Array, model_axes: int) -> Array:
 
 
 def tree_vdot(a: PyTree, b: PyTree, model_axes: int = 0) -> Array:
-    """``sum(a * b)`` over all leaves; per model (shape of the first ``model_axes`` axes)."""
+    """``sum(a * b)`` over all leaves; per model (shape of the first ``model_axes`` axes).
+
+    >>> float(tree_vdot((np.ones(2), np.array([3.0])), (np.array([1.0, 2.0]), np.array([2.0]))))
+    9.0
+    >>> tree_vdot([np.ones((2, 3))], [np.ones((2, 3))], model_axes=1)  # 2 stacked models
+    array([3., 3.])
+    """
     la, lb = leaves(a), leaves(b)
     if len(la) != len(lb):
         raise TreeMismatchError(f"{len(la)} leaves vs {len(lb)}")
@@ -428,6 +502,11 @@ def global_norm(tree: PyTree, model_axes: int = 0) -> Array:
 
     Computed as ``s · sqrt(Σ (x / s)²)`` with ``s`` the largest magnitude, so no square
     overflows: huge leaves (beyond √max of the dtype) still give their finite norm.
+
+    >>> float(global_norm([np.array([3.0]), {"b": np.array([4.0])}]))
+    5.0
+    >>> global_norm([np.array([[3.0, 4.0], [1e200, 1e200]])], model_axes=1)  # no overflow
+    array([5.00000000e+000, 1.41421356e+200])
     """
     xs = leaves(tree)
     if not xs:
@@ -442,24 +521,42 @@ def global_norm(tree: PyTree, model_axes: int = 0) -> Array:
 
 
 def zeros_like(tree: T) -> T:
-    """A tree of zeros shaped like ``tree``."""
+    """A tree of zeros shaped like ``tree``.
+
+    >>> zeros_like({"w": np.ones((2, 2)), "b": None})
+    {'b': None, 'w': array([[0., 0.],
+           [0., 0.]])}
+    """
     return tree_map(np.zeros_like, tree)
 
 
 def stack(trees: list[T]) -> T:
-    """Stack same-structured trees along a new leading (model) axis."""
+    """Stack same-structured trees along a new leading (model) axis.
+
+    >>> stack([{"w": np.ones(2)}, {"w": np.zeros(2)}])  # 2 models on a leading axis
+    {'w': array([[1., 1.],
+           [0., 0.]])}
+    """
     if not trees:
         raise ValueError("fnnet.tree.stack: need at least one tree")
     return tree_map(lambda *xs: np.stack(xs), trees[0], *trees[1:])
 
 
 def index(tree: T, i: int | tuple[int, ...]) -> T:
-    """Model ``i`` of a stacked tree: every leaf indexed on its leading axes."""
+    """Model ``i`` of a stacked tree: every leaf indexed on its leading axes.
+
+    >>> index({"w": np.arange(6.0).reshape(3, 2)}, 1)  # model 1 of a stack of 3
+    {'w': array([2., 3.])}
+    """
     return tree_map(lambda x: x[i], tree)
 
 
 def unstack(tree: T) -> list[T]:
-    """The inverse of :func:`stack`: one tree per index of the leading axis."""
+    """The inverse of :func:`stack`: one tree per index of the leading axis.
+
+    >>> unstack({"w": np.arange(4.0).reshape(2, 2)})
+    [{'w': array([0., 1.])}, {'w': array([2., 3.])}]
+    """
     first = leaves(tree)
     if not first:
         raise ValueError("fnnet.tree.unstack: the tree has no leaves")
@@ -468,12 +565,20 @@ def unstack(tree: T) -> list[T]:
 
 
 def size(tree: PyTree) -> int:
-    """Total number of scalars in the tree's leaves."""
+    """Total number of scalars in the tree's leaves.
+
+    >>> size((np.ones((2, 3)), {"b": np.ones(3)}))
+    9
+    """
     return sum(math.prod(np.shape(x)) for x in leaves(tree))
 
 
 def astype(tree: T, dtype: np.dtype[Any] | type[np.floating[Any]]) -> T:
-    """The tree with every floating leaf cast to ``dtype`` (others unchanged)."""
+    """The tree with every floating leaf cast to ``dtype`` (others unchanged).
+
+    >>> astype({"w": np.ones(2), "n": np.arange(2)}, np.float32)  # integer leaves unchanged
+    {'n': array([0, 1]), 'w': array([1., 1.], dtype=float32)}
+    """
 
     def cast(x: Any) -> Any:
         if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
@@ -490,6 +595,13 @@ class Codec:
     structure (every container's type, length, keys are checked); ``unflatten(leaves)`` builds the
     tree. The training loop uses one per params structure, so a step costs a few hundred
     nanoseconds of tree bookkeeping instead of a recursive walk.
+
+    >>> t = (np.ones(2), {"b": np.zeros(1)})
+    >>> c = codec(structure(t))
+    >>> c.leaves(t), c.leaves((np.ones(2), np.zeros(1)))  # None: not this structure
+    ([array([1., 1.]), array([0.])], None)
+    >>> c.unflatten([np.ones(1), np.ones(1)])
+    (array([1.]), {'b': array([1.])})
     """
 
     def __init__(self, treedef: TreeDef) -> None:
@@ -585,7 +697,12 @@ _CODECS: dict[TreeDef, Codec] = {}
 
 
 def codec(treedef: TreeDef) -> Codec:
-    """The (cached) compiled :class:`Codec` of ``treedef``."""
+    """The (cached) compiled :class:`Codec` of ``treedef``.
+
+    >>> t = [np.ones(1), np.ones(1)]
+    >>> codec(structure(t)) is codec(structure([np.zeros(3), np.zeros(3)]))  # cached
+    True
+    """
     try:
         return _CODECS[treedef]
     except KeyError:
@@ -598,6 +715,11 @@ def flatten_like(t: PyTree, hint: Codec | None) -> tuple[list[Any], Codec]:
 
     A loop that flattens trees of one structure over and over keeps the returned codec and
     passes it back in as the next ``hint``.
+
+    >>> xs, c = flatten_like([np.ones(1), np.ones(2)], None)
+    >>> xs2, c2 = flatten_like([np.zeros(1), np.zeros(2)], c)  # same structure: the hint is reused
+    >>> c2 is c, xs2
+    (True, [array([0.]), array([0., 0.])])
     """
     if hint is not None:
         found = hint.leaves(t)
@@ -614,6 +736,13 @@ class Raveled:
     shape ``(*models, size)``; ``unravel(v)`` is the inverse, a tree of *views* into ``v`` (no
     copy), for any leading model axes of ``v``. Leaf order is :func:`leaves` order, each leaf
     row-major, so a ``DenseParams(w, b)`` becomes ``[w.ravel(), b]``.
+
+    >>> v, layout = ravel((np.ones((3, 2)), np.zeros((3, 1))), model_axes=1)  # 3 models
+    >>> v.shape, layout
+    ((3, 3), Raveled(tuple(*, *), size 3, float64))
+    >>> t = layout.unravel(v)
+    >>> t[0].shape, bool(np.shares_memory(t[0], v))  # views into v
+    ((3, 2), True)
     """
 
     def __init__(self, treedef: TreeDef, shapes: list[tuple[int, ...]], dtype: Any) -> None:
