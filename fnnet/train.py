@@ -64,12 +64,28 @@ LossFn: TypeAlias = Callable[[Array, Any], tuple[Array, Array]]
 
 
 class DivergenceError(FloatingPointError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite.
+
+    >>> from fnnet import data, layers, losses, optim
+    >>> x, y = data.xor()
+    >>> net = layers.mlp([2, 1])
+    >>> _, p = net.init(0, (2,))
+    >>> fit(net, losses.mse, optim.sgd(1e300), p, (x, 1e200 * y), epochs=3)
+    Traceback (most recent call last):
+    fnnet.train.DivergenceError: fit: the training loss became inf at epoch 1; lower the learning
+    rate, or pass on_nonfinite='stop' to keep the history so far
+    """
 
 
 @attrs.frozen
 class TrainState(Generic[P, S]):
-    """Everything a step reads and writes: params, optimizer state, step count, random key."""
+    """Everything a step reads and writes: params, optimizer state, step count, random key.
+
+    >>> from fnnet import optim
+    >>> s = init_state(optim.sgd(0.1), {"w": np.zeros(2)}, key=7)
+    >>> s.step, s.key, s.params
+    (0, 7, {'w': array([0., 0.])})
+    """
 
     params: P
     opt_state: S
@@ -83,6 +99,10 @@ class History:
 
     ``metrics`` holds any other series by name (``accuracy``, ``val_accuracy``, ...);
     ``history["name"]`` reads ``loss``, ``val_loss`` or a metric.
+
+    >>> h = History(loss=np.array([0.5, 0.25]), metrics={"accuracy": np.array([0.5, 1.0])})
+    >>> h["loss"], h["accuracy"]  # (T,) for one model, (T, models) for a stack
+    (array([0.5 , 0.25]), array([0.5, 1. ]))
     """
 
     loss: Array
@@ -113,6 +133,14 @@ class FitResult(Generic[P, S]):
 
     ``params`` are the final params, or the best ones on validation loss when ``patience`` was
     used; ``stop_reason`` is one of ``"until"``, ``"epochs"``, ``"patience"``, ``"diverged"``.
+
+    >>> from fnnet import data, layers, losses, optim
+    >>> x, y = data.xor()
+    >>> net = layers.mlp([2, 4, 1], hidden=layers.tanh, output=layers.sigmoid)
+    >>> _, p = net.init(0, (2,))
+    >>> r = fit(net, losses.mse, optim.adam(0.05), p, (x, y), epochs=3)
+    >>> r.epochs, r.stop_reason, r.history.loss.shape, r.state.step
+    (3, 'epochs', (3,), 3)
     """
 
     params: P
@@ -128,7 +156,13 @@ Step: TypeAlias = Callable[[TrainState[P, S], Batch], tuple[TrainState[P, S], di
 
 
 def init_state(optimizer: Optimizer[S], params: P, key: Key = 0) -> TrainState[P, S]:
-    """A fresh ``TrainState`` for ``params``."""
+    """A fresh ``TrainState`` for ``params``.
+
+    >>> from fnnet import optim
+    >>> s = init_state(optim.momentum(0.1), [np.ones(2)])
+    >>> s.step, s.opt_state[0].trace  # momentum buffers start at zero
+    (0, [array([0., 0.])])
+    """
     return TrainState(params, optimizer.init(params), 0, key)
 
 
@@ -142,6 +176,16 @@ def make_step(
 
     Returns ``(new_state, {"loss": value per model, **metrics on this batch})``. Stochastic
     layers get the key ``fold_in(state.key, state.step)``.
+
+    >>> from fnnet import data, layers, losses, metrics, optim
+    >>> x, y = data.xor()
+    >>> net = layers.mlp([2, 4, 1], hidden=layers.tanh, output=layers.sigmoid)
+    >>> _, p = net.init(0, (2,))
+    >>> opt = optim.sgd(0.5)
+    >>> step = make_step(net, losses.mse, opt, metrics={"accuracy": metrics.accuracy})
+    >>> state, m = step(init_state(opt, p), (x, y))
+    >>> state.step, sorted(m), round(float(m["loss"]), 4)  # the loss before the update
+    (1, ['accuracy', 'loss'], 0.2582)
     """
     forward = model.forward
     forward_keyed = model.forward_keyed
@@ -244,6 +288,18 @@ def scan(
 
     ``until(state, metrics)`` is asked after each step; the fold stops when it says yes. A
     non-finite loss raises :class:`DivergenceError` naming the step.
+
+    >>> from fnnet import data, layers, losses, optim
+    >>> x, y = data.xor()
+    >>> net = layers.mlp([2, 4, 1], hidden=layers.tanh, output=layers.sigmoid)
+    >>> _, p = net.init(0, (2,))
+    >>> step = make_step(net, losses.mse, optim.sgd(0.5))
+    >>> state, history = scan(step, init_state(optim.sgd(0.5), p), [(x, y)] * 3)
+    >>> state.step, history.loss.round(4)  # one record per step
+    (3, array([0.2582, 0.256 , 0.2544]))
+    >>> state, history = scan(step, state, [(x, y)] * 10, until=lambda s, m: s.step >= 5)
+    >>> state.step
+    5
     """
     records = []
     with quiet_floats():
@@ -258,7 +314,12 @@ def scan(
 
 
 def loss_below(threshold: float) -> StopRule:
-    """Stop once every model's epoch loss is below ``threshold`` (the lab's stopping rule)."""
+    """Stop once every model's epoch loss is below ``threshold`` (the lab's stopping rule).
+
+    >>> rule = loss_below(0.1)
+    >>> rule(3, np.array(0.05)), rule(3, np.array([0.05, 0.2]))  # every model must be below
+    (True, False)
+    """
 
     def rule(epoch: int, loss: Array) -> bool:
         return float(loss) < threshold if loss.ndim == 0 else bool(np.all(loss < threshold))
@@ -268,7 +329,12 @@ def loss_below(threshold: float) -> StopRule:
 
 def first_below(series: Array, threshold: float) -> IntArray:
     """Per model, the 1-based epoch at which ``series`` (``(T, *models)``) first drops below
-    ``threshold``, or ``-1`` where it never does. Use on ``history.loss``."""
+    ``threshold``, or ``-1`` where it never does. Use on ``history.loss``.
+
+    >>> loss = np.array([[0.5, 0.3], [0.2, 0.25], [0.1, 0.05]])  # (T=3 epochs, 2 models)
+    >>> first_below(loss, 0.26), first_below(loss, 0.01)
+    (array([2, 2]), array([-1, -1]))
+    """
     below = series < threshold
     hit = below.any(axis=0)
     epochs: IntArray = np.where(hit, below.argmax(axis=0) + 1, -1)
@@ -284,7 +350,16 @@ def evaluate(
     metrics: Mapping[str, Metric] | None = None,
 ) -> dict[str, Array]:
     """Loss and metrics of ``params`` on ``data``, in batches of ``batch_size`` (default all),
-    averaged over examples. Returns ``{"loss": ..., **metrics}``, one value per model."""
+    averaged over examples. Returns ``{"loss": ..., **metrics}``, one value per model.
+
+    >>> from fnnet import data, layers, losses, metrics
+    >>> x, y = data.xor()
+    >>> net = layers.mlp([2, 4, 1], hidden=layers.tanh, output=layers.sigmoid)
+    >>> _, p = net.init(0, (2,))
+    >>> r = evaluate(net, losses.mse, p, (x, y), batch_size=8, metrics={"acc": metrics.accuracy})
+    >>> round(float(r["loss"]), 4), round(float(r["acc"]), 4)
+    (0.2582, 0.4762)
+    """
     x, y = data
     n = x.shape[0]  # data puts examples on axis 0 (images are (N, H, W, C))
     totals: dict[str, Array] = {}
@@ -355,6 +430,17 @@ def fit(
 
     NumPy's overflow/invalid warnings are silenced inside the loop: the divergence check
     reports a non-finite loss with the epoch instead.
+
+    >>> from fnnet import data, layers, losses, optim
+    >>> x, y = data.xor()
+    >>> net = layers.mlp([2, 4, 1], hidden=layers.tanh, output=layers.sigmoid)
+    >>> _, p = net.init(0, (2,))
+    >>> r = fit(net, losses.mse, optim.adam(0.05), p, (x, y), epochs=5, batch_size=8, key=1)
+    >>> r.history.loss.shape, r.stop_reason
+    ((5,), 'epochs')
+    >>> r = fit(net, losses.mse, optim.adam(0.05), p, (x, y), epochs=50, until=loss_below(0.2501))
+    >>> r.stop_reason, r.epochs < 50
+    ('until', True)
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fit: argument 'epochs' must be a positive int, got {epochs!r}")
