@@ -103,6 +103,10 @@ def linear(n: int, key: Key, dtype: npt.DTypeLike = np.float64) -> tuple[Array, 
 
     Returns ``x`` ``(n, 2)`` and ``y`` ``(n, 1)`` in ``dtype``; ``y`` is 1.0 where ``x1 > x0``
     (above the diagonal), else 0.0. The label is computed on the returned (cast) coordinates.
+
+    >>> x, y = linear(100, key=0)
+    >>> x.shape, y.shape, bool(np.all(y[:, 0] == (x[:, 1] > x[:, 0])))
+    ((100, 2), (100, 1), True)
     """
     n = _require_count("linear", "n", n, 0)
     dt = _float_dtype("linear", dtype)
@@ -117,6 +121,11 @@ def xor(dtype: npt.DTypeLike = np.float64) -> tuple[Array, Array]:
     ``(i/10, i/10)`` labelled 0 for ``i = 0..10``, then ``(i/10, 1 - i/10)`` labelled 1 for
     ``i = 0..10`` except ``i = 5`` (the centre, already taken). Returns ``x`` ``(21, 2)`` and
     ``y`` ``(21, 1)`` in ``dtype``.
+
+    >>> x, y = xor(np.float32)
+    >>> x[[0, 11]], y[[0, 11], 0]  # (0, 0) on the first diagonal, (0, 1) on the second
+    (array([[0., 0.],
+           [0., 1.]], dtype=float32), array([0., 1.], dtype=float32))
     """
     dt = _float_dtype("xor", dtype)
     i = np.arange(11, dtype=np.float64)
@@ -156,7 +165,11 @@ def one_hot(labels: IntArray, num_classes: int, dtype: npt.DTypeLike = np.float6
 
 
 def num_batches(n: int, batch_size: int | None) -> int:
-    """How many batches :func:`batches` yields for ``n`` examples (the last may be partial)."""
+    """How many batches :func:`batches` yields for ``n`` examples (the last may be partial).
+
+    >>> num_batches(5, 2), num_batches(5, None)
+    (3, 1)
+    """
     n = _require_count("num_batches", "n", n, 0)
     if batch_size is None:
         return 1 if n else 0
@@ -173,6 +186,12 @@ def batches(
     their order (and yields views, no copies). ``batch_size=None`` gives one full batch; otherwise
     batches have ``batch_size`` examples and the last, partial one is kept. Every example appears
     exactly once. Arguments are checked when called, not when iteration starts.
+
+    >>> x, y = np.arange(10.0).reshape(5, 2), np.arange(5)
+    >>> [yb.tolist() for _, yb in batches(x, y, 2, key=None)]  # in order; the last one partial
+    [[0, 1], [2, 3], [4]]
+    >>> [yb.tolist() for _, yb in batches(x, y, 2, key=0)]  # shuffled by the key
+    [[4, 0], [1, 2], [3]]
     """
     n = _require_examples("batches", x, y)
     size = n if batch_size is None else _require_count("batches", "batch_size", batch_size, 1)
@@ -194,6 +213,13 @@ def train_val_split(
     ``(0, 1)``, rounded up). With a ``key`` the validation examples are a random subset drawn
     from ``generator(key)``; with ``key=None`` they are the last ones. Both parts keep the
     original order of their examples and must be non-empty.
+
+    >>> x, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    >>> (xt, yt), (xv, yv) = train_val_split(x, y, 0.3, key=None)  # the last 30 %
+    >>> yt.tolist(), yv.tolist()
+    ([0, 1, 2, 3, 4, 5, 6], [7, 8, 9])
+    >>> train_val_split(x, y, 3, key=0)[1][1].tolist()  # 3 random ones, in their original order
+    [4, 7, 8]
     """
     n = _require_examples("train_val_split", x, y)
     if isinstance(val, bool) or not isinstance(val, int | float | np.integer | np.floating):
@@ -293,6 +319,15 @@ def read_idx(
     truncated or corrupt gzip stream, a bad magic number, a length that disagrees with the
     header, or a wrong checksum raises ``ValueError`` naming the file. uint8 data is returned
     as a read-only view of the decompressed bytes (no copy).
+
+    >>> import os, struct, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "a-idx2-ubyte")
+    ...     with open(path, "wb") as f:  # magic: 0, 0, type 0x08 (uint8), 2 axes; then the sizes
+    ...         _ = f.write(bytes([0, 0, 8, 2]) + struct.pack(">II", 2, 3) + bytes(range(6)))
+    ...     read_idx(path)
+    array([[0, 1, 2],
+           [3, 4, 5]], dtype=uint8)
     """
     content = _decompress("read_idx", path, Path(path).read_bytes())
     if expected_md5 is not None:
@@ -332,7 +367,11 @@ SYSTEM_DATA_DIR: Final = Path("/usr/share/datasets")
 
 
 def cache_dir() -> Path:
-    """fnnet's download cache: ``$XDG_CACHE_HOME/fnnet``, or ``~/.cache/fnnet``."""
+    """fnnet's download cache: ``$XDG_CACHE_HOME/fnnet``, or ``~/.cache/fnnet``.
+
+    >>> cache_dir().name
+    'fnnet'
+    """
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "fnnet"
 
@@ -342,6 +381,11 @@ def fashion_mnist_dirs(path: str | os.PathLike[str] | None = None) -> list[Path]
 
     Only ``path`` if given; else ``$FNNET_DATA/fashion-mnist`` (when set), the cache
     (:func:`cache_dir` ``/fashion-mnist``) and ``/usr/share/datasets/fashion-mnist``.
+
+    >>> fashion_mnist_dirs("/data/fmnist")  # an explicit path is the only place searched
+    [PosixPath('/data/fmnist')]
+    >>> fashion_mnist_dirs()[-1]
+    PosixPath('/usr/share/datasets/fashion-mnist')
     """
     if path is not None:
         return [Path(path)]
@@ -437,6 +481,15 @@ def fashion_mnist(
     unless ``progress`` is false. Every file is checked against the MD5 of its decompressed
     content (:data:`FASHION_MNIST_MD5`) unless ``verify=False``; a truncated or corrupt file
     raises ``ValueError`` naming it (delete it to download it again).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     fashion_mnist(d, download=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: fashion_mnist: the files train-images-idx3-ubyte.gz, ... are in none of
+    ..., and download=False
+    >>> FASHION_MNIST_CLASSES[9]  # label 9
+    'Ankle boot'
     """
     names = list(FASHION_MNIST_MD5)
     dirs = fashion_mnist_dirs(path)
@@ -478,11 +531,22 @@ def _scaled(fn: str, x: U8Array, dtype: npt.DTypeLike) -> Array:
 
 
 def flatten_images(x: U8Array, dtype: npt.DTypeLike = np.float32) -> Array:
-    """uint8 images ``(..., H, W)`` to rows ``(..., H*W)`` in ``[0, 1]`` (``(N, 784)`` here)."""
+    """uint8 images ``(..., H, W)`` to rows ``(..., H*W)`` in ``[0, 1]`` (``(N, 784)`` here).
+
+    >>> x = np.full((4, 28, 28), 255, np.uint8)  # (N, H, W) uint8
+    >>> rows = flatten_images(x)
+    >>> rows.shape, rows.dtype, float(rows.max())
+    ((4, 784), dtype('float32'), 1.0)
+    """
     out = _scaled("flatten_images", x, dtype)
     return out.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
 
 
 def images(x: U8Array, dtype: npt.DTypeLike = np.float32) -> Array:
-    """uint8 images ``(..., H, W)`` to channels-last ``(..., H, W, 1)`` in ``[0, 1]``."""
+    """uint8 images ``(..., H, W)`` to channels-last ``(..., H, W, 1)`` in ``[0, 1]``.
+
+    >>> x = np.zeros((4, 28, 28), np.uint8)
+    >>> images(x, np.float64).shape  # channels last, for conv2d
+    (4, 28, 28, 1)
+    """
     return _scaled("images", x, dtype)[..., None]
