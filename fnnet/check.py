@@ -43,6 +43,13 @@ class GradCheck:
     passes); ``max_rel_error``: the worst ``|a − n| / max(|a|, |n|)``; ``where``: the element
     with the worst error, e.g. ``params[0].w[1, 2]``, with its ``analytic`` and ``numeric``
     values; ``checked``: how many elements were compared.
+
+    >>> from fnnet import losses
+    >>> r = check_loss(losses.mse, np.array([[0.5], [2.0]]), np.array([[1.0], [0.0]]))
+    >>> r.ok, r.checked, r.where, r.analytic  # d/dp mean((p - t)²) = (p - t) for N = 2
+    (True, 2, 'pred[0, 0]', -0.5)
+    >>> print(r)  # doctest: +ELLIPSIS
+    gradient check ok: worst at pred[0, 0]: analytic -0.5, numeric -0.5... (relative error ...)
     """
 
     ok: bool
@@ -90,6 +97,11 @@ def check_gradients(
 
     ``f`` reads the (float64) ``inputs`` list, which is perturbed in place one element at a time.
     ``max_elements`` checks a random subset of at most that many elements per input.
+
+    >>> x = [np.array([1.0, 2.0])]
+    >>> r = check_gradients(lambda xs: float(np.sum(xs[0] ** 3)), x, [3 * x[0] ** 2], ["x"])
+    >>> r.ok, r.where, r.numeric  # d/dx Σx³ = 3x²
+    (True, 'x[0]', 3.0)
     """
     rng = generator(key)
     worst = (-1.0, 0.0, "", 0.0, 0.0)
@@ -144,7 +156,19 @@ def check_layer(
 ) -> GradCheck:
     """Check ``layer.backward`` (``dparams`` and ``dx``) and ``backward_params`` at ``(params,
     x)``. ``key`` draws the random cotangent and is passed to a stochastic layer's
-    ``forward_keyed``. ``tolerances``: ``eps``, ``rtol``, ``atol``, ``max_elements``."""
+    ``forward_keyed``. ``tolerances``: ``eps``, ``rtol``, ``atol``, ``max_elements``.
+
+    >>> from fnnet import layers
+    >>> square = layers.Layer(  # y = x², with a wrong backward: dx = dy·x instead of 2x·dy
+    ...     lambda key, shape: (shape, None),
+    ...     lambda p, x: (x**2, x),
+    ...     lambda p, x, dy: (None, dy * x),
+    ...     lambda p, x: x**2,
+    ... )
+    >>> r = check_layer(square, None, np.array([[1.0, 2.0]]))
+    >>> r.ok, r.where, round(r.numeric / r.analytic, 6)
+    (False, 'x[0, 1]', 2.0)
+    """
     params, x = _to64(params), np.array(x, dtype=np.float64)
     p_leaves, treedef = tree.flatten(params)
     p_leaves = [np.array(p, dtype=np.float64) for p in p_leaves]
@@ -189,7 +213,13 @@ def check_loss(
     target: Any,
     **tolerances: Any,
 ) -> GradCheck:
-    """Check a loss's ``dpred`` against differences of the summed (over models) value."""
+    """Check a loss's ``dpred`` against differences of the summed (over models) value.
+
+    >>> from fnnet import losses
+    >>> z, labels = np.array([[2.0, -1.0, 0.5], [0.0, 0.3, 0.1]]), np.array([0, 2])
+    >>> check_loss(losses.softmax_cross_entropy, z, labels).ok
+    True
+    """
     pred = np.array(pred, dtype=np.float64)
     if isinstance(target, np.ndarray) and target.dtype.kind == "f":
         target = target.astype(np.float64)
@@ -210,7 +240,15 @@ def check_model(
     **tolerances: Any,
 ) -> GradCheck:
     """Check the gradient of ``Σ_models loss(model(params, x), target)`` w.r.t. ``params``,
-    computed by the backward chain (``backward_params`` when the model has it)."""
+    computed by the backward chain (``backward_params`` when the model has it).
+
+    >>> from fnnet import layers, losses
+    >>> net = layers.mlp([2, 3, 1], hidden=layers.tanh)
+    >>> _, p = net.init(0, (2,))
+    >>> r = check_model(net, losses.mse, p, np.ones((4, 2)), np.zeros((4, 1)))
+    >>> r.ok, r.checked  # every element of w1 (2×3), b1, w2 (3×1) and b2
+    (True, 13)
+    """
     params, x = _to64(params), np.array(x, dtype=np.float64)
     if isinstance(target, np.ndarray) and target.dtype.kind == "f":
         target = target.astype(np.float64)
