@@ -39,7 +39,12 @@ def _type_name(cls: type) -> str:
 
 
 def describe(treedef: TreeDef) -> Any:
-    """A JSON-able description of a tree structure."""
+    """A JSON-able description of a tree structure.
+
+    >>> describe(tree.structure({"w": np.ones(2), "b": None}))
+    {'type': 'builtins.dict', 'aux': ['b', 'w'], 'children': [{'type': 'builtins.NoneType',
+    'aux': None, 'children': []}, '*']}
+    """
     if treedef.node is None:
         return "*"
     aux = treedef.aux
@@ -73,7 +78,17 @@ def _leaf_kind(leaf: Any) -> str:
 
 
 def save(path: str | os.PathLike[str], tree_: PyTree) -> None:
-    """Write ``tree_`` to ``path`` (``.npz``) atomically."""
+    """Write ``tree_`` to ``path`` (``.npz``) atomically.
+
+    >>> import tempfile
+    >>> from fnnet import layers
+    >>> _, params = layers.mlp([2, 3, 1]).init(0, (2,))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save(os.path.join(d, "params.npz"), params)
+    ...     back = load(os.path.join(d, "params.npz"), like=params)
+    >>> bool(np.all(back[0].w == params[0].w)), type(back[0]).__name__
+    (True, 'DenseParams')
+    """
     leaves, treedef = tree.flatten(tree_)
     kinds = [_leaf_kind(x) for x in leaves]
     meta = {
@@ -166,6 +181,19 @@ def load(path: str | os.PathLike[str], like: T, *, strict: bool = True) -> T:
     its dtype differs from ``like``; a truncated or tampered file is refused the same way. With
     ``strict=False`` array leaves may have any shape and dtype (a growing history, say); the
     structure and the kind of every leaf are still checked.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "h.npz")
+    ...     save(path, {"loss": np.ones(2)})
+    ...     print(load(path, like={"loss": np.ones(5)}, strict=False))  # any shape
+    ...     try:
+    ...         load(path, like={"loss": np.ones(5)})
+    ...     except ValueError as e:
+    ...         print(str(e).replace(d, "..."))
+    {'loss': array([1., 1.])}
+    fnnet.io.load: leaf ['loss'] in .../h.npz has shape (2,) dtype float64, expected shape (5,)
+    dtype float64
     """
     fn = "fnnet.io.load"
     meta, leaves = _read(path)
