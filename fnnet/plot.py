@@ -258,6 +258,12 @@ def comparison(
     ``y_true`` and ``y_pred`` are integer labels ``(N,)``, probabilities ``(N, 1)`` (class 1 where
     ``>= threshold``) or class scores ``(N, C)`` (argmax). Misclassified points are ringed in the
     prediction panel, whose title gives the accuracy.
+
+    >>> from fnnet import data
+    >>> x, y = data.xor()  # x (21, 2), y (21, 1)
+    >>> fig = comparison(x, y, 1.0 - y)  # every prediction wrong
+    >>> [ax.get_title() for ax in fig.axes]
+    ['ground truth', 'prediction (accuracy 0.0%)']
     """
     pts = _points("comparison", x)
     n = pts.shape[0]
@@ -321,6 +327,11 @@ def learning_curve(
     ``loss`` is a series ``(T,)`` or a :class:`fnnet.train.History` of one model, from which
     ``val_loss``, ``accuracy`` and ``val_accuracy`` are read when recorded (arguments given
     explicitly win). ``threshold`` draws the stopping threshold as a dotted line.
+
+    >>> loss, val_loss, acc = np.array([0.3, 0.1]), np.array([0.4, 0.2]), np.array([0.5, 0.9])
+    >>> fig = learning_curve(loss, val_loss, accuracy=acc)
+    >>> [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
+    [('epoch', 'loss (log scale)'), ('', 'accuracy')]
     """
     fn = "learning_curve"
     if isinstance(loss, History):
@@ -458,6 +469,12 @@ def decision_boundary(
     ``lambda g: net.apply(params, g)``. The black line is the ``threshold`` contour, where the
     predicted class changes. ``y`` colours the points (labels or probabilities, as in
     :func:`comparison`).
+
+    >>> from fnnet import data
+    >>> x, y = data.xor()
+    >>> fig = decision_boundary(lambda g: g[:, :1], x, y, resolution=20)  # P(class 1) = x₀
+    >>> [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]  # the plot and its colour bar
+    [('x₀', 'x₁'), ('', 'model output: P(class 1)')]
     """
     fn = "decision_boundary"
     pts = _points(fn, x)
@@ -515,6 +532,12 @@ class StudyPanel:
 
     ``loss`` is ``(T,)`` or ``(T, M)`` (the seeds of a stacked run: one thin line each, the one
     of ``highlight`` drawn bold); ``predict`` draws that model's decision boundary below.
+
+    >>> from fnnet import data
+    >>> x, y = data.xor()
+    >>> panel = StudyPanel("lr 0.1", np.array([[0.3, 0.4], [0.2, 0.1]]), highlight=1)  # 2 seeds
+    >>> [ax.get_title() for ax in study_grid([panel], x, y).axes]
+    ['lr 0.1']
     """
 
     label: str
@@ -543,6 +566,13 @@ def study_grid(
 
     All curves share the epoch and loss axes, so the settings compare at a glance; the points
     ``x``, ``y`` (the study's data set) are drawn behind every boundary.
+
+    >>> from fnnet import data
+    >>> x, y = data.xor()
+    >>> panel = StudyPanel("lr 0.1", np.array([0.3, 0.2]), predict=lambda g: g[:, :1])
+    >>> fig = study_grid([panel], x, y, resolution=5)
+    >>> [(ax.get_title(), ax.get_xlabel()) for ax in fig.axes]  # the curve, then the boundary
+    [('lr 0.1', 'epoch'), ('', 'x₀')]
     """
     fn = "study_grid"
     if not panels:
@@ -649,7 +679,13 @@ def confusion_matrix(
 ) -> Figure:
     """A confusion matrix ``m[true, predicted]`` (as :func:`fnnet.metrics.confusion_matrix`
     returns) with class names on both axes and the count (or, with ``normalize``, the fraction
-    of the true class) in every cell."""
+    of the true class) in every cell.
+
+    >>> fig = confusion_matrix(np.array([[5, 1], [0, 4]]), ["cat", "dog"])
+    >>> ax = fig.axes[0]
+    >>> ax.get_xlabel(), ax.get_ylabel(), [t.get_text() for t in ax.get_xticklabels()]
+    ('predicted class', 'true class', ['cat', 'dog'])
+    """
     fn = "confusion_matrix"
     m = np.asarray(matrix)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
@@ -725,6 +761,11 @@ def stacked_curves(
     (e.g. a reference curve in black). NaN (a diverged model) leaves a gap. ``marks``
     adds per-model points ``{name: epochs (M,)}`` (``-1`` = none), e.g. the epoch each model
     first reached the threshold.
+
+    >>> loss = np.array([[0.5, 0.4, 0.3], [0.2, 0.2, 0.1]])  # (T=2 epochs, M=3 models)
+    >>> fig = stacked_curves(loss, ["lr 0.1", "lr 0.1", "lr 1"])  # two seeds share a colour
+    >>> fig.axes[0].get_ylabel(), [t.get_text() for t in fig.legends[0].get_texts()]
+    ('loss (log scale)', ['lr 0.1', 'lr 1'])
     """
     fn = "stacked_curves"
     s = _finite_only(np.asarray(series, dtype=np.float64))
