@@ -20,7 +20,7 @@ __all__ = [
     "require_float",
     "require_ndim",
     "require_same_shape",
-    "require_trailing_shape",
+    "omits_model_axes",
 ]
 
 Array: TypeAlias = npt.NDArray[np.floating[Any]]
@@ -83,24 +83,13 @@ def require_same_shape(
         )
 
 
-def require_trailing_shape(
-    fn: str, a_name: str, a: np.ndarray[Any, Any], b_name: str, b: np.ndarray[Any, Any], k: int
-) -> None:
-    """Raise ``ValueError`` unless ``b`` equals ``a`` on its last ``k`` axes and has no extra ones
-    beyond ``a``'s leading (model) axes.
+def omits_model_axes(full: Shape, part: Shape, min_ndim: int) -> bool:
+    """Whether ``part`` is ``full`` or ``full`` without some of its leading (model) axes, keeping
+    at least ``min_ndim`` trailing axes: the rule for data shared by a stack of models.
 
-    This is the rule for data shared across a stack of models: ``b`` may omit ``a``'s leading
-    model axes, but its trailing ``k`` axes (examples, features) must match exactly.
-
-    >>> a = np.zeros((5, 4, 3))  # 5 stacked models, 4 examples, 3 features
-    >>> require_trailing_shape("f", "pred", a, "target", np.zeros((4, 3)), 2)  # shared: fine
-    >>> require_trailing_shape("f", "pred", a, "target", np.zeros((4, 2)), 2)
-    Traceback (most recent call last):
-    ValueError: f: target must have shape (5, 4, 3) (or omit its leading model axes,
-    keeping the last 2), got pred (5, 4, 3) and target (4, 2)
+    >>> omits_model_axes((5, 4, 3), (4, 3), 2), omits_model_axes((5, 4, 3), (5, 4, 3), 2)
+    (True, True)
+    >>> omits_model_axes((4, 1), (4,), 2), omits_model_axes((5, 4, 3), (4, 2), 2)
+    (False, False)
     """
-    if b.ndim < k or b.ndim > a.ndim or a.shape[a.ndim - b.ndim :] != b.shape:
-        raise ValueError(
-            f"{fn}: {b_name} must have shape {a.shape} (or omit its leading model axes, "
-            f"keeping the last {k}), got {a_name} {a.shape} and {b_name} {b.shape}"
-        )
+    return min_ndim <= len(part) <= len(full) and full[len(full) - len(part) :] == part

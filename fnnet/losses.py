@@ -34,7 +34,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from fnnet.arrays import Array, IntArray
+from fnnet.arrays import Array, IntArray, omits_model_axes
 from fnnet.layers.activations import sigmoid_fn
 
 __all__ = [
@@ -72,11 +72,7 @@ def _check(fn: str, pred: object, target: object) -> tuple[Array, Array]:
         raise ValueError(
             f"{fn}: argument 'pred' must have shape (..., examples, outputs), got {pred.shape}"
         )
-    if (
-        target.ndim < 2
-        or target.ndim > pred.ndim
-        or pred.shape[pred.ndim - target.ndim :] != target.shape
-    ):
+    if not omits_model_axes(pred.shape, target.shape, 2):
         raise ValueError(
             f"{fn}: argument 'target' must have the shape of 'pred' {pred.shape} (or omit "
             f"its leading model axes), got {target.shape}; reshape a (N,) target to (N, 1)"
@@ -195,11 +191,7 @@ def softmax_cross_entropy(pred: Array, target: Array | IntArray) -> tuple[Array,
                 f"{getattr(pred, 'shape', type(pred).__name__)}"
             )
         lead = pred.shape[:-1]
-        if (
-            target.ndim < 1
-            or target.ndim > len(lead)
-            or lead[len(lead) - target.ndim :] != target.shape
-        ):
+        if not omits_model_axes(lead, target.shape, 1):
             raise ValueError(
                 f"{fn}: integer 'target' must have shape {lead} (or omit the leading model axes) "
                 f"for 'pred' {pred.shape}, got {target.shape}"

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fnnet.arrays import Array, IntArray
+from fnnet.arrays import Array, IntArray, omits_model_axes
 
 __all__ = ["accuracy", "predicted_class", "confusion_matrix"]
 
@@ -61,17 +61,13 @@ def accuracy(pred: Array, target: Any, threshold: float = 0.5) -> Array:
     if target.dtype.kind in "iub":
         labels = target.astype(np.int64, copy=False)
     else:
-        if target.ndim < 2 or pred.shape[pred.ndim - target.ndim :] != target.shape:
+        if not omits_model_axes(pred.shape, target.shape, 2):
             raise ValueError(
                 f"accuracy: argument 'target' must have the shape of 'pred' {pred.shape} (or omit "
                 f"its leading model axes), got {target.shape}"
             )
         labels = predicted_class(target, 0.5)
-    if (
-        labels.ndim < 1
-        or labels.ndim > len(lead)
-        or lead[len(lead) - labels.ndim :] != labels.shape
-    ):
+    if not omits_model_axes(lead, labels.shape, 1):
         raise ValueError(
             f"accuracy: labels must have shape {lead} (or omit the leading model axes) for 'pred' "
             f"{pred.shape}, got {labels.shape}"
