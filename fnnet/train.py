@@ -460,6 +460,13 @@ def fit(
             f"fit: x and y in 'data' must have the same number of examples, got x {x.shape} "
             f"and y {y.shape}"
         )
+    for name, arrays in (("data", data), ("val_data", val_data)):
+        for part, a in zip(("x", "y"), arrays or (), strict=False):
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
+                bad = int(np.count_nonzero(~np.isfinite(a)))
+                raise ValueError(
+                    f"fit: {part} in '{name}' has {bad} NaN or infinite values (shape {a.shape})"
+                )
     run = _Run(model, loss, optimizer, params, data, batch_size, key, val_data, metrics, opt_state)
     path = Path(checkpoint) if checkpoint is not None else None
     if resume and path is not None and path.exists():

@@ -129,6 +129,8 @@ def cases(tmp: Path) -> list[Case]:
         Case("fit", "x and y of different lengths", lambda: _fit(data=(np.ones((21, 2)), np.ones((5, 1)))), v, ("fit", "(21, 2)", "(5, 1)")),
         Case("fit", "data given as lists", lambda: _fit(data=([[0.0, 1.0]], [[1.0]])), e, ("fit", "'data'")),
         Case("fit", "(N,) targets for (N, 1) outputs", lambda: _fit(data=(np.ones((21, 2)), np.ones(21))), v, ("mse", "'target'", "(21,)")),
+        Case("fit", "a NaN in the inputs", lambda: _fit(data=(np.full((21, 2), np.nan), np.ones((21, 1)))), v, ("fit", "x in 'data'", "NaN")),
+        Case("fit", "an infinite validation target", lambda: _fit(val_data=(np.ones((3, 2)), np.array([[np.inf]] * 3))), v, ("fit", "y in 'val_data'", "infinite")),
         Case("fit", "integer inputs", lambda: _fit(data=(np.ones((21, 2), np.int64), np.ones((21, 1)))), e, ("dense", "'x'", "int64")),
         # data, metrics
         Case("data.linear", "n = -1", lambda: data.linear(-1, key=0), v, ("linear", "'n'")),
