@@ -106,6 +106,16 @@ def _sum_squares(diff: Array) -> Array:
     return out
 
 
+def _squared_error(fn: str, pred: Array, target: Array, c: float) -> tuple[Array, Array]:
+    """``c · mean((pred − target)²)`` per model and its gradient ``2c (pred − target) / (N·k)``."""
+    pred, target = _check(fn, pred, target)
+    diff = pred - target
+    n = pred.shape[-1] * pred.shape[-2]
+    value = np.asarray(_sum_squares(diff) * (c / n))
+    diff *= 2.0 * c / n
+    return value, diff
+
+
 def mse(pred: Array, target: Array) -> tuple[Array, Array]:
     """Mean squared error ``mean((pred - target)²)`` per model.
 
@@ -113,12 +123,7 @@ def mse(pred: Array, target: Array) -> tuple[Array, Array]:
     >>> float(value), dpred.tolist()
     (2.5, [[1.0, 2.0]])
     """
-    pred, target = _check("mse", pred, target)
-    diff = pred - target
-    n = pred.shape[-1] * pred.shape[-2]
-    value = np.asarray(_sum_squares(diff) * (1.0 / n))
-    diff *= 2.0 / n
-    return value, diff
+    return _squared_error("mse", pred, target, 1.0)
 
 
 def half_mse(pred: Array, target: Array) -> tuple[Array, Array]:
@@ -128,12 +133,7 @@ def half_mse(pred: Array, target: Array) -> tuple[Array, Array]:
     >>> float(value), dpred.ravel().tolist()
     (1.25, [0.5, 1.0])
     """
-    pred, target = _check("half_mse", pred, target)
-    diff = pred - target
-    n = pred.shape[-1] * pred.shape[-2]
-    value = np.asarray(_sum_squares(diff) * (0.5 / n))
-    diff *= 1.0 / n
-    return value, diff
+    return _squared_error("half_mse", pred, target, 0.5)
 
 
 def binary_cross_entropy(pred: Array, target: Array) -> tuple[Array, Array]:
