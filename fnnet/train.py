@@ -2,11 +2,14 @@
 
 ``make_step(model, loss, optimizer)`` builds the step; ``scan(step, state, batches, until=...)``
 folds it over any iterable of batches and returns ``(final_state, history)``; ``fit`` wraps the
-fold with epochs, keyed shuffling, minibatches, validation, stopping rules and a progress log.
+fold with epochs, keyed shuffling, minibatches, validation, stopping rules, checkpoints and a
+progress display.
 
-Per-step work is forward, loss, hand-derived backward (the first layer's ``dx`` skipped), and
-the optimizer's update on the flat list of leaves; nothing is mutated that the caller can see.
-A loss that turns NaN or infinite stops the run with a message naming the epoch and step.
+A step is forward, loss, hand-derived backward, and the optimizer's update; nothing is mutated
+that the caller can see. ``fit`` and ``make_step`` run a kernel (:mod:`fnnet.kernels`) where one
+computes the same numbers as the model's own functions, and say so (``FitResult.kernels``);
+``kernels=False`` runs the reference code only. A loss that turns NaN or infinite stops the run
+with a message naming the epoch and step.
 """
 
 from __future__ import annotations
@@ -14,20 +17,22 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import attrs
 import numpy as np
 
+from fnnet import checkpoint as ckpt
 from fnnet import io, tree
 from fnnet.arrays import Array, IntArray
-from fnnet.data import batches as make_batches
+from fnnet.checkpoint import load_checkpoint
+from fnnet.kernels import plan as kernel_plan
 from fnnet.layers.base import Layer, quiet_floats
 from fnnet.optim.base import Optimizer, apply_updates
-from fnnet.random import Key, fold_in
+from fnnet.progress import Progress, epoch_line
+from fnnet.random import Key, as_tuple, fold_in, generator
 
 __all__ = [
     "TrainState",
@@ -45,6 +50,7 @@ __all__ = [
     "evaluate",
     "loss_below",
     "first_below",
+    "load_checkpoint",
     "quiet_floats",
 ]
 
@@ -141,6 +147,11 @@ class FitResult(Generic[P, S]):
     >>> r = fit(net, losses.mse, optim.adam(0.05), p, (x, y), epochs=3)
     >>> r.epochs, r.stop_reason, r.history.loss.shape, r.state.step
     (3, 'epochs', (3,), 3)
+    >>> r.kernels  # the fused mlp ran, on one flat buffer for params and Adam's moments
+    ('fused mlp', 'flat buffer')
+
+    ``kernels`` names the kernels that ran (empty when the reference code ran alone);
+    ``checkpoint_error`` says why a checkpoint could not be written (the run itself finished).
     """
 
     params: P
@@ -150,6 +161,8 @@ class FitResult(Generic[P, S]):
     epochs: int
     stop_reason: str
     best_epoch: int | None = None
+    kernels: tuple[str, ...] = ()
+    checkpoint_error: str | None = None
 
 
 Step: TypeAlias = Callable[[TrainState[P, S], Batch], tuple[TrainState[P, S], dict[str, Array]]]
@@ -160,10 +173,38 @@ def init_state(optimizer: Optimizer[S], params: P, key: Key = 0) -> TrainState[P
 
     >>> from fnnet import optim
     >>> s = init_state(optim.momentum(0.1), [np.ones(2)])
-    >>> s.step, s.opt_state[0].trace  # momentum buffers start at zero
+    >>> s.step, s.opt_state[0].trace  # momentum buffers start at zero, in the params' shape
     (0, [array([0., 0.])])
     """
     return TrainState(params, optimizer.init(params), 0, key)
+
+
+def _step_from(
+    plan: kernel_plan.Plan, loss: LossFn, optimizer: Optimizer[S], metrics: Mapping[str, Metric]
+) -> Step[Any, S]:
+    """The one training step: forward, loss, backward (params' gradient), update."""
+    forward, forward_keyed, grads_of, update = (
+        plan.forward, plan.forward_keyed, plan.grads, optimizer.update
+    )  # fmt: skip
+    named = tuple(metrics.items())
+
+    def step(
+        state: TrainState[Any, S], batch: Batch
+    ) -> tuple[TrainState[Any, S], dict[str, Array]]:
+        x, target = batch
+        params = state.params
+        if forward_keyed is not None:
+            pred, res = forward_keyed(params, x, fold_in(state.key, state.step))
+        else:
+            pred, res = forward(params, x)
+        value, dpred = loss(pred, target)
+        updates, opt_state = update(grads_of(params, res, dpred), state.opt_state, params)
+        out = {"loss": value}
+        for name, metric in named:
+            out[name] = metric(pred, target)
+        return TrainState(apply_updates(params, updates), opt_state, state.step + 1, state.key), out
+
+    return step
 
 
 def make_step(
@@ -171,11 +212,15 @@ def make_step(
     loss: LossFn,
     optimizer: Optimizer[S],
     metrics: Mapping[str, Metric] | None = None,
+    *,
+    kernels: bool = True,
 ) -> Step[P, S]:
     """The pure training step: forward, loss, backward, update.
 
     Returns ``(new_state, {"loss": value per model, **metrics on this batch})``. Stochastic
-    layers get the key ``fold_in(state.key, state.step)``.
+    layers get the key ``fold_in(state.key, state.step)``. With ``kernels`` (the default) a
+    model the kernel tier knows runs its fused forward and backward on the same params tree
+    (the same numbers); ``kernels=False`` runs the model's own functions.
 
     >>> from fnnet import data, layers, losses, metrics, optim
     >>> x, y = data.xor()
@@ -187,82 +232,10 @@ def make_step(
     >>> state.step, sorted(m), round(float(m["loss"]), 4)  # the loss before the update
     (1, ['accuracy', 'loss'], 0.2582)
     """
-    forward = model.forward
-    forward_keyed = model.forward_keyed
-    backward_params = model.backward_params
-    full_backward = model.backward
-
-    def grads_of(params: P, res: Any, dpred: Array) -> P:
-        return full_backward(params, res, dpred)[0]
-
-    grads_fn: Callable[[P, Any, Array], Any] = (
-        backward_params if backward_params is not None else grads_of
-    )
-    leafwise = optimizer.leafwise
-    leaf_update = leafwise.update if leafwise is not None else None
-    fresh = leafwise is not None and leafwise.fresh  # updates are ours: add params in place
-    named = dict(metrics or {})
-    hint: tree.Codec | None = None  # compiled flatten of the params structure, reused each step
-    ndarray = np.ndarray
-    new_state = object.__new__
-    set_field = object.__setattr__
-
-    def step(state: TrainState[P, S], batch: Batch) -> tuple[TrainState[P, S], dict[str, Array]]:
-        nonlocal hint
-        x, target = batch
-        params = state.params
-        if forward_keyed is not None:
-            pred, res = forward_keyed(params, x, fold_in(state.key, state.step))
-        else:
-            pred, res = forward(params, x)
-        value, dpred = loss(pred, target)
-        grads = grads_fn(params, res, dpred)
-        new_params: Any
-        if leaf_update is None:
-            upd, opt_state = optimizer.update(grads, state.opt_state, params)
-            new_params = apply_updates(params, upd)
-        elif type(params) is ndarray:  # one array (a flat_params model): no tree to walk
-            if type(grads) is not ndarray:
-                raise tree.TreeMismatchError(
-                    f"backward returned gradients of structure {tree.structure(grads)!r} for "
-                    "params that are one array"
-                )
-            vector = cast(Array, params)
-            updates, opt_state = leaf_update([grads], state.opt_state, [vector])
-            new_params = _add(vector, updates[0], fresh)
-        else:
-            p_leaves, hint = tree.flatten_like(params, hint)
-            g_leaves = hint.leaves(grads)
-            if g_leaves is None:
-                raise tree.TreeMismatchError(
-                    f"backward returned gradients of structure {tree.structure(grads)!r} for "
-                    f"params of structure {hint.treedef!r}"
-                )
-            updates, opt_state = leaf_update(g_leaves, state.opt_state, p_leaves)
-            new_params = hint.unflatten(
-                [_add(p, u, fresh) for p, u in zip(p_leaves, updates)]  # noqa: B905
-            )
-        out = {"loss": value}
-        if named:
-            for name, metric in named.items():
-                out[name] = metric(pred, target)
-        # TrainState(new_params, opt_state, step + 1, key) without attrs' __init__ (hot loop)
-        new: TrainState[P, S] = new_state(TrainState)
-        set_field(new, "params", new_params)
-        set_field(new, "opt_state", opt_state)
-        set_field(new, "step", state.step + 1)
-        set_field(new, "key", state.key)
-        return new, out
-
-    return step
-
-
-def _add(p: Array, u: Array, fresh: bool) -> Array:
-    """``p + u`` in ``p``'s dtype; written into ``u`` when the optimizer said its updates are
-    fresh arrays nobody else holds (one allocation and one pass over memory less per leaf)."""
-    if fresh and type(u) is np.ndarray and u.dtype is p.dtype and u.shape == p.shape:
-        return np.add(u, p, out=u)
-    return np.add(p, u, dtype=p.dtype)
+    plan = kernel_plan.reference(model)
+    if kernels:
+        plan = kernel_plan.choose(model, optimizer, None, layout=False)
+    return _step_from(plan, loss, optimizer, dict(metrics or {}))
 
 
 def _finite(value: Array) -> bool:
@@ -320,6 +293,10 @@ def loss_below(threshold: float) -> StopRule:
     >>> rule(3, np.array(0.05)), rule(3, np.array([0.05, 0.2]))  # every model must be below
     (True, False)
     """
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
+        raise TypeError(f"loss_below: argument 'threshold' must be a number, got {threshold!r}")
+    if not math.isfinite(threshold):
+        raise ValueError(f"loss_below: argument 'threshold' must be finite, got {threshold!r}")
 
     def rule(epoch: int, loss: Array) -> bool:
         return float(loss) < threshold if loss.ndim == 0 else bool(np.all(loss < threshold))
@@ -341,6 +318,132 @@ def first_below(series: Array, threshold: float) -> IntArray:
     return epochs
 
 
+@attrs.frozen
+class _Data:
+    """A data set and where its examples are: ``x`` is ``(N, *input)`` when every model of a
+    stack shares it, or ``(*models, N, *input)`` per model (then ``axis`` is the number of model
+    axes); ``y`` likewise (``y_axis``)."""
+
+    x: Array
+    y: Any
+    axis: int
+    y_axis: int
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[self.axis])
+
+    def batches(self, size: int | None, key: Key | None) -> Iterator[Batch]:
+        """Minibatches of ``size`` examples, shuffled by ``key`` (None: in order, as views)."""
+        n = self.n
+        if size is None or size >= n:
+            yield self.x, self.y
+            return
+        order = generator(key).permutation(n) if key is not None else None
+        for s in range(0, n, size):
+            idx: Any = order[s : s + size] if order is not None else slice(s, s + size)
+            yield _take(self.x, idx, self.axis), _take(self.y, idx, self.y_axis)
+
+
+def _take(a: Any, idx: Any, axis: int) -> Any:
+    if isinstance(idx, slice):
+        return a[(slice(None),) * axis + (idx,)]
+    return np.take(a, idx, axis=axis)
+
+
+def _check_pair(fn: str, arg: str, data: object) -> tuple[Array, Any]:
+    """``data`` must be a pair ``(x, y)`` of non-empty numpy arrays with finite floats."""
+    if not isinstance(data, tuple) or len(data) != 2:
+        got = f"a tuple of {len(data)}" if isinstance(data, tuple) else type(data).__name__
+        raise TypeError(f"{fn}: argument {arg!r} must be a pair (x, y) of numpy arrays, got {got}")
+    for part, a in zip(("x", "y"), data, strict=True):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(
+                f"{fn}: {part} in {arg!r} must be a numpy array, got {type(a).__name__}"
+            )
+        if a.ndim == 0 or a.size == 0:
+            raise ValueError(f"{fn}: {part} in {arg!r} must hold examples, got shape {a.shape}")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = int(np.count_nonzero(~np.isfinite(a)))
+            raise ValueError(
+                f"{fn}: {part} in {arg!r} has {bad} NaN or infinite values (shape {a.shape})"
+            )
+    return data[0], data[1]
+
+
+def _model_axes(fn: str, params: Any, single: Any) -> tuple[int, ...]:
+    """The leading (model) axes of ``params`` over a single model's ``single`` params; a
+    ``ValueError`` when ``params`` are not of this model (structure or shapes)."""
+    if tree.structure(params) != tree.structure(single):
+        raise ValueError(
+            f"{fn}: argument 'params' has structure {tree.structure(params)!r}, but the model "
+            f"makes {tree.structure(single)!r}: were they made by another model?"
+        )
+    lead: tuple[int, ...] | None = None
+    for p, s, where in zip(
+        tree.leaves(params), tree.leaves(single), tree.paths(single), strict=True
+    ):
+        p_shape, s_shape = np.shape(p), np.shape(s)
+        extra = len(p_shape) - len(s_shape)
+        if (
+            extra < 0
+            or p_shape[extra:] != s_shape
+            or (lead is not None and p_shape[:extra] != lead)
+        ):
+            raise ValueError(
+                f"{fn}: params{where} has shape {p_shape}, but the model makes {s_shape} "
+                f"(with any leading model axes {lead if lead is not None else ''}): were the "
+                "params made by another model?"
+            )
+        lead = p_shape[:extra]
+    return lead or ()
+
+
+def _locate(fn: str, arg: str, model: Layer[Any, Any], params: Any, data: object) -> _Data:
+    """Check ``data`` against the model and ``params`` and find its examples axis."""
+    x, y = _check_pair(fn, arg, data)
+    problem: Exception | None = None
+    for k in range(max(1, x.ndim - 1)):
+        try:
+            _, single = model.init(0, tuple(x.shape[k + 1 :]))
+        except (ValueError, TypeError) as e:
+            problem = problem or e
+            continue
+        lead = _model_axes(fn, params, single)
+        if k == 0 or x.shape[:k] == lead:
+            y_axis = k if y.ndim > k and y.shape[:k] == lead else 0
+            if y.shape[y_axis] != x.shape[k]:
+                raise ValueError(
+                    f"{fn}: x and y in {arg!r} must have the same number of examples, got x "
+                    f"{x.shape} and y {y.shape}"
+                )
+            return _Data(x, y, k, y_axis)
+    raise ValueError(
+        f"{fn}: x in {arg!r} of shape {x.shape} fits neither (examples, *input) nor "
+        f"(*models, examples, *input) for this model: {problem}"
+    )
+
+
+def _evaluate(
+    apply: Callable[[Any, Array], Array],
+    loss: LossFn,
+    params: Any,
+    data: _Data,
+    batch_size: int | None,
+    metrics: Mapping[str, Metric],
+) -> dict[str, Array]:
+    totals: dict[str, Array] = {}
+    for xb, yb in data.batches(batch_size, None):
+        pred = apply(params, xb)
+        weight = xb.shape[data.axis] / data.n
+        values = {"loss": loss(pred, yb)[0]}
+        for name, metric in metrics.items():
+            values[name] = metric(pred, yb)
+        for name, v in values.items():
+            totals[name] = totals.get(name, 0.0) + np.asarray(v) * weight
+    return totals
+
+
 def evaluate(
     model: Layer[P, Any],
     loss: LossFn,
@@ -360,18 +463,18 @@ def evaluate(
     >>> round(float(r["loss"]), 4), round(float(r["acc"]), 4)
     (0.2582, 0.4762)
     """
-    x, y = data
-    n = x.shape[0]  # data puts examples on axis 0 (images are (N, H, W, C))
-    totals: dict[str, Array] = {}
-    for xb, yb in make_batches(x, y, batch_size, None):
-        pred = model.apply(params, xb)
-        weight = xb.shape[0] / n
-        values = {"loss": loss(pred, yb)[0]}
-        for name, metric in (metrics or {}).items():
-            values[name] = metric(pred, yb)
-        for name, v in values.items():
-            totals[name] = totals.get(name, 0.0) + np.asarray(v) * weight
-    return totals
+    located = _locate("evaluate", "data", model, params, data)
+    size = _positive_int("evaluate", "batch_size", batch_size, optional=True)
+    with quiet_floats():
+        return _evaluate(model.apply, loss, params, located, size, dict(metrics or {}))
+
+
+def _positive_int(fn: str, arg: str, value: object, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{fn}: argument {arg!r} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def _keep_best(improved: np.ndarray[Any, Any], new: P, best: P) -> P:
@@ -381,6 +484,40 @@ def _keep_best(improved: np.ndarray[Any, Any], new: P, best: P) -> P:
         return np.where(improved.reshape(improved.shape + (1,) * (n.ndim - improved.ndim)), n, b)
 
     return tree.tree_map(pick, new, best)
+
+
+@attrs.frozen
+class _Options:
+    """``fit``'s loop options, checked."""
+
+    epochs: int
+    batch_size: int | None
+    until: StopRule | None
+    patience: int | None
+    log_every: int | None
+    progress: bool
+    on_nonfinite: str
+    checkpoint: Path | None
+    checkpoint_every: int
+    resume: bool
+
+    @staticmethod
+    def checked(**kw: Any) -> _Options:
+        fn = "fit"
+        for name in ("epochs", "checkpoint_every"):
+            kw[name] = _positive_int(fn, name, kw[name])
+        for name in ("batch_size", "patience", "log_every"):
+            kw[name] = _positive_int(fn, name, kw[name], optional=True)
+        if kw["on_nonfinite"] not in ("raise", "stop"):
+            got = kw["on_nonfinite"]
+            raise ValueError(f"fit: argument 'on_nonfinite' must be 'raise' or 'stop', got {got!r}")
+        if kw["resume"] and kw["checkpoint"] is None:
+            raise ValueError("fit: argument 'resume' needs a 'checkpoint' path")
+        if kw["until"] is not None and not callable(kw["until"]):
+            raise TypeError(f"fit: argument 'until' must be a function, got {kw['until']!r}")
+        path = kw["checkpoint"]
+        kw["checkpoint"] = Path(path) if path is not None else None
+        return _Options(**kw)
 
 
 def fit(
@@ -404,9 +541,13 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 1,
     resume: bool = False,
+    kernels: bool = True,
 ) -> FitResult[P, S]:
     """Train ``model`` for up to ``epochs`` epochs and return a :class:`FitResult`.
 
+    - ``data`` is ``(x, y)``: ``x`` is ``(N, *input)`` shared by every model of a stack, or
+      ``(*models, N, *input)`` per model (likewise ``y``); everything — data, validation data,
+      ``params`` against the model, the checkpoint path — is checked before training starts;
     - full batch by default (as the lab does); ``batch_size`` gives minibatches, shuffled each
       epoch by ``fold_in(fold_in(key, 0), epoch)``; stochastic layers get
       ``fold_in(fold_in(key, 1), step)``;
@@ -417,16 +558,21 @@ def fit(
       epochs without a lower validation loss (the best params per model are kept and returned);
     - divergence: a NaN/inf loss raises :class:`DivergenceError` naming the epoch (and the models
       of a stack). With ``on_nonfinite="stop"`` a single model's run ends with
-      ``stop_reason="diverged"`` and its history so far; in a stack only the diverged models
-      stop — their params are frozen at the last finite values and their losses recorded as NaN
-      — while the others train on (``until`` then asks about the live models only);
-    - ``log_every=k`` prints an epoch/loss line every ``k`` epochs; ``progress`` shows a live
-      bar on stderr;
-    - ``opt_state`` starts from an earlier optimizer state;
-    - ``checkpoint=path`` saves everything needed to continue (train state, epoch, history, best
-      params) every ``checkpoint_every`` epochs and at the end, atomically (:mod:`fnnet.io`);
-      ``resume=True`` continues from that file when it exists. A run interrupted and resumed
-      ends bit-identical to one that was not.
+      ``stop_reason="diverged"``, its history so far and its last finite params; in a stack only
+      the diverged models stop — frozen at their last finite params, their losses recorded as
+      NaN — while the others train on (``until`` then asks about the live models only);
+    - ``log_every=k`` prints an epoch line every ``k`` epochs; ``progress`` shows a bar on a
+      terminal (plain epoch lines otherwise);
+    - ``opt_state`` starts from an earlier optimizer state (of this optimizer, in the params'
+      tree shape);
+    - ``checkpoint=path`` saves everything needed to continue every ``checkpoint_every`` epochs
+      and at the end (see :mod:`fnnet.checkpoint`: what is restored, what must match);
+      ``resume=True`` continues from that file when it exists. A resumed run ends bit-identical
+      to one that was not interrupted. A checkpoint that cannot be written never costs the run:
+      the result says why (``checkpoint_error``);
+    - ``kernels=False`` runs the model's and optimizer's own code only (to step through it in a
+      debugger); by default a kernel runs where one computes the same numbers, and
+      ``result.kernels`` names it.
 
     NumPy's overflow/invalid warnings are silenced inside the loop: the divergence check
     reports a non-finite loss with the epoch instead.
@@ -442,209 +588,182 @@ def fit(
     >>> r.stop_reason, r.epochs < 50
     ('until', True)
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"fit: argument 'epochs' must be a positive int, got {epochs!r}")
+    options = _Options.checked(
+        epochs=epochs, batch_size=batch_size, until=until, patience=patience,
+        log_every=log_every, progress=progress, on_nonfinite=on_nonfinite,
+        checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+    )  # fmt: skip
     if patience is not None and val_data is None:
         raise ValueError("fit: argument 'patience' needs 'val_data' to monitor")
-    if resume and checkpoint is None:
-        raise ValueError("fit: argument 'resume' needs a 'checkpoint' path")
-    if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
-        raise ValueError(
-            f"fit: argument 'checkpoint_every' must be a positive int, got {checkpoint_every!r}"
-        )
-    x, y = data
-    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
-        raise TypeError("fit: argument 'data' must be a tuple (x, y) of numpy arrays")
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"fit: x and y in 'data' must have the same number of examples, got x {x.shape} "
-            f"and y {y.shape}"
-        )
-    for name, arrays in (("data", data), ("val_data", val_data)):
-        for part, a in zip(("x", "y"), arrays or (), strict=False):
-            if isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
-                bad = int(np.count_nonzero(~np.isfinite(a)))
-                raise ValueError(
-                    f"fit: {part} in '{name}' has {bad} NaN or infinite values (shape {a.shape})"
-                )
-    run = _Run(model, loss, optimizer, params, data, batch_size, key, val_data, metrics, opt_state)
-    path = Path(checkpoint) if checkpoint is not None else None
-    if resume and path is not None and path.exists():
-        run.restore(path)
-    with quiet_floats():
-        return run.loop(
-            epochs, until, patience, log_every, progress, on_nonfinite, path, checkpoint_every
-        )
+    named = _metric_names(metrics)
+    train_data = _locate("fit", "data", model, params, data)
+    val = _locate("fit", "val_data", model, params, val_data) if val_data is not None else None
+    plan = (
+        kernel_plan.choose(model, optimizer, params, layout=True)
+        if kernels
+        else kernel_plan.reference(model)
+    )
+    run = _Run(plan, loss, optimizer, params, opt_state, as_tuple(key), named, train_data, val)
+    run.identity = ckpt.run_identity(
+        model.name, optimizer.init(params), options.batch_size, as_tuple(key), list(named),
+        (train_data.x, train_data.y), (val.x, val.y) if val is not None else None,
+    )  # fmt: skip
+    return run.fit(options)
+
+
+def _metric_names(metrics: Mapping[str, Metric] | None) -> dict[str, Metric]:
+    named = dict(metrics or {})
+    for name, metric in named.items():
+        if not isinstance(name, str) or name in ("loss", "val_loss") or name.startswith("val_"):
+            raise ValueError(
+                f"fit: metric name {name!r} is reserved or not a string: 'loss', 'val_loss' and "
+                "'val_...' name the recorded loss and validation series; choose another name"
+            )
+        if not callable(metric):
+            raise TypeError(f"fit: metric {name!r} must be a function (pred, target) -> value")
+    return named
 
 
 class _Run(Generic[P, S]):
-    """The mutable bookkeeping of one ``fit`` call (never visible outside it)."""
+    """The mutable bookkeeping of one ``fit`` call (never visible outside it). Params and
+    optimizer state are kept in the plan's layout; :meth:`result` converts them back."""
 
     def __init__(
         self,
-        model: Layer[P, Any],
+        plan: kernel_plan.Plan,
         loss: LossFn,
         optimizer: Optimizer[S],
         params: P,
-        data: Batch,
-        batch_size: int | None,
-        key: Key,
-        val_data: Batch | None,
-        metrics: Mapping[str, Metric] | None,
         opt_state: S | None,
+        key: tuple[int, ...],
+        metrics: dict[str, Metric],
+        data: _Data,
+        val: _Data | None,
     ) -> None:
-        self.model, self.loss, self.data, self.key = model, loss, data, key
-        self.batch_size, self.val_data = batch_size, val_data
-        self.named = dict(metrics or {})
-        self.step = make_step(model, loss, optimizer, self.named)
+        self.plan, self.loss, self.metrics, self.data, self.val, self.key = (
+            plan, loss, metrics, data, val, key
+        )  # fmt: skip
+        self.step = _step_from(plan, loss, optimizer, metrics)
         start = optimizer.init(params) if opt_state is None else opt_state
-        self.state: TrainState[P, S] = TrainState(params, start, 0, fold_in(key, 1))
+        try:
+            inner_state = plan.inner_state(start)
+        except (tree.TreeMismatchError, ValueError, TypeError) as e:
+            raise ValueError(
+                f"fit: argument 'opt_state' does not fit this optimizer and params ({e}); pass "
+                "the state this optimizer made (optimizer.init(params)) or none"
+            ) from e
+        self.state: TrainState[Any, S] = TrainState(
+            plan.inner(params), inner_state, 0, fold_in(key, 1)
+        )
         self.epoch = 0
         self.records: list[dict[str, Array]] = []
-        self.best_params, self.best_epoch = params, -1
+        self.best_params: Any = self.state.params
+        self.best_epoch = -1
         self.best_val: Array | None = None
         self.since_best: Array = np.zeros((), dtype=np.int64)
         self.dead: np.ndarray[Any, Any] | None = None  # per model: diverged and frozen
-        self.bar_open = False  # the progress bar's line on stderr is not finished
+        self.identity: dict[str, Any] = {}
+        self.checkpoint_error: str | None = None
+        self.display: Progress | None = None
 
-    def _end_bar(self) -> None:
-        if self.bar_open:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self.bar_open = False
+    def fit(self, o: _Options) -> FitResult[P, S]:
+        lock = ckpt.Lock(o.checkpoint) if o.checkpoint is not None else None
+        try:
+            if lock is not None and o.checkpoint is not None and o.resume and o.checkpoint.exists():
+                self.restore(o.checkpoint, o.epochs)
+            steps = -(-self.data.n // (o.batch_size or self.data.n))
+            self.display = Progress(o.epochs, steps)
+            with quiet_floats():
+                reason = self.loop(o)
+            self.display.close()
+            if o.checkpoint is not None:
+                self.save(o.checkpoint)
+            return self.result(reason, o.patience is not None)
+        finally:
+            if lock is not None:
+                lock.release()
 
-    def _log(self, epoch: int, record: Mapping[str, Array], start: float) -> None:
-        self._end_bar()  # the epoch line goes below the bar, not after it
-        _log(epoch, record, start)
+    # -- the epochs ----------------------------------------------------------------------
+    def loop(self, o: _Options) -> str:
+        """Run epochs until a stopping rule says so; the reason."""
+        while self.epoch < o.epochs:
+            self.epoch += 1
+            before = self.state.params
+            record, go_on = self.train_epoch(o)
+            if not go_on:
+                self.records.append(record)
+                self.state = attrs.evolve(self.state, params=before)  # the last finite params
+                return "diverged"
+            if self.dead is not None:
+                self.state = attrs.evolve(
+                    self.state, params=_keep_best(self.dead, before, self.state.params)
+                )
+            if self.val is not None:
+                record = self.validate(record, o.batch_size)
+            if self.dead is not None:
+                record = {k: np.where(self.dead, np.nan, v) for k, v in record.items()}
+            self.records.append(record)
+            self.log(o, record)
+            if o.patience is not None and self.out_of_patience(o.patience):
+                return "patience"
+            if o.until is not None and o.until(self.epoch, self.live(record["loss"])):
+                return "until"
+            if o.checkpoint is not None and self.epoch % o.checkpoint_every == 0:
+                self.save(o.checkpoint)
+        return "epochs"
 
-    # -- checkpoints ---------------------------------------------------------------------
-    def _snapshot(self) -> dict[str, Any]:
-        history = {k: np.stack([r[k] for r in self.records]) for k in self.records[0]}
-        return {
-            "state": self.state,
-            "epoch": self.epoch,
-            "history": history,
-            "best": {
-                "params": self.best_params,
-                "epoch": self.best_epoch,
-                "val": np.asarray(np.nan) if self.best_val is None else np.asarray(self.best_val),
-                "since": np.asarray(self.since_best),
-                "dead": np.asarray(False) if self.dead is None else self.dead,
-            },
-        }
+    def train_epoch(self, o: _Options) -> tuple[dict[str, Array], bool]:
+        """One pass over the data: the epoch's record, and False when training must stop."""
+        n = self.data.n
+        if o.batch_size is None or o.batch_size >= n:
+            self.state, record = self.step(self.state, (self.data.x, self.data.y))
+            return record, self.finite_or_handled(record["loss"], o)
+        sums: dict[str, Array] = {}
+        shuffle = fold_in(fold_in(self.key, 0), self.epoch)
+        for done, (xb, yb) in enumerate(self.data.batches(o.batch_size, shuffle), 1):
+            self.state, m = self.step(self.state, (xb, yb))
+            w = xb.shape[self.data.axis] / n
+            for k, v in m.items():
+                sums[k] = sums.get(k, 0.0) + v * w
+            if o.progress and self.display is not None:
+                self.display.step(self.epoch, done)
+            if not _finite(m["loss"]) and not self.finite_or_handled(m["loss"], o):
+                return m, False
+        return sums, True
 
-    def save(self, path: Path) -> None:
-        if self.records:
-            io.save(path, self._snapshot())
-
-    def restore(self, path: Path) -> None:
-        names = ["loss", *self.named]
-        if self.val_data is not None:
-            names += ["val_loss", *(f"val_{k}" for k in self.named)]
-        like: dict[str, Any] = {
-            "state": self.state,
-            "epoch": 0,
-            "history": {k: np.zeros(0) for k in names},
-            "best": {"params": self.best_params, "epoch": 0, "val": np.zeros(0),
-                     "since": np.zeros(0), "dead": np.zeros(0)},
-        }  # fmt: skip
-        saved = io.load(path, like, strict=False)
-        for which in ("state", "best"):
-            got = saved[which]["params"] if which == "best" else saved[which].params
-            for a, b, where in zip(
-                tree.leaves(got), tree.leaves(self.state.params), tree.paths(got), strict=True
-            ):
-                a, b = np.asarray(a), np.asarray(b)
-                if a.shape != b.shape or a.dtype != b.dtype:
-                    raise ValueError(
-                        f"fit: checkpoint {path} has params{where} of shape {a.shape} {a.dtype}, "
-                        f"but 'params' has {b.shape} {b.dtype}"
-                    )
-        state = saved["state"]
-        self.state = TrainState(state.params, state.opt_state, state.step, tuple(state.key))
-        self.epoch = saved["epoch"]
-        history = saved["history"]
-        self.records = [{k: history[k][i] for k in names} for i in range(self.epoch)]
-        best = saved["best"]
-        self.best_params, self.best_epoch = best["params"], best["epoch"]
-        self.best_val = None if np.all(np.isnan(best["val"])) else best["val"]
-        self.since_best = best["since"]
-        self.dead = None if best["dead"].ndim == 0 else best["dead"]
-
-    # -- one epoch -----------------------------------------------------------------------
-    def _check(self, loss: Array, on_nonfinite: str) -> bool:
-        """Handle non-finite losses; ``True`` when training must stop (every model diverged)."""
-        finite = np.isfinite(loss)
-        if self.dead is not None:
-            finite = finite | self.dead
+    def finite_or_handled(self, loss: Array, o: _Options) -> bool:
+        """False when training must stop: a single model's loss, or every model's, is not finite."""
+        finite = np.isfinite(loss) if self.dead is None else np.isfinite(loss) | self.dead
         if np.all(finite):
-            return False
-        message = _divergence_message(self.epoch, loss, finite, on_nonfinite)
-        if on_nonfinite == "raise":
+            return True
+        message = _divergence_message(self.epoch, loss, finite, o.on_nonfinite)
+        if o.on_nonfinite == "raise":
             raise DivergenceError(message)
         print(message, file=sys.stderr)
         if loss.ndim == 0:
-            return True
+            return False
         self.dead = ~finite
-        return bool(np.all(self.dead))
+        return not bool(np.all(self.dead))
 
-    def _freeze(self, before: P) -> None:
-        """Keep diverged models at their last finite params (and their losses NaN)."""
-        if self.dead is None or not np.any(self.dead):
-            return
-        keep = self.dead
-        self.state = attrs.evolve(self.state, params=_keep_best(keep, before, self.state.params))
+    def live(self, loss: Array) -> Array:
+        return loss if self.dead is None else loss[~self.dead]
 
-    def _mask_record(self, record: dict[str, Array]) -> dict[str, Array]:
-        if self.dead is None or not np.any(self.dead):
-            return record
-        return {k: np.where(self.dead, np.nan, v) for k, v in record.items()}
+    def validate(self, record: dict[str, Array], batch_size: int | None) -> dict[str, Array]:
+        assert self.val is not None
+        val = _evaluate(
+            self.plan.apply, self.loss, self.state.params, self.val, batch_size, self.metrics
+        )
+        record = {**record, "val_loss": val.pop("loss")}
+        record.update({f"val_{k}": v for k, v in val.items()})
+        return record
 
-    def _epoch(self, on_nonfinite: str, progress: bool, epochs: int, start: float) -> bool:
-        """Run one epoch; ``True`` when every model has diverged."""
-        x, y = self.data
-        n = x.shape[0]
-        before = self.state.params
-        if self.batch_size is None or self.batch_size >= n:
-            self.state, record = self.step(self.state, (x, y))
-        else:
-            sums: dict[str, Array] = {}
-            shuffle = fold_in(fold_in(self.key, 0), self.epoch)
-            for xb, yb in make_batches(x, y, self.batch_size, shuffle):
-                self.state, m = self.step(self.state, (xb, yb))
-                w = xb.shape[0] / n
-                for k, v in m.items():
-                    sums[k] = sums.get(k, 0.0) + v * w
-                if progress:
-                    _bar(self.epoch, epochs, self.state.step, n, self.batch_size, start)
-                    self.bar_open = True
-                if not _finite(m["loss"]) and self._check(m["loss"], on_nonfinite):
-                    self.records.append(self._mask_record(m))
-                    return True
-            record = sums
-        if self._check(record["loss"], on_nonfinite):
-            self.records.append(record)
-            return True
-        self._freeze(before)
-        if self.val_data is not None:
-            val = evaluate(
-                self.model, self.loss, self.state.params, self.val_data, self.batch_size,
-                self.named,
-            )  # fmt: skip
-            record = {**record, "val_loss": val.pop("loss")}
-            record.update({f"val_{k}": v for k, v in val.items()})
-        self.records.append(self._mask_record(record))
-        return False
-
-    def _patience(self, patience: int) -> bool:
+    def out_of_patience(self, patience: int) -> bool:
         """Track the best params on validation loss; ``True`` when patience ran out."""
         current = self.records[-1]["val_loss"]
         if self.best_val is None:
             self.best_val, self.best_params, self.best_epoch = (
-                current,
-                self.state.params,
-                self.epoch,
-            )
+                current, self.state.params, self.epoch
+            )  # fmt: skip
             return False
         improved = current < self.best_val
         self.best_val = np.where(improved, current, self.best_val)
@@ -654,54 +773,96 @@ class _Run(Generic[P, S]):
             self.best_epoch = self.epoch
         return bool(np.all(self.since_best >= patience))
 
-    def loop(
-        self,
-        epochs: int,
-        until: StopRule | None,
-        patience: int | None,
-        log_every: int | None,
-        progress: bool,
-        on_nonfinite: str,
-        checkpoint: Path | None,
-        checkpoint_every: int,
-    ) -> FitResult[P, S]:
-        stop_reason = "epochs"
-        start = time.perf_counter()
-        while self.epoch < epochs:
-            self.epoch += 1
-            if self._epoch(on_nonfinite, progress, epochs, start):
-                stop_reason = "diverged"
-                break
-            record = self.records[-1]
-            if log_every and (self.epoch % log_every == 0 or self.epoch == 1):
-                self._log(self.epoch, record, start)
-            if patience is not None and self._patience(patience):
-                stop_reason = "patience"
-                break
-            live = record["loss"] if self.dead is None else record["loss"][~self.dead]
-            if until is not None and until(self.epoch, live):
-                stop_reason = "until"
-                break
-            if checkpoint is not None and self.epoch % checkpoint_every == 0:
-                self.save(checkpoint)
-        if log_every and self.records and self.epoch % log_every != 0:
-            self._log(self.epoch, self.records[-1], start)
-        self._end_bar()
-        if checkpoint is not None:
-            self.save(checkpoint)
-        params = self.best_params if patience is not None else self.state.params
+    def log(self, o: _Options, record: dict[str, Array]) -> None:
+        if o.log_every and (self.epoch % o.log_every == 0 or self.epoch in (1, o.epochs)):
+            assert self.display is not None
+            self.display.line(epoch_line(self.epoch, record, self.display.elapsed()))
+
+    def result(self, reason: str, patience: bool) -> FitResult[P, S]:
+        plan, state = self.plan, self.state
+        params = plan.outer(self.best_params if patience else state.params)
+        outer = TrainState(
+            plan.outer(state.params), plan.outer_state(state.opt_state), state.step, state.key
+        )
         best = self.best_epoch if self.best_epoch > 0 else None
         return FitResult(
-            params, self.state.opt_state, _stack(self.records), self.state, self.epoch,
-            stop_reason, best,
+            params, outer.opt_state, _stack(self.records), outer, self.epoch, reason, best,
+            plan.kernels, self.checkpoint_error,
         )  # fmt: skip
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the checkpoint; a failure is reported and remembered, never raised."""
+        if not self.records:
+            return
+        names = list(self.records[0])
+        plan, state = self.plan, self.state
+        snapshot = {
+            "run": self.identity,
+            "state": ckpt.state_record(TrainState(plan.outer(state.params),
+                                                  plan.outer_state(state.opt_state),
+                                                  state.step, state.key)),
+            "epoch": self.epoch,
+            "history": {"names": np.array(",".join(names)),
+                        "values": _columns(self.records, names)},
+            "best": {"params": plan.outer(self.best_params), "epoch": self.best_epoch,
+                     "val": np.asarray(np.nan if self.best_val is None else self.best_val),
+                     "since": np.asarray(self.since_best),
+                     "dead": np.asarray(False) if self.dead is None else self.dead},
+        }  # fmt: skip
+        try:
+            io.save(path, snapshot)
+            self.checkpoint_error = None
+        except OSError as e:
+            self.checkpoint_error = f"{type(e).__name__}: {e}"
+            print(f"fit: could not write checkpoint {path} ({self.checkpoint_error}); "
+                  "training goes on", file=sys.stderr)  # fmt: skip
+
+    def restore(self, path: Path, epochs: int) -> None:
+        """Continue from the checkpoint at ``path`` (refusing one of another run)."""
+        plan, state = self.plan, self.state
+        outer = TrainState(plan.outer(state.params), plan.outer_state(state.opt_state), 0, 0)
+        try:
+            saved = io.load(path, ckpt.layout(outer, outer.params), strict=False)
+        except ValueError as e:
+            raise ValueError(
+                f"fit: checkpoint {path} was written by a different model or optimizer ({e}). "
+                "Pass resume=False or delete the file to start fresh."
+            ) from e
+        ckpt.check_params(path, saved["state"]["params"], outer.params)
+        ckpt.check_same_run(path, saved["run"], self.identity)
+        if saved["epoch"] > epochs:
+            raise ValueError(
+                f"fit: checkpoint {path} already holds {saved['epoch']} epochs, more than "
+                f"epochs={epochs}; pass epochs >= {saved['epoch']} to continue it"
+            )
+        self.load(saved)
+
+    def load(self, saved: dict[str, Any]) -> None:
+        plan, got = self.plan, ckpt.train_state(saved["state"])
+        self.state = TrainState(plan.inner(got.params), plan.inner_state(got.opt_state), got.step,
+                                got.key)  # fmt: skip
+        self.epoch = saved["epoch"]
+        names = str(saved["history"]["names"]).split(",")
+        values = saved["history"]["values"]
+        self.records = [dict(zip(names, values[i], strict=True)) for i in range(self.epoch)]
+        best = saved["best"]
+        self.best_params, self.best_epoch = plan.inner(best["params"]), best["epoch"]
+        self.best_val = None if np.all(np.isnan(best["val"])) else best["val"]
+        self.since_best = best["since"]
+        self.dead = None if best["dead"].ndim == 0 else best["dead"]
+
+
+def _columns(records: list[dict[str, Array]], names: list[str]) -> Array:
+    """The records as one array ``(epochs, series, *models)``."""
+    return np.stack([np.stack([r[k] for k in names]) for r in records])
 
 
 def _divergence_message(epoch: int, loss: Array, finite: np.ndarray[Any, Any], mode: str) -> str:
     bad = np.argwhere(~np.atleast_1d(finite)).tolist()
     value = np.atleast_1d(loss)[tuple(bad[0])] if bad else loss
     if np.ndim(loss) == 0:
-        where, after = "", "the run stops"
+        where, after = "", "the run stops with the last finite params"
     else:
         where = f" (models {[tuple(b) if len(b) > 1 else b[0] for b in bad]})"
         after = "those models are frozen and the others train on"
@@ -711,30 +872,3 @@ def _divergence_message(epoch: int, loss: Array, finite: np.ndarray[Any, Any], m
         else after
     )
     return f"fit: the training loss became {value} at epoch {epoch}{where}; {advice}"
-
-
-def _fmt(v: Array) -> str:
-    a = np.asarray(v)
-    if a.ndim == 0:
-        return f"{float(a):.6f}"
-    return f"mean {float(a.mean()):.6f} (min {float(a.min()):.6f}, max {float(a.max()):.6f})"
-
-
-def _log(epoch: int, record: Mapping[str, Array], start: float) -> None:
-    parts = [f"epoch {epoch:>7}"] + [f"{k} {_fmt(v)}" for k, v in record.items()]
-    parts.append(f"{time.perf_counter() - start:.1f}s")
-    print("  ".join(parts), flush=True)
-
-
-def _bar(epoch: int, epochs: int, step: int, n: int, batch_size: int | None, start: float) -> None:
-    per_epoch = -(-n // (batch_size or n))
-    done = (step - 1) % per_epoch + 1
-    if done % max(1, per_epoch // 50) and done != per_epoch:
-        return
-    width = 30
-    filled = width * done // per_epoch
-    sys.stderr.write(
-        f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
-        f"{done}/{per_epoch} {time.perf_counter() - start:.1f}s"
-    )
-    sys.stderr.flush()

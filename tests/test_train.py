@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -251,7 +253,7 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
     train.fit(LAB, losses.mse, optim.sgd(1.0), params, (x, y), epochs=2, checkpoint=path)
     wide = layers.mlp([2, 5, 4, 1], hidden=layers.sigmoid, output=layers.sigmoid)
     _, other = wide.init(0, (2,))
-    with pytest.raises(ValueError, match=r"checkpoint .* has params\[0\]\.w of shape \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"checkpoint .* holds params\[0\]\.w of shape \(2, 4\)"):
         train.fit(wide, losses.mse, optim.sgd(1.0), other, (x, y), epochs=4, checkpoint=path,
                   resume=True)  # fmt: skip
     with pytest.raises(ValueError, match="'resume' needs a 'checkpoint'"):
@@ -272,12 +274,35 @@ def test_evaluate_averages_over_examples_for_image_inputs() -> None:
     assert 0.0 <= float(whole["accuracy"]) <= 1.0
 
 
-def test_progress_bar_and_log_lines_do_not_run_together(capsys: pytest.CaptureFixture[str]) -> None:
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_redraws_rarely_and_ends_before_log_lines(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, y = data.linear(400, key=0)
+    _, params = LAB.init(0, (2,))
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    train.fit(LAB, losses.mse, optim.sgd(1.0), params, (x, y), epochs=3, batch_size=4,
+              progress=True, log_every=1)  # fmt: skip
+    drawn = terminal.getvalue()
+    assert drawn.count("\n") == 3  # every epoch's bar line is ended before its log line
+    assert "epoch 3/3 [" in drawn and "100/100" in drawn
+    assert drawn.count("\r") < 3 * 100 // 4  # throttled: far fewer frames than steps
+    out = capsys.readouterr().out
+    assert [line.split()[1] for line in out.splitlines()] == ["1", "2", "3"]
+
+
+def test_progress_is_silent_when_stderr_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     x, y = data.linear(40, key=0)
     _, params = LAB.init(0, (2,))
-    train.fit(LAB, losses.mse, optim.sgd(1.0), params, (x, y), epochs=3, batch_size=10,
+    train.fit(LAB, losses.mse, optim.sgd(1.0), params, (x, y), epochs=2, batch_size=10,
               progress=True, log_every=1)  # fmt: skip
     captured = capsys.readouterr()
-    assert captured.err.count("\n") == 3  # every epoch's bar line is ended before its log line
-    assert "epoch 3/3 [" in captured.err and "4/4" in captured.err
-    assert [line.split()[1] for line in captured.out.splitlines()] == ["1", "2", "3"]
+    assert captured.err == ""
+    assert len(captured.out.splitlines()) == 2
