@@ -214,21 +214,27 @@ class Lock:
         self.path = target.with_name(target.name + ".lock")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._create()
-        except FileExistsError:
-            owner = self._owner()
-            if owner is not None and owner != os.getpid() and _alive(owner):
-                raise ValueError(
-                    f"fit: checkpoint {target} is in use by another run (process {owner}, "
-                    f"lock file {self.path}); use another checkpoint path"
-                ) from None
-            self.path.unlink(missing_ok=True)
-            self._create()
+            if not self._try_create():
+                owner = self._owner()
+                if owner is not None and owner != os.getpid() and _alive(owner):
+                    raise ValueError(
+                        f"fit: checkpoint {target} is in use by another run (process {owner}, "
+                        f"lock file {self.path}); use another checkpoint path"
+                    )
+                self.path.unlink(missing_ok=True)  # left by a run that no longer runs
+                self._try_create()
         except OSError as e:
             raise ValueError(
                 f"fit: cannot write checkpoint {target} ({type(e).__name__}: {e}); "
                 "pass a writable path"
             ) from e
+
+    def _try_create(self) -> bool:
+        try:
+            self._create()
+        except FileExistsError:
+            return False
+        return True
 
     def _create(self) -> None:
         fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

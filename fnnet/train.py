@@ -78,8 +78,9 @@ class DivergenceError(FloatingPointError):
     >>> _, p = net.init(0, (2,))
     >>> fit(net, losses.mse, optim.sgd(1e300), p, (x, 1e200 * y), epochs=3)
     Traceback (most recent call last):
-    fnnet.train.DivergenceError: fit: the training loss became inf at epoch 1; lower the learning
-    rate, or pass on_nonfinite='stop' to keep the history so far
+    fnnet.train.DivergenceError: fit: the training loss became inf at epoch 1; it was not finite
+    from the first epoch: check the data's scale, the loss and the optimizer's hyperparameters (a
+    learning rate far too large, adam's b2=1)
     """
 
 
@@ -399,6 +400,21 @@ def _model_axes(fn: str, params: Any, single: Any) -> tuple[int, ...]:
     return lead or ()
 
 
+def _check_params_values(fn: str, params: Any) -> None:
+    """Every leaf of ``params`` a finite float32 or float64 array."""
+    for leaf, where in zip(tree.leaves(params), tree.paths(params), strict=True):
+        if not isinstance(leaf, np.ndarray) or leaf.dtype not in (np.float32, np.float64):
+            got = f"dtype {leaf.dtype}" if isinstance(leaf, np.ndarray) else type(leaf).__name__
+            raise TypeError(
+                f"{fn}: params{where} must be a float32 or float64 numpy array, got {got}; "
+                "cast the params with tree.astype"
+            )
+        if not np.isfinite(leaf).all():
+            raise ValueError(
+                f"{fn}: params{where} has NaN or infinite values: initialise the params again"
+            )
+
+
 def _locate(fn: str, arg: str, model: Layer[Any, Any], params: Any, data: object) -> _Data:
     """Check ``data`` against the model and ``params`` and find its examples axis."""
     x, y = _check_pair(fn, arg, data)
@@ -596,6 +612,7 @@ def fit(
     if patience is not None and val_data is None:
         raise ValueError("fit: argument 'patience' needs 'val_data' to monitor")
     named = _metric_names(metrics)
+    _check_params_values("fit", params)
     train_data = _locate("fit", "data", model, params, data)
     val = _locate("fit", "val_data", model, params, val_data) if val_data is not None else None
     plan = (
@@ -644,7 +661,14 @@ class _Run(Generic[P, S]):
             plan, loss, metrics, data, val, key
         )  # fmt: skip
         self.step = _step_from(plan, loss, optimizer, metrics)
-        start = optimizer.init(params) if opt_state is None else opt_state
+        fresh = optimizer.init(params)
+        start = fresh if opt_state is None else opt_state
+        if tree.structure(start) != tree.structure(fresh):
+            raise ValueError(
+                f"fit: argument 'opt_state' has structure {tree.structure(start)!r}, but this "
+                f"optimizer makes {tree.structure(fresh)!r} for these params: it was made by "
+                "another optimizer or for other params; pass optimizer.init(params) or none"
+            )
         try:
             inner_state = plan.inner_state(start)
         except (tree.TreeMismatchError, ValueError, TypeError) as e:
@@ -866,9 +890,13 @@ def _divergence_message(epoch: int, loss: Array, finite: np.ndarray[Any, Any], m
     else:
         where = f" (models {[tuple(b) if len(b) > 1 else b[0] for b in bad]})"
         after = "those models are frozen and the others train on"
-    advice = (
-        "lower the learning rate, or pass on_nonfinite='stop' to keep the history so far"
-        if mode == "raise"
-        else after
-    )
+    if mode != "raise":
+        advice = after
+    elif epoch == 1:
+        advice = (
+            "it was not finite from the first epoch: check the data's scale, the loss and the "
+            "optimizer's hyperparameters (a learning rate far too large, adam's b2=1)"
+        )
+    else:
+        advice = "lower the learning rate, or pass on_nonfinite='stop' to keep the history so far"
     return f"fit: the training loss became {value} at epoch {epoch}{where}; {advice}"
