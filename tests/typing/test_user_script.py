@@ -1,8 +1,9 @@
 """A user's script in another directory is type-checked against the installed fnnet.
 
-After the README's install command (an editable install in ``strict`` mode: a ``.pth`` file
-naming a directory, which mypy follows, where the default mode's import hook hides the package), ``mypy --strict my_script.py`` run outside the repository must find fnnet's types: it
-accepts a correct script and reports a wrong one.
+After the README's install command (an editable install in setuptools' ``strict`` mode: a
+``.pth`` file naming a directory, which mypy follows, where the default mode's import hook hides
+the package), ``mypy --strict my_script.py`` run outside the repository must find fnnet's types:
+it accepts a correct script and reports a wrong one.
 """
 
 from __future__ import annotations
