@@ -1,8 +1,10 @@
 """Glue shared by the scripts in ``scripts/``: printing, markdown tables, number formatting, BLAS
 thread limits, the checkout's version, command-line bits, and where Fashion-MNIST is found.
 
-Nothing here is part of fnnet. numpy and fnnet are imported lazily, inside the functions that
-need them, so that ``benchlib`` can re-export the formatters and still be imported before numpy.
+Importing it puts the checkout on ``sys.path``, so a script that imports ``common`` before
+``fnnet`` runs from a fresh clone without installing. Nothing here is part of fnnet. numpy and
+fnnet are imported lazily, inside the functions that need them, so that ``benchlib`` can
+re-export the formatters and still be imported before numpy.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ __all__ = [
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 """The checkout: the folder that holds ``fnnet/`` and ``scripts/``."""
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # scripts import the checkout's fnnet, installed or not
 
 SHARED_DATA: Final = ROOT.parent / "shared" / "data" / "fashion-mnist"
 """The project's copy of the four Fashion-MNIST files, beside the checkout (``../shared``)."""
