@@ -30,14 +30,13 @@ API (numpy and threadpoolctl are imported lazily, never at import time):
 - ``compare(a, b, ...) -> Comparison``: the two-function case, with per-round ratios b / a.
 - ``matmul_peak(dtype, n, repeat) -> float``: measured square-matmul GFLOP/s (median).
 - ``matmul_flops(m, k, n) -> int``: ``2 m k n``.
-- ``markdown_table(headers, rows, align) -> str`` and the formatters ``fmt_num``, ``fmt_timing``,
-  ``fmt_ratio``.
+- ``fmt_timing``, ``fmt_ratio``: timings and ratios as table cells; ``markdown_table`` and
+  ``fmt_num`` are re-exported from ``common`` (the glue every script shares).
 """
 
 from __future__ import annotations
 
 import gc
-import math
 import os
 import platform
 import statistics
@@ -46,6 +45,8 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from common import fmt_num, markdown_table  # numpy-free: safe before the environment is cleaned
 
 __all__ = [
     "KEEP_OPENBLAS_ENV_FLAG",
@@ -330,48 +331,6 @@ def matmul_peak(dtype: str = "float32", n: int = 2048, repeat: int = 5) -> float
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def markdown_table(
-    headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None
-) -> str:
-    """A GitHub markdown table; ``align`` is one of ``l``/``r``/``c`` per column (default:
-    first column left, the rest right)."""
-    ncol = len(headers)
-    for row in rows:
-        if len(row) != ncol:
-            raise ValueError(f"markdown_table: row {row!r} has {len(row)} cells, expected {ncol}")
-    if align is None:
-        align = "l" + "r" * (ncol - 1)
-    if len(align) != ncol or set(align) - set("lrc"):
-        raise ValueError(f"markdown_table: align must be {ncol} of 'l', 'r', 'c', got {align!r}")
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(3, *(len(r[j]) for r in cells)) for j in range(ncol)]
-
-    def line(row: Sequence[str]) -> str:
-        parts = []
-        for text, w, al in zip(row, widths, align, strict=True):
-            if al == "l":
-                parts.append(text.ljust(w))
-            elif al == "r":
-                parts.append(text.rjust(w))
-            else:
-                parts.append(text.center(w))
-        return "| " + " | ".join(parts) + " |"
-
-    sep = [
-        (":" if al in "lc" else "-") + "-" * (w - 2) + (":" if al in "rc" else "-")
-        for w, al in zip(widths, align, strict=True)
-    ]
-    return "\n".join([line(cells[0]), "| " + " | ".join(sep) + " |", *map(line, cells[1:])])
-
-
-def fmt_num(x: float, digits: int = 3) -> str:
-    """``x`` to ``digits`` significant digits, never in exponent form for ``1e-4 <= x < 1e9``."""
-    if x == 0 or not 1e-4 <= abs(x) < 1e9:
-        return f"{x:.{digits}g}"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    return f"{x:.{decimals}f}"
 
 
 def fmt_timing(t: Timing, scale: float = 1.0, digits: int = 3) -> tuple[str, str]:

@@ -37,26 +37,23 @@ looks, else in ``shared/data/fashion-mnist`` beside the repository, else downloa
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's fnnet, uninstalled
-
 import argparse
-import contextlib
-import json
+import sys
 import time
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Final
 
+import common
 import numpy as np
 
 from fnnet import data, layers, losses, metrics, optim, train
 from fnnet.arrays import Array, IntArray
-from fnnet.layers.combinators import Serial
 from fnnet.tree import PyTree
 
-SHARED_DATA: Final = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
+Serial = layers.Serial
+blas_threads = common.blas_threads  # scripts/bench_conv.py imports it from here
+say = common.say
+
 DEFAULT_OUT: Final = Path("results") / "fashion_mnist_cnn"
 CLASSES: Final = data.FASHION_MNIST_CLASSES
 VAL_SIZE: Final = 6_000
@@ -97,14 +94,7 @@ def cnn(channels: tuple[int, int], hidden: int, rate: float) -> Serial:
 def load(explicit: Path | None, download: bool, fast: bool, seed: int) -> tuple[Dataset, str]:
     """``((x_train, y_train), (x_val, y_val), (x_test, y_test))`` as float32 ``(N, 28, 28, 1)``
     images in [0, 1] and int labels, and where they came from."""
-    dirs = [explicit] if explicit is not None else [*data.fashion_mnist_dirs(), SHARED_DATA]
-    found = next((d for d in dirs if all((d / f).is_file() for f in data.FASHION_MNIST_MD5)), None)
-    if found is None and not download:
-        raise FileNotFoundError(
-            "the Fashion-MNIST files are in none of " + ", ".join(map(str, dirs))
-        )
-    (xtr, ytr), (xte, yte) = data.fashion_mnist(found or explicit, download=download)
-    source = str(found or explicit or data.cache_dir() / "fashion-mnist")
+    (xtr, ytr), (xte, yte), source = common.load_fashion_mnist(explicit, download)
     n_val = VAL_SIZE
     if fast:
         pick = np.random.default_rng(seed).permutation(len(ytr))[: FAST_TRAIN + FAST_VAL]
@@ -129,12 +119,7 @@ def logits(net: Serial, params: PyTree, x: Array) -> Array:
     return np.concatenate(parts)
 
 
-# --- output ------------------------------------------------------------------------------------
-
-
-def say(*lines: str) -> None:
-    for line in lines:
-        print(line, flush=True)
+# --- output ---------------------------------------------------------------------------------
 
 
 def figures(out: Path, history: train.History, matrix: IntArray) -> list[Path]:
@@ -154,26 +139,15 @@ def figures(out: Path, history: train.History, matrix: IntArray) -> list[Path]:
     return paths
 
 
-@contextlib.contextmanager
-def blas_threads(limit: int | None) -> Iterator[str]:
-    """Limit the BLAS threads while inside (threadpoolctl, if installed); yields the count."""
-    try:
-        import threadpoolctl
-    except ImportError:
-        yield "default (threadpoolctl is not installed)"
-        return
-    with threadpoolctl.threadpool_limits(limit, user_api="blas"):
-        info = threadpoolctl.threadpool_info()
-        yield ", ".join(str(i["num_threads"]) for i in info if i.get("user_api") == "blas")
-
-
 # --- main --------------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, ds: Dataset) -> dict[str, Any]:
-    (x_fit, y_fit), val, (x_test, y_test) = ds
-    channels = (args.channels[0], args.channels[1])
-    net = cnn(channels, args.hidden, args.dropout)
+def train_cnn(
+    args: argparse.Namespace, ds: Dataset
+) -> tuple[Serial, train.FitResult[Any, Any], str, float]:
+    """The network trained with early stopping on the validation split; and the seconds."""
+    (x_fit, y_fit), val, (_, y_test) = ds
+    net = cnn((args.channels[0], args.channels[1]), args.hidden, args.dropout)
     _, params = net.init((args.seed, 0), (28, 28, 1))
     epochs = 2 if args.fast else args.epochs
     steps = epochs * -(-len(y_fit) // BATCH)
@@ -202,30 +176,35 @@ def run(args: argparse.Namespace, ds: Dataset) -> dict[str, Any]:
         metrics={"accuracy": metrics.accuracy},
         progress=not args.quiet,
     )
-    seconds = time.perf_counter() - start
-    history = result.history
-    say("", "| epoch | train loss | train accuracy | val loss | val accuracy |")
-    say("|---:|---:|---:|---:|---:|")
-    for e in range(len(history)):
-        say(
-            f"| {e + 1} | {history['loss'][e]:.4f} | {history['accuracy'][e]:.4f} "
-            f"| {history['val_loss'][e]:.4f} | {history['val_accuracy'][e]:.4f} |"
-        )
+    return net, result, optimizer, time.perf_counter() - start
+
+
+def epoch_table(history: train.History) -> str:
+    """Train and validation loss and accuracy, one row per epoch."""
+    names = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    rows = [[str(e + 1), *(f"{history[n][e]:.4f}" for n in names)] for e in range(len(history))]
+    header = ["epoch", "train loss", "train accuracy", "val loss", "val accuracy"]
+    return common.markdown_table(header, rows, align="rrrrr")
+
+
+def run(args: argparse.Namespace, ds: Dataset) -> dict[str, Any]:
+    """Train, print the epochs and the summary, score the test set once; the summary."""
+    net, result, optimizer, seconds = train_cnn(args, ds)
+    history, (x_test, y_test) = result.history, ds[2]
     best = int(np.argmin(history["val_loss"]))
     z = logits(net, result.params, x_test)
     test_acc = float(metrics.accuracy(z, y_test))
     test_loss = float(losses.softmax_cross_entropy(z, y_test)[0])
     matrix = metrics.confusion_matrix(metrics.predicted_class(z), y_test, len(CLASSES))
     per_epoch = seconds / result.epochs
-    table = [
-        "| model | epochs run | best epoch | val accuracy | test accuracy | test loss | s/epoch |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        f"| conv{channels[0]}-conv{channels[1]}-{args.hidden}, dropout {args.dropout} "
-        f"| {result.epochs} | {best + 1} | {history['val_accuracy'][best]:.4f} "
-        f"| {test_acc:.4f} | {test_loss:.4f} | {per_epoch:.1f} |",
-    ]
-    say("", f"stopped: {result.stop_reason}", "", *table, "")
+    model = f"conv{args.channels[0]}-conv{args.channels[1]}-{args.hidden}, dropout {args.dropout}"
+    row = [model, result.epochs, best + 1, f"{history['val_accuracy'][best]:.4f}"]
+    row += [f"{test_acc:.4f}", f"{test_loss:.4f}", f"{per_epoch:.1f}"]
+    header = ["model", "epochs run", "best epoch", "val accuracy", "test accuracy", "test loss"]
+    table = common.markdown_table([*header, "s/epoch"], [row])
     per_class = np.diag(matrix) / matrix.sum(axis=1)
+    say("", epoch_table(history), "", f"stopped: {result.stop_reason}", "", table, "")
+    say(f"TEST ACCURACY of the CNN ({model}), computed once: {test_acc:.4f}", "")
     say("test accuracy per class:")
     say(*(f"  {name:<12} {acc:.3f}" for name, acc in zip(CLASSES, per_class, strict=True)))
     return {
@@ -243,7 +222,7 @@ def run(args: argparse.Namespace, ds: Dataset) -> dict[str, Any]:
         "seconds_total": seconds,
         "history": {name: history[name].tolist() for name in history.names()},
         "confusion_matrix": matrix.tolist(),
-        "table": table,
+        "table": table.splitlines(),
         "_history": history,
         "_matrix": matrix,
     }
@@ -251,44 +230,35 @@ def run(args: argparse.Namespace, ds: Dataset) -> dict[str, Any]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fashion_mnist_cnn.py", description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}/")
-    p.add_argument("--data", type=Path, default=None, help="directory with the four IDX files")
-    p.add_argument("--no-download", dest="download", action="store_false")
+    common.add_data_args(p)
+    common.add_output_args(p, DEFAULT_OUT)
     p.add_argument("--fast", action="store_true", help="2,000 images, 2 epochs (a smoke test)")
-    p.add_argument("--epochs", type=int, default=6, help="at most this many (default 6)")
+    p.add_argument("--epochs", type=common.positive_int, default=6, help="at most (default 6)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
-    p.add_argument("--patience", type=int, default=3, help="early stopping (default 3)")
+    p.add_argument("--patience", type=common.positive_int, default=3, help="default 3")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
     p.add_argument("--channels", type=int, nargs=2, default=(32, 64), metavar=("C1", "C2"))
     p.add_argument("--hidden", type=int, default=128, help="dense units (default 128)")
     p.add_argument("--dropout", type=float, default=0.3, help="dropout rate (default 0.3)")
-    p.add_argument("--seed", type=int, default=0, help="the root key (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="limit the BLAS threads")
-    p.add_argument("--no-figures", dest="figures", action="store_false")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_list = sys.argv[1:] if argv is None else list(argv)
+    args_list = common.script_argv(argv)
     args = parser().parse_args(args_list)
+    invocation = common.command_line("fashion_mnist_cnn.py", args_list)
     try:
         ds, source = load(args.data, args.download, args.fast, args.seed)
     except (FileNotFoundError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"fashion_mnist_cnn.py: error: {e}", file=sys.stderr)
         return 2
     with blas_threads(args.threads) as threads:
-        say(
-            "command: " + " ".join(["python scripts/fashion_mnist_cnn.py", *args_list]),
-            f"data: {source}",
-            f"BLAS threads: {threads}",
-        )
+        say(f"command: {invocation}", f"data: {source}", f"BLAS threads: {threads}")
         summary = run(args, ds)
-    args.out.mkdir(parents=True, exist_ok=True)
     history, matrix = summary.pop("_history"), summary.pop("_matrix")
-    summary["command"] = " ".join(["python scripts/fashion_mnist_cnn.py", *args_list])
+    summary["command"] = invocation
     summary["blas_threads"] = threads
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    common.write_json(args.out / "summary.json", summary)
     written = [args.out / "summary.json"]
     if args.figures:
         written += figures(args.out, history, matrix)

@@ -20,6 +20,7 @@ print("sgd:", result.epochs, "epochs, accuracy", metrics.accuracy(net.apply(resu
 result = train.fit(net, losses.mse, optim.adam(0.05), params, (x, y),
                    epochs=2_000, until=train.loss_below(0.01))  # fmt: skip
 print("adam:", result.epochs, "epochs, final loss", result.history.loss[-1])
+print("kernels:", result.kernels)  # fit(..., kernels=False) runs only the reference code
 
 
 # 3. Your own optimizer: two typed functions (sign descent).
@@ -30,7 +31,7 @@ def init(p: fnnet.tree.PyTree) -> tuple[()]:
 def update(
     g: fnnet.tree.PyTree, s: tuple[()], p: fnnet.tree.PyTree
 ) -> tuple[fnnet.tree.PyTree, tuple[()]]:
-    return fnnet.tree.tree_map(lambda a: -0.01 * np.sign(a), g), s
+    return fnnet.tree.map(lambda a: -0.01 * np.sign(a), g), s
 
 
 result = train.fit(net, losses.mse, optim.Optimizer(init, update), params, (x, y), epochs=2_000)
