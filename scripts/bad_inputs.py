@@ -1,173 +1,1855 @@
-"""A catalogue of bad inputs to fnnet's public API and the error each must get.
+"""The generated catalogue of inputs to fnnet's public API: bad ones and the good ones that fool.
 
-Each case calls one public function with one kind of bad input. The rule it checks: a
-``ValueError`` or ``TypeError`` (never an ``IndexError``/``AttributeError`` from deep inside),
-whose message names the function and the argument. ``tests/test_bad_inputs.py`` asserts every
-case; ``scripts/fuzz_table.py`` prints the table of what each actually gets.
+Every case calls one public function with one kind of input and states what must happen:
+
+- ``raises``: a documented error type (``ValueError``, ``TypeError``, ``OSError`` such as
+  ``FileNotFoundError``, ``DivergenceError``) whose message names the function and the argument;
+- ``returns``: a result equal to a reference (a read-only or Fortran-ordered array gives the same
+  numbers as a C-contiguous one, ``np.int64(3)`` epochs train 3 epochs, a saved file loads back);
+- ``either``: a clear refusal or the reference result (where both are defensible).
+
+Each case gets a computed verdict:
+
+- ``ok``: what was expected happened;
+- ``silently-wrong``: bad input accepted, or a wrong result for good input;
+- ``internal-exception``: an internal error type (IndexError, AttributeError, KeyError,
+  ZeroDivisionError, ...) or a documented type raised from deep inside, whose message does not
+  name the function (an unpacking or broadcasting error);
+- ``unclear-error``: a documented error type naming the function but not the argument;
+- ``refused``: good input refused (with a clear error);
+- ``data-loss``: a file that can never be loaded again, or a finished run lost;
+- ``hang``: the case did not finish within its time budget or ran out of its memory budget.
+
+Cases that may hang or exhaust memory run in a forked child process with a timeout and a memory
+limit; network cases talk only to servers on 127.0.0.1 started for the case. ``CI`` (the test
+``tests/test_bad_inputs.py``) fails on any silently-wrong, internal-exception, refused,
+data-loss or hang verdict that is not listed in :data:`KNOWN_FAILURES`.
+
+Usage: ``python scripts/bad_inputs.py [--write docs/BAD-INPUTS.md] [--known] [-k SUBSTRING]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import argparse
+import fnmatch
+import functools
+import json
+import os
+import re
+import select
+import signal
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 
-from fnnet import check, data, io, layers, losses, metrics, optim, random, train, tree
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+VERDICTS = (
+    "ok",
+    "silently-wrong",
+    "internal-exception",
+    "unclear-error",
+    "refused",
+    "data-loss",
+    "hang",
+)
+"""Every verdict, best first."""
+
+FAILING = frozenset({"silently-wrong", "internal-exception", "refused", "data-loss", "hang"})
+"""The verdicts CI refuses (unless the case is a known failure)."""
+
+
+# --- what a case is --------------------------------------------------------------------------
 
 
 @attrs.frozen
 class Case:
-    """``call()`` must raise ``expect`` with every string of ``names`` in its message."""
+    """One call of one public function with one kind of input, and what must happen.
+
+    ``names`` are groups of words: the message of an expected error must contain one word of
+    every group (the first group names the function, the others the argument). ``check`` gets
+    the result of a call that returned and says what is wrong with it (``None``: nothing).
+    """
 
     function: str
     given: str
-    call: Callable[[], object]
-    expect: type[Exception]
-    names: tuple[str, ...]
+    call: Callable[[Path], object]
+    expect: str  # "raises" | "returns" | "either"
+    names: tuple[tuple[str, ...], ...] = ()
+    check: Callable[[Any], str | None] | None = None
+    reference: str = ""
+    isolate: bool = False
+    timeout: float = 10.0
+    memory_mb: int | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.function}: {self.given}"
+
+    def expected(self) -> str:
+        """What must happen, in words."""
+        named = " and ".join("/".join(g) for g in self.names)
+        if self.expect == "raises":
+            return f"raises, naming {named}" if named else "raises"
+        if self.expect == "returns":
+            return f"returns {self.reference or 'the reference'}"
+        return f"raises naming {named}, or returns {self.reference or 'the reference'}"
 
 
-def _dense() -> tuple[layers.Layer[Any, Any], Any]:
-    layer = layers.dense(3)
-    return layer, layer.init(0, (4,))[1]
+@attrs.frozen
+class Outcome:
+    """What a case did: its verdict and a one-line description."""
+
+    verdict: str
+    what: str
 
 
-def _lab() -> tuple[layers.Layer[Any, Any], Any]:
+class DataLoss(Exception):
+    """Raised by a case (or its check) when work was lost: a file that cannot be loaded."""
+
+
+class Hang(Exception):
+    """The case ran out of its time or memory budget."""
+
+
+class Missing(Exception):
+    """The public function the case calls does not exist (any more)."""
+
+
+# --- classifying what happened -------------------------------------------------------------
+
+_INTERNAL: tuple[type[BaseException], ...] = (
+    IndexError,
+    AttributeError,
+    KeyError,
+    ZeroDivisionError,
+    AssertionError,
+    NameError,
+    RecursionError,
+    StopIteration,
+    NotImplementedError,
+    OverflowError,
+    UnicodeError,
+    json.JSONDecodeError,
+    zipfile.BadZipFile,
+    np.linalg.LinAlgError,
+    Warning,
+)
+_DOCUMENTED: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    OSError,
+    FloatingPointError,
+    LookupError,
+)
+_DEEP = re.compile(
+    r"values to unpack|object is not subscriptable|object is not iterable|has no len|"
+    r"unhashable type|could not be broadcast|not supported between instances|"
+    r"unsupported operand|cannot be interpreted as an integer|object cannot be converted|"
+    r"ufunc '|allow_pickle|Cannot cast ufunc|must be real number, not|missing \d+ required|"
+    r"takes \d+ positional|got an unexpected keyword"
+)
+
+
+_OWN = re.compile(r"^(fnnet\.)?[A-Za-z_][\w.]*(\(.*?\))?( \(.*?\))?: |^fnnet")
+"""fnnet's own messages start with the function's name: ``dense: argument 'x' ...``."""
+
+
+def _mentions(message: str, word: str) -> bool:
+    if not word[:1].isalnum() and word[:1] != "_":
+        return word in message
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", message) is not None
+
+
+def _short(text: str, limit: int = 220) -> str:
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe(result: object) -> str:
+    if isinstance(result, np.ndarray):
+        return f"array {result.shape} {result.dtype}"
+    name = type(result).__name__
+    return name if result is None or len(repr(result)) > 60 else f"{name} {result!r}"
+
+
+def classify(case: Case, exc: BaseException | None, result: object, warned: list[str]) -> Outcome:
+    """The verdict for what the case did (an exception, or a result and any warnings)."""
+    if exc is not None:
+        return _classify_error(case, exc)
+    if case.expect == "raises":
+        return Outcome("silently-wrong", f"accepted: returned {_describe(result)}")
+    try:
+        problem = case.check(result) if case.check is not None else None
+    except DataLoss as e:
+        return Outcome("data-loss", _short(str(e)))
+    except Exception as e:  # noqa: BLE001 - a check that cannot even inspect the result
+        return Outcome("silently-wrong", _short(f"result unusable: {type(e).__name__}: {e}"))
+    if problem is not None:
+        return Outcome("silently-wrong", _short(problem))
+    if warned:
+        return Outcome("unclear-error", _short(f"returned, but warned: {warned[0]}"))
+    return Outcome("ok", f"returned {_describe(result)}")
+
+
+def _classify_error(case: Case, exc: BaseException) -> Outcome:
+    kind = type(exc).__name__
+    message = str(exc)
+    what = _short(f"{kind}: {message}")
+    if isinstance(exc, DataLoss):
+        return Outcome("data-loss", _short(message))
+    if isinstance(exc, Hang | MemoryError):
+        return Outcome("hang", what)
+    if isinstance(exc, Mutated):
+        return Outcome("silently-wrong", _short(message))
+    if isinstance(exc, Missing):
+        return Outcome("internal-exception", what)
+    if isinstance(exc, _INTERNAL) or not isinstance(exc, _DOCUMENTED):
+        return Outcome("internal-exception", what)
+    groups = case.names or (("",),)
+    if isinstance(exc, OSError) and not _OWN.match(message):
+        return Outcome(
+            "unclear-error" if case.expect != "returns" else "refused",
+            f"from the OS, not fnnet: {what}",
+        )
+    if _DEEP.search(message) or not _OWN.match(message):
+        return Outcome("internal-exception", what)
+    if not any(_mentions(message, w) for w in groups[0]):
+        return Outcome("unclear-error", f"names another function: {what}")
+    if not all(any(_mentions(message, w) for w in g) for g in groups[1:]):
+        return Outcome("unclear-error", what)
+    if case.expect == "returns":
+        return Outcome("refused", what)
+    return Outcome("ok", what)
+
+
+# fmt: off
+# (the rest is tables of cases: one case per line reads better than the formatter's layout)
+
+# --- running a case --------------------------------------------------------------------------
+
+
+def _consume(result: object) -> object:
+    """A generator's errors may only come on iteration: take everything."""
+    if isinstance(result, Iterator):
+        return list(result)
+    return result
+
+
+def run_inline(case: Case, tmp: Path) -> Outcome:
+    """Run ``case`` in this process (warnings recorded, not raised)."""
+    exc: BaseException | None = None
+    result: object = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        np_err = np.seterr(all="warn", under="ignore")  # numpy's defaults, made explicit
+        try:
+            result = _consume(case.call(tmp))
+        except Exception as e:  # noqa: BLE001 - recording whatever comes is the point
+            exc = e
+        finally:
+            np.seterr(**np_err)
+        warned = [f"{w.category.__name__}: {w.message}" for w in caught]
+        return classify(case, exc, result, warned)
+
+
+def _limit_memory(extra_mb: int) -> None:
+    import resource
+
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[0])
+    now = pages * os.sysconf("SC_PAGE_SIZE")
+    limit = now + extra_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def run_isolated(case: Case, tmp: Path) -> Outcome:
+    """Run ``case`` in a forked child with a timeout (and a memory budget): a hang is a verdict."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, report, exit without cleanup handlers
+        code = 0
+        try:
+            os.close(read_fd)
+            if case.memory_mb is not None:
+                _limit_memory(case.memory_mb)
+            out = run_inline(case, tmp)
+            os.write(write_fd, json.dumps(attrs.asdict(out)).encode())
+        except BaseException:  # noqa: BLE001 - the child must always exit
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + case.timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([read_fd], [], [], max(left, 0.0))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                return Outcome("hang", f"no result within {case.timeout:g} s (killed)")
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    if not chunks:
+        return Outcome("hang", "the child process died without a result (memory budget?)")
+    return Outcome(**json.loads(b"".join(chunks)))
+
+
+def run(case: Case, tmp: Path) -> Outcome:
+    """Run ``case`` (isolated when it may hang) and return its verdict."""
+    return run_isolated(case, tmp) if case.isolate else run_inline(case, tmp)
+
+
+# --- comparing results -----------------------------------------------------------------------
+
+
+class Mutated(Exception):
+    """The call wrote into an array the caller passed."""
+
+
+def tree_diff(got: object, want: object, rtol: float = 1e-12) -> str | None:
+    """Where ``got`` differs from ``want`` (structure, shape, dtype, values to ``rtol``)."""
+    from fnnet import tree
+
+    if tree.structure(got) != tree.structure(want):
+        return f"structure {tree.structure(got)!r}, expected {tree.structure(want)!r}"
+    for a, b, where in zip(tree.leaves(got), tree.leaves(want), tree.paths(want), strict=True):
+        if isinstance(b, np.ndarray) or isinstance(a, np.ndarray):
+            a, b = np.asarray(a), np.asarray(b)
+            if a.shape != b.shape or a.dtype.newbyteorder("=") != b.dtype.newbyteorder("="):
+                return f"leaf{where} is {a.shape} {a.dtype}, expected {b.shape} {b.dtype}"
+            if a.dtype.kind in "fc":
+                if not np.allclose(a, b, rtol=rtol, atol=0.0, equal_nan=True):
+                    worst = float(np.nanmax(np.abs(a - b))) if a.size else 0.0
+                    return f"leaf{where} differs from the reference by up to {worst:.3g}"
+            elif not np.array_equal(a, b):
+                return f"leaf{where} differs from the reference"
+        elif isinstance(a, float) and isinstance(b, float):
+            if not (abs(a - b) <= rtol * abs(b) or (a != a and b != b)):  # noqa: PLR0124 - NaN
+                return f"leaf{where} is {a!r}, expected {b!r}"
+        elif a != b:
+            return f"leaf{where} is {a!r}, expected {b!r}"
+    return None
+
+
+def same_as(reference: Callable[[], object], view: Callable[[Any], object] = lambda r: r, rtol: float = 1e-12) -> Callable[[Any], str | None]:
+    """A check: the (viewed) result equals the (viewed) reference computed fresh."""
+    return lambda result: tree_diff(view(result), view(reference()), rtol)
+
+
+def _guard(value: object, call: Callable[[Any], object]) -> object:
+    """``call(value)``, raising :class:`Mutated` if it wrote into ``value``."""
+    snap = value.copy() if isinstance(value, np.ndarray) else None
+    out = call(value)
+    equal_nan = snap is not None and snap.dtype.kind in "fc"
+    if snap is not None and isinstance(value, np.ndarray) and not np.array_equal(snap, value, equal_nan=equal_nan):
+        raise Mutated("the call wrote into the caller's array")
+    return out
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def quiet(call: Callable[[], object]) -> object:
+    """``call()`` with stdout and stderr swallowed (progress lines, log lines)."""
+    import contextlib
+    import io as _io
+
+    with contextlib.redirect_stderr(_io.StringIO()), contextlib.redirect_stdout(_io.StringIO()):
+        return call()
+
+
+# --- array inputs: every array argument x every kind of array --------------------------------
+
+
+@attrs.frozen
+class Kind:
+    """A kind of value for an array argument, made from the argument's good value ``x0``.
+
+    ``expect`` is the default; a target's ``policy`` overrides it (or skips the kind with
+    ``"skip"``). ``compare``: how a returned result is checked — ``same`` (equal to the result
+    on ``x0``), ``empty`` (the result on ``x0`` with no examples), ``f16`` (close to the result
+    on ``x0``, in float16), ``returned`` (anything).
+    """
+
+    key: str
+    text: str
+    make: Callable[[np.ndarray[Any, Any]], object]
+    expect: str
+    compare: str = "same"
+    min_ndim: int = 0
+
+
+def _readonly(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    y = x.copy()
+    y.setflags(write=False)
+    return y
+
+
+def _strided(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return np.repeat(x, 2, axis=-1)[..., ::2]
+
+
+def _negative_strides(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return np.flip(np.flip(x, 0).copy(), 0)
+
+
+def _object(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return x.astype(object)
+
+
+FLOAT_KINDS: tuple[Kind, ...] = (
+    Kind("fortran", "Fortran-ordered", np.asfortranarray, "returns", min_ndim=2),
+    Kind("strided", "non-contiguous (strided view)", _strided, "returns"),
+    Kind("readonly", "read-only", _readonly, "returns"),
+    Kind("negstride", "negative-strided", _negative_strides, "returns"),
+    Kind("bigendian", "big-endian (>f8)", lambda x: x.astype(x.dtype.newbyteorder(">")), "either"),
+    Kind("int64", "int64", lambda x: np.round(x * 3).astype(np.int64), "raises", compare="cast"),
+    Kind("bool", "bool", lambda x: x > 0.3, "raises", compare="cast"),
+    Kind("complex", "complex128", lambda x: x.astype(np.complex128), "raises"),
+    Kind("object", "object-dtype", _object, "raises"),
+    Kind("str", "string-dtype", lambda x: x.astype(str), "raises"),
+    Kind("float16", "float16", lambda x: x.astype(np.float16), "raises", compare="f16"),
+    Kind("0d", "0-d array as", lambda x: np.array(0.5, dtype=x.dtype), "raises"),
+    Kind("rank1", "rank-1 (one example's row) as", lambda x: x.reshape(-1)[: x.shape[-1]].copy(), "raises"),
+    Kind("empty", "empty (no examples)", lambda x: x[:0], "raises", compare="empty"),
+    Kind("list", "nested list as", lambda x: x.tolist(), "raises"),
+    Kind("tuple", "tuple of arrays as", lambda x: tuple(x), "raises"),
+    Kind("dict", "dict as", lambda x: {"x": x}, "raises"),
+    Kind("none", "None as", lambda x: None, "raises"),
+    Kind("scalar", "Python float as", lambda x: 0.5, "raises"),
+    Kind("nan", "NaN in", lambda x: np.where(np.arange(x.size).reshape(x.shape) == 1, np.nan, x), "skip"),
+    Kind("inf", "inf in", lambda x: np.where(np.arange(x.size).reshape(x.shape) == 1, np.inf, x), "skip"),
+)
+"""Kinds of value for a float array argument."""
+
+LABEL_KINDS: tuple[Kind, ...] = (
+    Kind("int32", "int32", lambda x: x.astype(np.int32), "returns"),
+    Kind("uint8", "uint8", lambda x: x.astype(np.uint8), "returns"),
+    Kind("readonly", "read-only", _readonly, "returns"),
+    Kind("strided", "non-contiguous (strided view)", lambda x: np.repeat(x, 2)[::2], "returns"),
+    Kind("float", "float-valued", lambda x: x.astype(np.float64), "raises"),
+    Kind("bool", "bool", lambda x: x > 0, "raises"),
+    Kind("negative", "a negative label in", lambda x: np.where(np.arange(x.size) == 1, -1, x), "raises"),
+    Kind("toolarge", "a label = number of classes in", lambda x: np.where(np.arange(x.size) == 1, 3, x), "raises"),
+    Kind("0d", "0-d array as", lambda x: np.array(1), "raises", compare="any"),
+    Kind("column", "(N, 1) column as", lambda x: x[:, None], "raises"),
+    Kind("empty", "empty (no examples)", lambda x: x[:0], "raises", compare="empty"),
+    Kind("list", "list as", lambda x: x.tolist(), "raises"),
+    Kind("none", "None as", lambda x: None, "raises"),
+)
+"""Kinds of value for an integer-label argument (3 classes)."""
+
+UINT8_KINDS: tuple[Kind, ...] = (
+    Kind("fortran", "Fortran-ordered", np.asfortranarray, "returns"),
+    Kind("strided", "non-contiguous (strided view)", _strided, "returns"),
+    Kind("readonly", "read-only", _readonly, "returns"),
+    Kind("float", "float64", lambda x: x.astype(np.float64), "raises"),
+    Kind("int64", "int64", lambda x: x.astype(np.int64), "raises"),
+    Kind("bool", "bool", lambda x: x > 100, "raises"),
+    Kind("0d", "0-d array as", lambda x: np.array(1, np.uint8), "raises"),
+    Kind("rank1", "rank-1 as", lambda x: x.reshape(-1), "raises"),
+    Kind("list", "nested list as", lambda x: x.tolist(), "raises"),
+    Kind("none", "None as", lambda x: None, "raises"),
+)
+"""Kinds of value for a uint8 image argument."""
+
+KINDS = {"float": FLOAT_KINDS, "labels": LABEL_KINDS, "uint8": UINT8_KINDS}
+
+
+@attrs.frozen
+class Target:
+    """An array argument of a public function: its good value and how to call with another."""
+
+    function: str
+    fn: tuple[str, ...]
+    arg: str
+    kind: str
+    good: Callable[[], np.ndarray[Any, Any]]
+    call: Callable[[Any], object]
+    view: Callable[[Any], object] = lambda r: r
+    policy: tuple[tuple[str, str], ...] = ()
+    isolate: bool = False
+    arg_names: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    generic: bool = False
+
+
+def _empty_check(t: Target) -> Callable[[Any], str | None]:
+    def check(result: object) -> str | None:
+        from fnnet import tree
+
+        ref = t.view(t.call(t.good()))
+        n = t.good().shape[0]
+        got = t.view(result)
+        want_shapes = [
+            (0, *np.shape(a)[1:]) if np.ndim(a) and np.shape(a)[0] == n else np.shape(a)
+            for a in tree.leaves(ref)
+        ]
+        shapes = [np.shape(a) for a in tree.leaves(got)]
+        return None if shapes == want_shapes else f"shapes {shapes}, expected {want_shapes}"
+
+    return check
+
+
+_SHAPES = frozenset({"0d", "rank1", "empty", "list", "tuple", "dict", "none", "scalar", "column"})
+"""Kinds that change the shape or the container (a generic function still refuses them)."""
+
+
+def _on_good(t: Target) -> object:
+    return t.call(t.good())
+
+
+def _pred_first(loss: Callable[[Any, Any], object], target: Any, pred: Any) -> object:
+    return loss(pred, target)
+
+
+def _update_grads(update: Callable[..., object], make: Callable[[], Any], g: Any) -> object:
+    return update(make, g=g)
+
+
+def _run_made(make: Callable[[Any], Any], v: Any) -> object:
+    return _run_optimizer(make(v))
+
+
+def _schedule_values(make: Callable[[Any], Any], v: Any) -> object:
+    sched = make(v)
+    return [float(sched(k)) for k in range(0, 12, 3)]
+
+
+def _cast_check(t: Target, k: Kind, how: str) -> Callable[[Any], str | None]:
+    def reference() -> object:
+        v = np.asarray(k.make(t.good()))
+        return t.call(v.astype(t.good().dtype) if how == "cast" else np.ascontiguousarray(v))
+
+    return same_as(reference, t.view)
+
+
+def _f16_check(t: Target) -> Callable[[Any], str | None]:
+    def check(result: object) -> str | None:
+        from fnnet import tree
+
+        ref = t.view(t.call(t.good()))
+        for a, b in zip(tree.leaves(t.view(result)), tree.leaves(ref), strict=True):
+            if isinstance(b, np.ndarray) and b.dtype.kind == "f":
+                a = np.asarray(a)
+                if a.dtype != np.float16:
+                    return f"float16 in, {a.dtype} out"
+                if not np.allclose(a.astype(np.float64), b, rtol=1e-2, atol=1e-2):
+                    return "float16 result far from the float64 one"
+        return None
+
+    return check
+
+
+def array_cases(targets: Iterable[Target]) -> Iterator[Case]:
+    """Every target x every kind of its argument."""
+    for t in targets:
+        policy = dict(t.policy)
+        for k in KINDS[t.kind]:
+            expect = policy.get(k.key, "returns" if t.generic and k.key not in _SHAPES else k.expect)
+            if expect == "skip" or t.good().ndim < k.min_ndim or (t.kinds and k.key not in t.kinds):
+                continue
+            compare = "any" if expect == "any" else "contig" if t.generic else k.compare
+            expect = "either" if expect == "any" else expect
+            check: Callable[[Any], str | None] | None
+            if compare == "any":
+                check, ref = None, "anything"
+            elif compare in ("cast", "contig"):
+                check, ref = _cast_check(t, k, compare), "the result on a C-contiguous float64 copy" if compare == "cast" else "the result on a C-contiguous copy"
+            elif compare == "empty":
+                check, ref = _empty_check(t), "the result with no examples"
+            elif compare == "f16":
+                check, ref = _f16_check(t), "the float64 result in float16"
+            else:
+                check, ref = same_as(functools.partial(_on_good, t), t.view), "the result on the C-contiguous array"
+
+            def call(tmp: Path, t: Target = t, k: Kind = k) -> object:
+                return _guard(k.make(t.good()), t.call)
+
+            yield Case(
+                t.function, f"{k.text} {t.arg}", call, expect,
+                names=(t.fn, t.arg_names or (t.arg,)), check=check, reference=ref, isolate=t.isolate,
+            )  # fmt: skip
+
+
+# --- the array targets -----------------------------------------------------------------------
+
+X = _rng(0).normal(size=(5, 4))
+"""5 examples of 4 features."""
+LABELS = np.array([0, 2, 1, 2, 0])
+"""5 labels of 3 classes."""
+IMAGES = _rng(1).normal(size=(2, 6, 6, 1))
+FEATURE_MAPS = _rng(2).normal(size=(2, 4, 4, 3))
+
+
+def _layer(make: Callable[[], Any], shape: tuple[int, ...]) -> tuple[Any, Any]:
+    layer = make()
+    return layer, layer.init(0, shape)[1]
+
+
+def _layer_targets(name: str, make: Callable[[], Any], x0: np.ndarray[Any, Any], *, params: bool, deep: bool) -> list[Target]:
+    """``apply`` for every layer; ``forward`` and ``backward`` for the ``deep`` ones."""
+    shape = x0.shape[1:]
+    fn = (name.split("(")[0].split(".")[-1], "serial", "mlp")
+    policy = (("empty", "either"),) + ((("float16", "either"),) if not params else ())
+    out = [
+        Target(f"layers.{name}.apply", fn, "x", "float", lambda: x0.copy(),
+               lambda x: (lambda lp: lp[0].apply(lp[1], x))(_layer(make, shape)), policy=policy),
+    ]  # fmt: skip
+    if deep:
+        dy0 = _rng(5).normal(size=np.shape(_layer(make, shape)[0].apply(_layer(make, shape)[1], x0)))
+
+        def backward(dy: Any) -> object:
+            layer, p = _layer(make, shape)
+            return layer.backward(p, layer.forward(p, x0)[1], dy)
+
+        def forward(x: Any) -> object:
+            layer, p = _layer(make, shape)
+            return layer.forward(p, x)[0]
+
+        out.append(Target(f"layers.{name}.forward", fn, "x", "float", lambda: x0.copy(), forward, policy=policy))
+        out.append(Target(f"layers.{name}.backward", fn, "dy", "float", lambda: dy0.copy(), backward,
+                          policy=(("empty", "raises"),), kinds=_BACKWARD_KINDS))  # fmt: skip
+    return out
+
+
+_BACKWARD_KINDS = ("fortran", "strided", "readonly", "int64", "complex", "rank1", "empty", "list", "none")
+"""``backward`` is fed by the library: the kinds a user's own call plausibly gets wrong."""
+
+
+def layer_targets() -> list[Target]:
+    from fnnet import layers as L
+
+    specs: list[tuple[str, Callable[[], Any], np.ndarray[Any, Any], bool, bool]] = [
+        ("dense(3)", lambda: L.dense(3), X, True, True),
+        ("mlp([4, 5, 3], tanh, sigmoid)", lambda: L.mlp([4, 5, 3], hidden=L.tanh, output=L.sigmoid), X, True, True),
+        ("serial(dense(5), relu, dense(3))", lambda: L.serial(L.dense(5), L.relu, L.dense(3)), X, True, True),
+        ("identity", lambda: L.identity, X, False, False),
+        ("sigmoid", lambda: L.sigmoid, X, False, True),
+        ("tanh", lambda: L.tanh, X, False, False),
+        ("relu", lambda: L.relu, X, False, False),
+        ("leaky_relu(0.1)", lambda: L.leaky_relu(0.1), X, False, False),
+        ("elu(1.0)", lambda: L.elu(1.0), X, False, False),
+        ("softplus", lambda: L.softplus, X, False, False),
+        ("softmax", lambda: L.softmax, X, False, True),
+        ("conv2d(2, 3)", lambda: L.conv2d(2, 3), IMAGES, True, True),
+        ("max_pool2d(2)", lambda: L.max_pool2d(2), FEATURE_MAPS, False, True),
+        ("avg_pool2d(2)", lambda: L.avg_pool2d(2), FEATURE_MAPS, False, False),
+        ("flatten()", lambda: L.flatten(), FEATURE_MAPS, False, True),
+        ("reshape((2, 2))", lambda: L.reshape((2, 2)), X, False, False),
+        ("dropout(0.5)", lambda: L.dropout(0.5), X, False, False),
+    ]
+    out = [t for name, make, x0, params, deep in specs for t in _layer_targets(name, make, x0, params=params, deep=deep)]
+
+    def keyed(x: Any) -> object:
+        return L.dropout(0.5).forward_keyed(None, x, (0, 1))  # type: ignore[misc]  # set for dropout
+
+    out.append(Target("layers.dropout(0.5).forward_keyed", ("dropout",), "x", "float", lambda: X.copy(), keyed, policy=(("empty", "either"), ("float16", "either"))))
+    return out
+
+
+def _loss_targets() -> list[Target]:
+    from fnnet import losses
+
+    p2 = _rng(3).uniform(0.05, 0.95, size=(5, 2))
+    t2 = (_rng(4).uniform(size=(5, 2)) > 0.5).astype(np.float64)
+    logits = _rng(6).normal(size=(5, 3))
+    onehot = np.eye(3)[LABELS]
+    out: list[Target] = []
+    for name in ("mse", "half_mse", "binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        f = getattr(losses, name)
+        pred0 = p2 if name == "binary_cross_entropy" else p2 * 4 - 2
+        out.append(Target(f"losses.{name}", (name,), "pred", "float", pred0.copy, functools.partial(_pred_first, f, t2)))
+        out.append(Target(f"losses.{name}", (name,), "target", "float", t2.copy, functools.partial(f, pred0), policy=(("int64", "either"), ("bool", "either"))))
+    sce = losses.softmax_cross_entropy
+    out.append(Target("losses.softmax_cross_entropy", ("softmax_cross_entropy",), "pred", "float", lambda: logits.copy(), lambda p: sce(p, LABELS)))
+    out.append(Target("losses.softmax_cross_entropy", ("softmax_cross_entropy",), "target", "labels", lambda: LABELS.copy(), lambda t: sce(logits, t)))
+    out.append(Target("losses.softmax_cross_entropy", ("softmax_cross_entropy",), "soft target", "float", lambda: onehot.copy(), lambda t: sce(logits, t), arg_names=("target",)))
+    return out
+
+
+def _metric_data_targets() -> list[Target]:
+    from fnnet import data, metrics, train
+
+    probs = _rng(7).dirichlet(np.ones(3), size=5)
+    u8 = (_rng(8).uniform(size=(3, 6, 6)) * 255).astype(np.uint8)
+    loss_series = _rng(9).uniform(size=(6, 2))
+    return [
+        Target("metrics.accuracy", ("accuracy",), "pred", "float", lambda: probs.copy(), lambda p: metrics.accuracy(p, LABELS)),
+        Target("metrics.accuracy", ("accuracy",), "target", "labels", lambda: LABELS.copy(), lambda t: metrics.accuracy(probs, t), policy=(("column", "raises"),)),
+        Target("metrics.predicted_class", ("predicted_class",), "pred", "float", lambda: probs.copy(), metrics.predicted_class, policy=(("empty", "either"),)),
+        Target("metrics.confusion_matrix", ("confusion_matrix",), "pred_labels", "labels", lambda: LABELS.copy(), lambda t: metrics.confusion_matrix(t, LABELS, 3), policy=(("list", "any"),)),
+        Target("metrics.confusion_matrix", ("confusion_matrix",), "labels", "labels", lambda: LABELS.copy(), lambda t: metrics.confusion_matrix(LABELS, t, 3), policy=(("list", "any"),)),
+        Target("data.one_hot", ("one_hot",), "labels", "labels", lambda: LABELS.copy(), lambda t: data.one_hot(t, 3), policy=(("empty", "returns"), ("column", "any"), ("0d", "any"))),
+        Target("data.batches", ("batches",), "x", "float", lambda: X.copy(), lambda x: list(data.batches(x, LABELS, 2, key=0)), policy=(("rank1", "either"),), generic=True),
+        Target("data.train_val_split", ("train_val_split",), "x", "float", lambda: X.copy(), lambda x: data.train_val_split(x, LABELS, 2, key=0), policy=(("rank1", "either"),), generic=True),
+        Target("data.flatten_images", ("flatten_images",), "x", "uint8", lambda: u8.copy(), data.flatten_images),
+        Target("data.images", ("images",), "x", "uint8", lambda: u8.copy(), data.images),
+        Target("train.first_below", ("first_below",), "series", "float", lambda: loss_series.copy(), lambda s: train.first_below(s, 0.5), policy=(("rank1", "either"), ("float16", "either"))),
+    ]
+
+
+def _lab() -> tuple[Any, Any]:
+    from fnnet import layers
+
     net = layers.mlp([2, 4, 1], hidden=layers.sigmoid, output=layers.sigmoid)
     return net, net.init(0, (2,))[1]
 
 
-def _conv() -> tuple[layers.Layer[Any, Any], Any]:
-    layer = layers.conv2d(2, 3)
-    return layer, layer.init(0, (6, 6, 1))[1]
+def fit(**kwargs: Any) -> Any:
+    """A short XOR fit of the lab network; ``kwargs`` override any argument."""
+    from fnnet import data, losses, optim, train
 
-
-def _fit(**kwargs: Any) -> object:
     net, params = _lab()
-    x, y = data.xor()
-    args: dict[str, Any] = {"data": (x, y), "epochs": 2, **kwargs}
-    return train.fit(net, losses.mse, optim.sgd(0.1), params, **args)
+    args: dict[str, Any] = {"model": net, "loss": losses.mse, "optimizer": optim.sgd(0.5), "params": params, "data": data.xor(), "epochs": 3}
+    args.update(kwargs)
+    return quiet(lambda: train.fit(**args))
 
 
-def _load_wrong_structure(tmp: Path) -> object:
-    io.save(tmp / "p.npz", [np.ones(2)])
-    return io.load(tmp / "p.npz", like={"w": np.ones(2)})
+def _fit_view(r: Any) -> object:
+    return (r.params, r.history.loss, r.epochs)
 
 
-def _load_truncated(tmp: Path) -> object:
-    io.save(tmp / "t.npz", [np.ones(200)])
-    raw = (tmp / "t.npz").read_bytes()
-    (tmp / "t.npz").write_bytes(raw[:100])
-    return io.load(tmp / "t.npz", like=[np.ones(200)])
+def _train_targets() -> list[Target]:
+    from fnnet import data, losses, optim, train
 
+    x0, y0 = data.xor()
+    net, p0 = _lab()
 
-def _check_wrong_grad_shape() -> object:
-    return check.check_gradients(lambda xs: 0.0, [np.ones(3)], [np.ones(2)], ["w"])
+    def step(x: Any) -> object:
+        opt = optim.sgd(0.5)
+        s = train.make_step(net, losses.mse, opt)
+        return s(train.init_state(opt, p0), (x, y0))[0].params
 
-
-def _target_trap(loss: Callable[[Any, Any], object]) -> Callable[[], object]:
-    return lambda: loss(np.full((6, 1), 0.5), np.zeros(6))
-
-
-def cases(tmp: Path) -> list[Case]:
-    """Every case; ``tmp`` is a scratch folder for the file cases."""
-    dense, dp = _dense()
-    net, lp = _lab()
-    conv, cp = _conv()
-    f64 = np.ones((5, 4))
-    v, e = ValueError, TypeError
     return [
-        # layers
-        Case("dense.apply", "x with 2 features, params expect 4", lambda: dense.apply(dp, np.ones((5, 2))), v, ("dense", "'x'", "(5, 2)")),
-        Case("dense.apply", "x of rank 1", lambda: dense.apply(dp, np.ones(4)), v, ("dense", "'x'", "(4,)")),
-        Case("dense.apply", "integer x", lambda: dense.apply(dp, np.ones((5, 4), dtype=np.int64)), e, ("dense", "'x'", "int64")),
-        Case("dense.apply", "bool x", lambda: dense.apply(dp, np.ones((5, 4), dtype=bool)), e, ("dense", "'x'", "bool")),
-        Case("dense.apply", "float32 x, float64 params", lambda: dense.apply(dp, np.ones((5, 4), np.float32)), e, ("dense", "'x'", "float32")),
-        Case("dense.apply", "a Python list as x", lambda: dense.apply(dp, [[1.0] * 4]), e, ("dense", "'x'", "list")),  # type: ignore[arg-type]  # deliberately wrong
-        Case("dense.apply", "x stacked for 3 models, params for 2", lambda: dense.apply(layers.init_stack(dense, [0, 1], (4,))[1], np.ones((3, 5, 4))), v, ("dense", "'x'", "(3,)", "(2,)")),
-        Case("dense", "out_features = 0", lambda: layers.dense(0), v, ("dense", "'out_features'")),
-        Case("dense.init", "input_shape of rank 2", lambda: dense.init(0, (2, 2)), v, ("dense", "input_shape", "(2, 2)")),
-        Case("sigmoid.apply", "integer x", lambda: layers.sigmoid.apply(None, np.ones((2, 2), np.int64)), e, ("sigmoid", "'x'", "int64")),
-        Case("softmax.apply", "a Python float", lambda: layers.softmax.apply(None, 1.0), e, ("softmax", "'x'", "float")),  # type: ignore[arg-type]  # deliberately wrong
-        Case("serial.apply", "params tuple of the wrong length", lambda: net.apply(lp[:2], np.ones((3, 2))), v, ("serial", "'params'", "4")),
-        Case("mlp", "sizes with a zero", lambda: layers.mlp([2, 0, 1]), v, ("mlp", "'sizes'")),
-        Case("mlp.init", "input_shape not (sizes[0],)", lambda: net.init(0, (3,)), v, ("mlp", "input_shape", "(3,)")),
-        Case("init_stack", "no keys", lambda: layers.init_stack(dense, [], (4,)), v, ("init_stack", "'keys'")),
-        Case("conv2d.apply", "x of rank 3 (no channel axis)", lambda: conv.apply(cp, np.ones((2, 6, 6))), v, ("conv2d", "'x'", "(2, 6, 6)")),
-        Case("conv2d.apply", "3 channels, params expect 1", lambda: conv.apply(cp, np.ones((2, 6, 6, 3))), v, ("conv2d", "'x'", "3")),
-        Case("conv2d.apply", "image smaller than the kernel", lambda: conv.apply(cp, np.ones((2, 2, 2, 1))), v, ("conv2d", "'x'")),
-        Case("conv2d", "kernel_size 0", lambda: layers.conv2d(2, 0), v, ("conv2d", "kernel_size")),
-        Case("max_pool2d.apply", "x of rank 2", lambda: layers.max_pool2d(2).apply(None, np.ones((4, 4))), v, ("max_pool2d", "'x'", "(4, 4)")),
-        Case("flatten.apply", "x of rank 2", lambda: layers.flatten().apply(None, np.ones((4, 4))), v, ("flatten", "'x'", "(4, 4)")),
-        Case("dropout", "rate 1.0", lambda: layers.dropout(1.0), v, ("dropout", "'rate'")),
-        # losses
-        *[
-            Case(name, "(N,) target for an (N, 1) prediction", _target_trap(fn), v, (name, "'target'", "(6,)", "(6, 1)"))
-            for name, fn in (("mse", losses.mse), ("half_mse", losses.half_mse), ("binary_cross_entropy", losses.binary_cross_entropy), ("binary_cross_entropy_with_logits", losses.binary_cross_entropy_with_logits), ("softmax_cross_entropy", losses.softmax_cross_entropy))
-        ],
-        Case("mse", "integer prediction", lambda: losses.mse(np.ones((2, 1), np.int64), np.ones((2, 1))), e, ("mse", "'pred'", "int64")),
-        Case("mse", "prediction of rank 1", lambda: losses.mse(np.ones(3), np.ones(3)), v, ("mse", "'pred'", "(3,)")),
-        Case("mse", "empty batch", lambda: losses.mse(np.ones((0, 1)), np.ones((0, 1))), v, ("mse", "'pred'", "(0, 1)")),
-        Case("mse", "float32 prediction, float64 target", lambda: losses.mse(np.ones((2, 1), np.float32), np.ones((2, 1))), e, ("mse", "'target'", "float64")),
-        Case("softmax_cross_entropy", "label 10 with 10 classes", lambda: losses.softmax_cross_entropy(np.zeros((2, 10)), np.array([0, 10])), v, ("softmax_cross_entropy", "'target'", "[0, 10)")),
-        Case("softmax_cross_entropy", "negative label", lambda: losses.softmax_cross_entropy(np.zeros((2, 10)), np.array([-1, 0])), v, ("softmax_cross_entropy", "'target'", "[0, 10)")),
-        Case("softmax_cross_entropy", "labels for 3 examples, 2 predicted", lambda: losses.softmax_cross_entropy(np.zeros((2, 10)), np.array([0, 1, 2])), v, ("softmax_cross_entropy", "'target'", "(3,)")),
-        # optimizers
-        Case("sgd", "negative learning rate", lambda: optim.sgd(-0.1), v, ("scale_by_learning_rate", "'learning_rate'")),
-        Case("sgd", "NaN learning rate", lambda: optim.sgd(float("nan")), v, ("scale_by_learning_rate", "'learning_rate'")),
-        Case("adam", "b1 = 1.5", lambda: optim.adam(0.1, b1=1.5), v, ("scale_by_adam", "'b1'")),
-        Case("momentum", "per-model beta with a NaN", lambda: optim.momentum(0.1, np.array([0.9, np.nan])), v, ("trace", "'decay'")),
-        Case("Optimizer.update", "per-model lr for 2 models, params for 3", lambda: optim.sgd(np.array([0.1, 0.2])).update([f64[:3]], optim.sgd(np.array([0.1, 0.2])).init([f64[:3]]), [f64[:3]]), v, ("fnnet.optim", "(2,)", "(3, 4)")),
-        Case("Optimizer.update", "grads with fewer leaves than params", lambda: optim.sgd(0.1).update([f64], optim.sgd(0.1).init([f64, f64]), [f64, f64]), v, ("grads", "params")),
-        Case("masked", "a user's optimizer inside", lambda: optim.masked(optim.Optimizer(lambda p: 0, lambda g, s, p: (g, s)), [True]), e, ("masked", "'inner'")),
-        Case("schedules.exponential_decay", "transition_steps 0", lambda: optim.schedules.exponential_decay(1.0, 0.5, 0), v, ("exponential_decay", "transition_steps")),
-        # training
-        Case("fit", "epochs = 0", lambda: _fit(epochs=0), v, ("fit", "'epochs'")),
-        Case("fit", "patience without validation data", lambda: _fit(patience=3), v, ("fit", "'patience'", "'val_data'")),
-        Case("fit", "x and y of different lengths", lambda: _fit(data=(np.ones((21, 2)), np.ones((5, 1)))), v, ("fit", "(21, 2)", "(5, 1)")),
-        Case("fit", "data given as lists", lambda: _fit(data=([[0.0, 1.0]], [[1.0]])), e, ("fit", "'data'")),
-        Case("fit", "(N,) targets for (N, 1) outputs", lambda: _fit(data=(np.ones((21, 2)), np.ones(21))), v, ("mse", "'target'", "(21,)")),
-        Case("fit", "a NaN in the inputs", lambda: _fit(data=(np.full((21, 2), np.nan), np.ones((21, 1)))), v, ("fit", "x in 'data'", "NaN")),
-        Case("fit", "an infinite validation target", lambda: _fit(val_data=(np.ones((3, 2)), np.array([[np.inf]] * 3))), v, ("fit", "y in 'val_data'", "infinite")),
-        Case("fit", "integer inputs", lambda: _fit(data=(np.ones((21, 2), np.int64), np.ones((21, 1)))), e, ("dense", "'x'", "int64")),
-        # data, metrics
-        Case("data.linear", "n = -1", lambda: data.linear(-1, key=0), v, ("linear", "'n'")),
-        Case("data.one_hot", "label 3 with 3 classes", lambda: data.one_hot(np.array([0, 3]), 3), v, ("one_hot", "'labels'")),
-        Case("data.one_hot", "float labels", lambda: data.one_hot(np.array([0.0, 1.0]), 3), e, ("one_hot", "'labels'")),
-        Case("data.batches", "batch_size 0", lambda: data.batches(np.ones((4, 2)), np.ones((4, 1)), 0, None), v, ("batches", "'batch_size'")),
-        Case("data.batches", "x and y of different lengths", lambda: data.batches(np.ones((4, 2)), np.ones((3, 1)), 2, None), v, ("batches", "(4, 2)", "(3, 1)")),
-        Case("data.train_val_split", "validation fraction 1.5", lambda: data.train_val_split(np.ones((4, 2)), np.ones((4, 1)), 1.5, key=0), v, ("train_val_split", "'val'")),
-        Case("data.flatten_images", "float images", lambda: data.flatten_images(np.ones((2, 28, 28))), e, ("flatten_images", "'x'")),  # type: ignore[arg-type]  # deliberately wrong
-        Case("metrics.accuracy", "labels for 2 examples, 3 predicted", lambda: metrics.accuracy(np.ones((3, 2)), np.array([0, 1])), v, ("accuracy", "(3,)", "(2,)")),
-        Case("metrics.confusion_matrix", "class 3 of 3", lambda: metrics.confusion_matrix(np.array([3]), np.array([0]), 3), v, ("confusion_matrix", "'pred_labels'")),
-        # trees, keys, io, check
-        Case("tree.tree_map", "trees of different structure", lambda: tree.tree_map(np.add, [f64], [f64, f64]), v, ("tree structures differ", "list")),
-        Case("tree.unflatten", "too few leaves", lambda: tree.unflatten(tree.structure([1, 2]), [1]), v, ("unflatten", "2 leaves", "got 1")),
-        Case("tree.stack", "no trees", lambda: tree.stack([]), v, ("stack",)),
-        Case("tree.tree_at", "where returns a new array", lambda: tree.tree_at(lambda t: np.zeros(1), [f64], 0), v, ("tree_at", "`where`")),
-        Case("tree.pytree", "a plain class", lambda: tree.pytree(type("Plain", (), {})), e, ("pytree", "not an attrs class")),
-        Case("random.generator", "negative key", lambda: random.generator(-1), v, ("fnnet.random", "non-negative")),
-        Case("random.generator", "float key", lambda: random.generator(1.5), e, ("fnnet.random", "int")),  # type: ignore[arg-type]  # deliberately wrong type
-        Case("io.save", "an object array", lambda: io.save(tmp / "o.npz", [np.array([None], dtype=object)]), e, ("fnnet.io.save", "object")),
-        Case("io.load", "file of another structure", lambda: _load_wrong_structure(tmp), v, ("fnnet.io.load", "structure")),
-        Case("io.load", "truncated file", lambda: _load_truncated(tmp), v, ("fnnet.io.load", "truncated or corrupted")),
-        Case("check.check_gradients", "gradient of the wrong shape", _check_wrong_grad_shape, v, ("check_gradients", "(2,)", "(3,)")),
+        Target("train.fit", ("fit",), "x in 'data'", "float", lambda: x0.copy(), lambda x: fit(data=(x, y0)), _fit_view, arg_names=("data",)),
+        Target("train.fit", ("fit",), "y in 'data'", "float", lambda: y0.copy(), lambda y: fit(data=(x0, y)), _fit_view, arg_names=("data",), policy=(("nan", "raises"), ("inf", "raises"), ("int64", "either"), ("bool", "either"))),
+        Target("train.fit", ("fit",), "x in 'val_data'", "float", lambda: x0.copy(), lambda x: fit(val_data=(x, y0)), lambda r: (r.params, r.history.val_loss), arg_names=("val_data",), policy=(("nan", "raises"),)),
+        Target("train.evaluate", ("evaluate",), "x in 'data'", "float", lambda: x0.copy(), lambda x: train.evaluate(net, losses.mse, p0, (x, y0)), arg_names=("data",)),
+        Target("train.make_step(...)", ("step", "mlp", "dense", "serial"), "x in 'batch'", "float", lambda: x0.copy(), step, arg_names=("x", "batch")),
+    ]
+
+
+def _optim_targets() -> list[Target]:
+    from fnnet import optim
+
+    p0 = {"b": np.zeros(3), "w": _rng(10).normal(size=(2, 3))}
+    g0 = _rng(11).normal(size=(2, 3))
+
+    def update(make: Callable[[], Any], g: Any = None, w: Any = None) -> object:
+        opt = make()
+        params = {"b": p0["b"], "w": p0["w"] if w is None else w}
+        grads = {"b": np.ones(3), "w": g0 if g is None else g}
+        state = opt.init(params)
+        for _ in range(2):
+            u, state = opt.update(grads, state, params)
+        return u
+
+    makers: list[tuple[str, Callable[[], Any]]] = [
+        ("sgd(0.1)", lambda: optim.sgd(0.1)),
+        ("momentum(0.1)", lambda: optim.momentum(0.1)),
+        ("adam(0.1)", lambda: optim.adam(0.1)),
+        ("adamw(0.1)", lambda: optim.adamw(0.1)),
+        ("rmsprop(0.1)", lambda: optim.rmsprop(0.1)),
+        ("adagrad(0.1)", lambda: optim.adagrad(0.1)),
+        ("chain(clip_by_global_norm(1.0), sgd(0.1))", lambda: optim.chain(optim.clip_by_global_norm(1.0), optim.sgd(0.1))),
+    ]
+    pol = (("empty", "either"), ("rank1", "either"), ("0d", "either"), ("nan", "skip"))
+    out = []
+    for name, make in makers:
+        fn = ("update", "grads", name.split("(")[0])
+        out.append(Target(f"optim.{name}.update", fn, "grads leaf", "float", lambda: g0.copy(), functools.partial(_update_grads, update, make), policy=pol + (("0d", "raises"), ("rank1", "raises"), ("empty", "raises"), ("int64", "either")), arg_names=("grads", "g")))
+    out.append(Target("optim.adamw(0.1).update", ("update", "params", "adamw"), "params leaf", "float", lambda: p0["w"].copy(), lambda w: update(makers[3][1], w=w), policy=pol + (("0d", "raises"), ("rank1", "raises"), ("empty", "raises")), arg_names=("params", "p")))
+    return out
+
+
+def all_array_targets() -> list[Target]:
+    return [*layer_targets(), *_loss_targets(), *_metric_data_targets(), *_train_targets(), *_optim_targets()]
+
+
+# --- hyperparameters and counts: every scalar argument x values at and past its bounds -------
+
+
+@attrs.frozen
+class Scalar:
+    """A scalar argument: its valid range, and a call that shows what a value does.
+
+    ``kind`` is ``float`` or ``int``; ``low``/``high`` bound the valid values (``open_low`` /
+    ``open_high`` exclude the bound itself); ``build(value)`` returns something to compare with
+    ``build(the same value as a plain Python number)``.
+    """
+
+    function: str
+    fn: tuple[str, ...]
+    arg: str
+    kind: str
+    low: float
+    high: float
+    build: Callable[[Any], object]
+    open_low: bool = False
+    open_high: bool = False
+    none_ok: bool = False
+    per_model: bool = False
+    isolate: bool = False
+    good: float | None = None
+    skip: tuple[str, ...] = ()
+
+
+_NAN, _INF = float("nan"), float("inf")
+
+
+def _values(s: Scalar) -> list[tuple[str, object, object]]:
+    """``(text, value, its plain Python equivalent or _BAD)`` for every value tried on ``s``."""
+    if s.kind == "int":
+        good = int(s.good) if s.good is not None else int(max(s.low, 0) + 2) if math_isfinite(s.low) else 2
+        return [
+            ("0", 0, 0), ("1", 1, 1), ("-1", -1, -1), (f"{good}", good, good),
+            (f"np.int64({good})", np.int64(good), good), (f"np.int32({good})", np.int32(good), good),
+            (f"{good}.0 (a float)", float(good), _BAD), (f"np.float64({good}.0)", np.float64(good), _BAD),
+            ("2.5", 2.5, _BAD), ("NaN", _NAN, _BAD), ("inf", _INF, _BAD), ("True", True, _BAD),
+            ("None", None, None if s.none_ok else _BAD), (f"the string '{good}'", str(good), _BAD),
+            (f"[{good}] (a list)", [good], _BAD), (f"0-d array {good}", np.array(good), _EITHER),
+        ]  # fmt: skip
+    mid = s.good if s.good is not None else 0.5 if s.low <= 0.5 <= s.high else (s.low + 1.0 if math_isfinite(s.low) else -0.5)
+    return [
+        ("0", 0.0, 0.0), ("1", 1.0, 1.0), ("-1", -1.0, -1.0), (f"{mid}", mid, mid),
+        ("1 (an int)", 1, 1.0), (f"np.float32({mid})", np.float32(mid), float(np.float32(mid))),
+        (f"np.float64({mid})", np.float64(mid), mid), ("np.int64(1)", np.int64(1), 1.0),
+        ("NaN", _NAN, _BAD), ("inf", _INF, _BAD), ("-inf", -_INF, _BAD), ("1e-300", 1e-300, 1e-300),
+        ("True", True, _BAD), ("None", None, None if s.none_ok else _BAD),
+        (f"the string '{mid}'", str(mid), _BAD), ("complex 0.5+0j", 0.5 + 0j, _BAD),
+        (f"[{mid}] (a list)", [mid], _BAD), (f"0-d array {mid}", np.array(mid), _EITHER),
+        (f"per-model array [{mid}, {mid}]", np.array([mid, mid]), np.array([mid, mid]) if s.per_model else _BAD),
     ]  # fmt: skip
 
 
-def outcome(case: Case) -> Exception | None:
-    """What the case actually raised (``None`` if nothing)."""
-    try:
-        result = case.call()
-        if hasattr(result, "__next__"):  # a generator: errors may only come on iteration
-            next(iter(result))  # type: ignore[call-overload]  # checked by hasattr above
-    except Exception as exc:  # noqa: BLE001 - recording whatever comes is the point
-        return exc
+def math_isfinite(v: float) -> bool:
+    return bool(np.isfinite(v))
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_BAD = _Marker("bad")
+_EITHER = _Marker("either")
+
+
+def _in_range(s: Scalar, plain: object) -> str:
+    """``returns``, ``raises`` or ``either`` (at a closed float bound: a choice either way)."""
+    if plain is _BAD:
+        return "raises"
+    if plain is _EITHER:
+        return "either"
+    if plain is None or isinstance(plain, np.ndarray):
+        return "returns"
+    v = float(plain)  # type: ignore[arg-type]  # a plain number here
+    if v < s.low or v > s.high or (v == s.low and s.open_low) or (v == s.high and s.open_high):
+        return "raises"
+    if v in (s.low, s.high) and s.kind == "float":
+        return "either"
+    return "returns"
+
+
+def scalar_cases(scalars: Iterable[Scalar]) -> Iterator[Case]:
+    for s in scalars:
+        for text, value, plain in _values(s):
+            if text in s.skip:
+                continue
+            expect = _in_range(s, plain)
+            if expect == "either" and plain is _EITHER:
+                check = None
+                ref = "anything"
+            elif isinstance(plain, np.ndarray) or plain is None:
+                check, ref = None, "a result"
+            else:
+                rtol = 1e-6 if isinstance(value, np.float32) else 1e-12
+                check, ref = same_as(functools.partial(s.build, plain), rtol=rtol), f"the result for {plain!r}"
+
+            def call(tmp: Path, s: Scalar = s, value: object = value) -> object:
+                return s.build(value)
+
+            arg = s.arg.split(" ")[0].split("[")[0]
+            yield Case(s.function, f"{s.arg} = {text}", call, expect, names=(s.fn, (arg,)),
+                       check=check, reference=ref, isolate=s.isolate)  # fmt: skip
+
+
+def _run_optimizer(opt: Any) -> object:
+    """Three updates of ``opt`` on a 2-model stack of params; the last updates."""
+    params = {"b": np.full((2, 3), 0.5), "w": _rng(12).normal(size=(2, 4, 3))}
+    grads = {"b": np.full((2, 3), 0.1), "w": _rng(13).normal(size=(2, 4, 3))}
+    state = opt.init(params)
+    u: object = None
+    for _ in range(3):
+        u, state = opt.update(grads, state, params)
+    return u
+
+
+def _optim_scalars() -> list[Scalar]:
+    from fnnet import optim
+
+    o = optim
+    inf = _INF
+    spec: list[tuple[str, str, Callable[[Any], Any], float, float, bool, bool]] = [
+        # function, arg, make(value), low, high, open_low, open_high
+        ("sgd", "learning_rate", lambda v: o.sgd(v), 0, inf, False, True),
+        ("momentum", "learning_rate", lambda v: o.momentum(v), 0, inf, False, True),
+        ("momentum", "beta", lambda v: o.momentum(0.1, v), 0, 1, False, True),
+        ("nesterov", "beta", lambda v: o.nesterov(0.1, v), 0, 1, False, True),
+        ("adagrad", "learning_rate", lambda v: o.adagrad(v), 0, inf, False, True),
+        ("adagrad", "eps", lambda v: o.adagrad(0.1, v), 0, inf, True, True),
+        ("rmsprop", "decay", lambda v: o.rmsprop(0.1, v), 0, 1, False, True),
+        ("rmsprop", "eps", lambda v: o.rmsprop(0.1, 0.9, v), 0, inf, True, True),
+        ("adam", "learning_rate", lambda v: o.adam(v), 0, inf, False, True),
+        ("adam", "b1", lambda v: o.adam(0.1, b1=v), 0, 1, False, True),
+        ("adam", "b2", lambda v: o.adam(0.1, b2=v), 0, 1, False, True),
+        ("adam", "eps", lambda v: o.adam(0.1, eps=v), 0, inf, True, True),
+        ("adamw", "weight_decay", lambda v: o.adamw(0.1, weight_decay=v), 0, inf, False, True),
+        ("scale", "factor", lambda v: o.scale(v), -inf, inf, True, True),
+        ("scale_by_learning_rate", "learning_rate", lambda v: o.scale_by_learning_rate(v), 0, inf, False, True),
+        ("trace", "decay", lambda v: o.trace(v), 0, 1, False, True),
+        ("scale_by_rms", "decay", lambda v: o.scale_by_rms(v), 0, 1, False, True),
+        ("scale_by_adam", "b1", lambda v: o.scale_by_adam(b1=v), 0, 1, False, True),
+        ("scale_by_adagrad", "eps", lambda v: o.scale_by_adagrad(eps=v), 0, inf, True, True),
+        ("add_decayed_weights", "weight_decay", lambda v: o.add_decayed_weights(v), 0, inf, False, True),
+        ("clip", "max_delta", lambda v: o.clip(v), 0, inf, False, True),
+        ("clip_by_global_norm", "max_norm", lambda v: o.clip_by_global_norm(v), 0, inf, False, True),
+    ]
+    out = []
+    for name, arg, make, low, high, ol, oh in spec:
+        fn = (name, "scale_by_learning_rate", "scale_by_adam", "trace", "scale_by_rms", "scale_by_adagrad", "add_decayed_weights", "chain")
+        out.append(Scalar(f"optim.{name}", fn, arg, "float", low, high,
+                          functools.partial(_run_made, make), ol, oh, per_model=True))  # fmt: skip
+    return out
+
+
+def _schedule_scalars() -> list[Scalar]:
+    from fnnet.optim import schedules as S
+
+    def values(sched: Any) -> object:
+        return [float(sched(k)) for k in range(0, 12, 3)]
+
+    inf = _INF
+    spec: list[tuple[str, str, str, Callable[[Any], Any], float, float]] = [
+        ("constant", "value", "float", lambda v: S.constant(v), 0, inf),
+        ("exponential_decay", "init_value", "float", lambda v: S.exponential_decay(v, 0.5, 2), 0, inf),
+        ("exponential_decay", "decay_rate", "float", lambda v: S.exponential_decay(0.1, v, 2), 0, inf),
+        ("exponential_decay", "transition_steps", "int", lambda v: S.exponential_decay(0.1, 0.5, v), 1, inf),
+        ("step_decay", "init_value", "float", lambda v: S.step_decay(v, 0.5, 2), 0, inf),
+        ("step_decay", "factor", "float", lambda v: S.step_decay(0.1, v, 2), 0, inf),
+        ("step_decay", "every", "int", lambda v: S.step_decay(0.1, 0.5, v), 1, inf),
+        ("cosine_decay", "init_value", "float", lambda v: S.cosine_decay(v, 10), 0, inf),
+        ("cosine_decay", "decay_steps", "int", lambda v: S.cosine_decay(0.1, v), 1, inf),
+        ("cosine_decay", "alpha", "float", lambda v: S.cosine_decay(0.1, 10, v), 0, 1),
+        ("linear", "init_value", "float", lambda v: S.linear(v, 0.0, 10), 0, inf),
+        ("linear", "end_value", "float", lambda v: S.linear(0.1, v, 10), 0, inf),
+        ("linear", "transition_steps", "int", lambda v: S.linear(0.1, 0.0, v), 1, inf),
+        ("warmup", "warmup_steps", "int", lambda v: S.warmup(0.1, v), 1, inf),
+    ]
+    return [Scalar(f"optim.schedules.{name}", (name,), arg, kind, low, high,
+                   functools.partial(_schedule_values, make), open_high=True)
+            for name, arg, kind, make, low, high in spec]  # fmt: skip
+
+
+def _layer_scalars() -> list[Scalar]:
+    from fnnet import layers as L
+
+    def out(layer: Any, x: np.ndarray[Any, Any], key: Any = None) -> object:
+        _, p = layer.init(0, x.shape[1:])
+        if key is not None:
+            return layer.forward_keyed(p, x, key)[0]
+        return layer.apply(p, x)
+
+    inf = _INF
+    img = _rng(14).normal(size=(2, 6, 6, 2))
+    spec: list[tuple[str, str, str, Callable[[Any], object], float, float]] = [
+        ("dense", "out_features", "int", lambda v: out(L.dense(v), X), 1, inf),
+        ("conv2d", "out_channels", "int", lambda v: out(L.conv2d(v, 3), img), 1, inf),
+        ("conv2d", "kernel_size", "int", lambda v: out(L.conv2d(2, v), img), 1, 6),
+        ("conv2d", "stride", "int", lambda v: out(L.conv2d(2, 3, stride=v), img), 1, inf),
+        ("conv2d", "padding", "int", lambda v: out(L.conv2d(2, 3, padding=v), img), 0, inf),
+        ("max_pool2d", "size", "int", lambda v: out(L.max_pool2d(v), img), 1, 6),
+        ("max_pool2d", "stride", "int", lambda v: out(L.max_pool2d(2, v), img), 1, inf),
+        ("avg_pool2d", "size", "int", lambda v: out(L.avg_pool2d(v), img), 1, 6),
+        ("dropout", "rate", "float", lambda v: out(L.dropout(v), X, (0, 1)), 0, 1),
+        ("leaky_relu", "alpha", "float", lambda v: out(L.leaky_relu(v), X), 0, inf),
+        ("elu", "alpha", "float", lambda v: out(L.elu(v), X), 0, inf),
+        ("flatten", "ndim", "int", lambda v: out(L.flatten(v), img), 3, 3),
+        ("reshape", "ndim", "int", lambda v: out(L.reshape((-1,), v), img), 3, 3),
+        ("mlp", "sizes[1]", "int", lambda v: out(L.mlp([4, v, 2]), X), 1, inf),
+    ]
+    return [Scalar(f"layers.{name}", (name,), arg, kind, low, high, build, open_high=name == "dropout",
+                   good=3 if name in ("flatten", "reshape") else None)
+            for name, arg, kind, build, low, high in spec]  # fmt: skip
+
+
+def _other_scalars() -> list[Scalar]:
+    from fnnet import data, metrics, random, train
+    from fnnet import layers as L
+
+    inf = _INF
+    x0, y0 = data.xor()
+    val = (x0[:5].copy(), y0[:5].copy())
+    probs = _rng(7).dirichlet(np.ones(3), size=5)
+    net = L.mlp([2, 3, 1])
+    p0 = net.init(0, (2,))[1]
+    from fnnet import losses
+
+    def view(r: Any) -> object:
+        return _fit_view(r)
+
+    spec: list[tuple[str, tuple[str, ...], str, str, Callable[[Any], object], float, float, bool]] = [
+        ("data.linear", ("linear",), "n", "int", lambda v: data.linear(v, key=0), 0, inf, False),
+        ("data.one_hot", ("one_hot",), "num_classes", "int", lambda v: data.one_hot(LABELS, v), 3, inf, False),
+        ("data.num_batches", ("num_batches",), "n", "int", lambda v: data.num_batches(v, 2), 0, inf, False),
+        ("data.num_batches", ("num_batches",), "batch_size", "int", lambda v: data.num_batches(10, v), 1, inf, True),
+        ("data.batches", ("batches",), "batch_size", "int", lambda v: list(data.batches(X, LABELS, v, key=0)), 1, inf, True),
+        ("data.train_val_split", ("train_val_split",), "val", "int", lambda v: data.train_val_split(X, LABELS, v, key=0), 1, 4, False),
+        ("random.generator", ("fnnet.random", "generator"), "key", "int", lambda v: random.generator(v).random(3), 0, inf, False),
+        ("random.split", ("fnnet.random", "split"), "n", "int", lambda v: random.split(0, v), 0, inf, False),
+        ("random.fold_in", ("fnnet.random", "fold_in"), "i", "int", lambda v: random.fold_in(0, v), 0, inf, False),
+        ("metrics.confusion_matrix", ("confusion_matrix",), "num_classes", "int", lambda v: metrics.confusion_matrix(LABELS, LABELS, v), 3, inf, False),
+        ("train.fit", ("fit",), "epochs", "int", lambda v: view(fit(epochs=v)), 1, 40, False),
+        ("train.fit", ("fit",), "batch_size", "int", lambda v: view(fit(batch_size=v)), 1, inf, True),
+        ("train.fit", ("fit",), "patience", "int", lambda v: view(fit(patience=v, val_data=val)), 1, inf, True),
+        ("train.fit", ("fit",), "log_every", "int", lambda v: view(fit(log_every=v)), 1, inf, True),
+        ("train.fit", ("fit",), "key", "int", lambda v: view(fit(key=v, batch_size=7)), 0, inf, False),
+        ("train.evaluate", ("evaluate",), "batch_size", "int", lambda v: train.evaluate(net, losses.mse, p0, (x0, y0), v), 1, inf, True),
+    ]
+    out = [Scalar(f, fn, arg, kind, low, high, build, none_ok=none_ok)
+           for f, fn, arg, kind, build, low, high, none_ok in spec]  # fmt: skip
+    fspec: list[tuple[str, tuple[str, ...], str, Callable[[Any], object], float, float]] = [
+        ("train.loss_below", ("loss_below",), "threshold", lambda v: train.loss_below(v)(1, np.array([0.2, 0.7])), -inf, inf),
+        ("metrics.accuracy", ("accuracy",), "threshold", lambda v: metrics.accuracy(probs[:, :1], (LABELS > 0)[:, None].astype(float), v), -inf, inf),
+        ("metrics.predicted_class", ("predicted_class",), "threshold", lambda v: metrics.predicted_class(probs[:, :1], v), -inf, inf),
+        ("data.train_val_split", ("train_val_split",), "val (a fraction)", lambda v: data.train_val_split(X, LABELS, v, key=0), 0, 1),
+    ]
+    ints = ("1 (an int)", "np.int64(1)")  # an int val is a number of examples
+    out += [Scalar(f, fn, arg, "float", low, high, build, open_low=f.startswith("data"), open_high=f.startswith("data"), skip=ints if f.startswith("data") else ())
+            for f, fn, arg, build, low, high in fspec]  # fmt: skip
+    return out
+
+
+def all_scalars() -> list[Scalar]:
+    return [*_optim_scalars(), *_schedule_scalars(), *_layer_scalars(), *_other_scalars()]
+
+
+# --- the catalogue ---------------------------------------------------------------------------
+
+GROUPS: dict[str, Callable[[], Iterable[Case]]] = {}
+"""Named groups of hand-written cases (structures, files, networks); filled below."""
+
+
+def group(name: str) -> Callable[[Callable[[], Iterable[Case]]], Callable[[], Iterable[Case]]]:
+    def register(f: Callable[[], Iterable[Case]]) -> Callable[[], Iterable[Case]]:
+        GROUPS[name] = f
+        return f
+
+    return register
+
+
+def cases() -> list[Case]:
+    """Every case, in a fixed order, with unique ids."""
+    out = [*array_cases(all_array_targets()), *scalar_cases(all_scalars())]
+    for make in GROUPS.values():
+        out.extend(make())
+    ids = Counter(c.id for c in out)
+    dup = [i for i, n in ids.items() if n > 1]
+    assert not dup, f"duplicate case ids: {dup[:5]}"
+    return out
+
+
+def known_reason(case_id: str) -> str | None:
+    """The reason a case is a known failure (an exact id or a glob in KNOWN_FAILURES)."""
+    if case_id in KNOWN_FAILURES:
+        return KNOWN_FAILURES[case_id]
+    for pattern, reason in KNOWN_FAILURES.items():
+        if any(ch in pattern for ch in "*?[") and fnmatch.fnmatchcase(case_id, pattern):
+            return reason
     return None
 
 
-def passes(case: Case, exc: Exception | None) -> bool:
-    """The case got its expected error type (or a subclass) naming everything it must."""
-    return isinstance(exc, case.expect) and all(n in str(exc) for n in case.names)
+def run_all(selected: list[Case]) -> list[tuple[Case, Outcome]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        results = []
+        for i, case in enumerate(selected):
+            scratch = Path(tmp) / f"case{i}"
+            scratch.mkdir()
+            results.append((case, run(case, scratch)))
+        return results
+
+
+def page(results: list[tuple[Case, Outcome]], seconds: float) -> str:
+    """docs/BAD-INPUTS.md."""
+    counts = Counter(o.verdict for _, o in results)
+    lines = [
+        "# Bad inputs (and good ones that fool): the catalogue",
+        "",
+        f"Generated by `python scripts/bad_inputs.py --write docs/BAD-INPUTS.md`: {len(results)} "
+        "cases, each one public function called with one kind of input, what must happen, what "
+        "happened, and the verdict (the verdicts are defined in the script's docstring). "
+        "`tests/test_bad_inputs.py` runs every case; CI fails on any silently-wrong, "
+        "internal-exception, refused, data-loss or hang verdict not listed as a known failure "
+        f"(`KNOWN_FAILURES` in the script). This run took {seconds:.0f} s.",
+        "",
+        "| verdict | cases | of which known failures |",
+        "| --- | ---: | ---: |",
+    ]
+    known = Counter(o.verdict for c, o in results if known_reason(c.id) is not None)
+    for v in VERDICTS:
+        lines.append(f"| {v} | {counts.get(v, 0)} | {known.get(v, 0)} |")
+    lines += [
+        "",
+        "| # | function | input | expected | outcome | verdict |",
+        "| ---: | --- | --- | --- | --- | --- |",
+    ]
+    for i, (case, o) in enumerate(results, 1):
+        mark = f"**{o.verdict}**" if o.verdict in FAILING else o.verdict
+        lines.append(
+            f"| {i} | `{case.function}` | {_short(case.given, 90)} | {_short(case.expected(), 90)} "
+            f"| {_short(o.what, 160)} | {mark} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def known_block(results: list[tuple[Case, Outcome]]) -> str:
+    """The failing cases as ``KNOWN_FAILURES`` entries (to paste, then give better reasons)."""
+    lines = []
+    for case, o in results:
+        if o.verdict in FAILING:
+            reason = f"{o.verdict}: {o.what}"
+            reason = reason if len(reason) <= 100 else reason[:99] + "…"
+            lines.append(f"    {case.id!r}: {reason!r},")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", type=Path, help="write the markdown page to this file")
+    parser.add_argument("--known", action="store_true", help="print failing cases as KNOWN_FAILURES entries")
+    parser.add_argument("-k", default="", help="only cases whose id contains this")
+    parser.add_argument("-v", action="store_true", help="print every case that is not ok")
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    selected = [c for c in cases() if args.k in c.id]
+    results = run_all(selected)
+    seconds = time.monotonic() - start
+    counts = Counter(o.verdict for _, o in results)
+    if args.known:
+        print(known_block(results))
+    for case, o in results:
+        if args.v and o.verdict != "ok":
+            print(f"{o.verdict:18} {case.id} -> {o.what}")
+    print(f"{len(results)} cases in {seconds:.1f} s: " + ", ".join(f"{v} {counts.get(v, 0)}" for v in VERDICTS), file=sys.stderr)
+    if args.write:
+        args.write.write_text(page(results, seconds))
+    return 0
+
+
+
+
+# --- wrong structures, state from elsewhere, out-of-range values -----------------------------
+
+
+def _raises(function: str, given: str, call: Callable[[], object], fn: tuple[str, ...], arg: tuple[str, ...]) -> Case:
+    return Case(function, given, lambda tmp: call(), "raises", names=(fn, arg))
+
+
+def _returns(function: str, given: str, call: Callable[[], object], check: Callable[[Any], str | None] | None, reference: str) -> Case:
+    return Case(function, given, lambda tmp: call(), "returns", check=check, reference=reference)
+
+
+def _either(function: str, given: str, call: Callable[[], object], fn: tuple[str, ...], arg: tuple[str, ...], check: Callable[[Any], str | None] | None, reference: str) -> Case:
+    return Case(function, given, lambda tmp: call(), "either", names=(fn, arg), check=check, reference=reference)
+
+
+def _finite(r: object) -> str | None:
+    from fnnet import tree
+
+    bad = [p for a, p in zip(tree.leaves(r), tree.paths(r), strict=True) if isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all()]
+    return f"not finite at {bad[:3]}" if bad else None
+
+
+@group("layer structures")
+def _layer_structure_cases() -> list[Case]:
+    from fnnet import layers as L
+
+    net, p = _lab()
+    x, _ = _xor()
+    other = L.mlp([2, 7, 1]).init(0, (2,))[1]
+    dense = L.dense(3)
+    dp = dense.init(0, (4,))[1]
+    DP = L.DenseParams
+    fn, arg = ("mlp", "serial", "dense"), ("params", "w", "b")
+    stack3 = L.init_stack(dense, [0, 1, 2], (4,))[1]
+    return [
+        _raises("layers.mlp(...).apply", "params of another architecture (2-7-1 for 2-4-1)", lambda: net.apply(other, x), fn, arg),
+        _either("layers.mlp(...).apply", "params as a list instead of a tuple", lambda: net.apply(list(p), x), fn, arg, same_as(lambda: net.apply(p, x)), "the tuple's result"),
+        _raises("layers.mlp(...).apply", "params tuple one entry short", lambda: net.apply(p[:-1], x), fn, arg),
+        _raises("layers.mlp(...).apply", "params = None", lambda: net.apply(None, x), fn, arg),
+        _raises("layers.mlp(...).apply", "params as a dict", lambda: net.apply({"0": p[0]}, x), fn, arg),
+        _raises("layers.mlp(...).forward", "params of another architecture", lambda: net.forward(other, x), fn, arg),
+        _raises("layers.dense(3).apply", "a (1,) bias", lambda: dense.apply(DP(dp.w, np.zeros(1)), X), fn, arg),
+        _raises("layers.dense(3).apply", "a transposed weight (3, 4)", lambda: dense.apply(DP(dp.w.T.copy(), dp.b), X), fn, arg + ("x",)),
+        _raises("layers.dense(3).apply", "an integer weight", lambda: dense.apply(DP(dp.w.astype(np.int64), dp.b), X), fn, arg),
+        _raises("layers.dense(3).apply", "a weight of rank 1", lambda: dense.apply(DP(dp.w[0], dp.b), X), fn, arg),
+        _raises("layers.dense(3).apply", "params for 3 models, x for 2", lambda: dense.apply(stack3, np.ones((2, 5, 4))), fn, ("x", "params")),
+        _returns("layers.dense(3).apply", "a stack of 3 models, shared x", lambda: dense.apply(stack3, X), same_as(lambda: np.stack([dense.apply(DP(stack3.w[i], stack3.b[i]), X) for i in range(3)])), "each model alone, stacked"),
+        _raises("layers.dense(3).backward", "residuals of another layer (x with 2 features)", lambda: dense.backward(dp, np.ones((5, 2)), np.ones((5, 3))), fn, ("res", "x", "residuals", "dy")),
+        _raises("layers.mlp", "sizes = [2] (no layer)", lambda: L.mlp([2]), ("mlp",), ("sizes",)),
+        _raises("layers.mlp", "sizes = []", lambda: L.mlp([]), ("mlp",), ("sizes",)),
+        _raises("layers.mlp", "sizes = 'abc'", lambda: L.mlp("abc"), ("mlp",), ("sizes",)),  # type: ignore[arg-type]  # deliberately wrong
+        _raises("layers.mlp", "hidden = a function, not a layer", lambda: L.mlp([2, 3, 1], hidden=np.tanh), ("mlp",), ("hidden",)),  # type: ignore[arg-type]  # deliberately wrong
+        _raises("layers.serial", "a function among the layers", lambda: L.serial(L.dense(3), np.tanh), ("serial",), ("layers", "layer")),  # type: ignore[arg-type]  # deliberately wrong
+        _either("layers.serial", "no layers at all", lambda: L.serial().apply((), X), ("serial",), ("layers",), same_as(lambda: X), "x unchanged"),
+        _raises("layers.init_stack", "no keys", lambda: L.init_stack(dense, [], (4,)), ("init_stack",), ("keys",)),
+        _raises("layers.init_stack", "a negative key", lambda: L.init_stack(dense, [0, -1], (4,)), ("init_stack", "fnnet.random"), ("keys", "key")),
+        _raises("layers.dense(3).init", "input_shape (4, 2)", lambda: dense.init(0, (4, 2)), ("dense",), ("input_shape",)),
+        _raises("layers.dense(3).init", "input_shape = 4 (not a tuple)", lambda: dense.init(0, 4), ("dense",), ("input_shape",)),  # type: ignore[arg-type]  # deliberately wrong
+        _either("layers.dense(3).init", "input_shape (0,)", lambda: dense.init(0, (0,)), ("dense",), ("input_shape",), None, "params with no inputs"),
+        _raises("layers.dense(3).init", "key = -1", lambda: dense.init(-1, (4,)), ("dense", "fnnet.random"), ("key",)),
+        _raises("layers.dense(3).init", "key = 1.5", lambda: dense.init(1.5, (4,)), ("dense", "fnnet.random"), ("key",)),  # type: ignore[arg-type]  # deliberately wrong
+        _returns("layers.dense(3).init", "key = np.int64(7)", lambda: dense.init(np.int64(7), (4,)), same_as(lambda: dense.init(7, (4,))), "the params for key 7"),  # type: ignore[arg-type]  # numpy ints are ints
+        _returns("layers.sigmoid.apply", "x = ±1e300", lambda: L.sigmoid.apply(None, np.array([[1e300, -1e300]])), same_as(lambda: np.array([[1.0, 0.0]])), "[1, 0], finite"),
+        _returns("layers.softmax.apply", "x = [1e300, 0]", lambda: L.softmax.apply(None, np.array([[1e300, 0.0]])), same_as(lambda: np.array([[1.0, 0.0]])), "[1, 0], finite"),
+        _returns("layers.softplus.apply", "x = 1e300", lambda: L.softplus.apply(None, np.array([[1e300, -1e300]])), same_as(lambda: np.array([[1e300, 0.0]])), "[1e300, 0], finite"),
+        _returns("layers.tanh.apply", "float32 x stays float32", lambda: L.tanh.apply(None, X.astype(np.float32)).dtype, lambda d: None if d == np.float32 else f"dtype {d}", "float32"),
+        _returns("layers.mlp(...).apply", "float32 params and x stay float32", lambda: (lambda n: n.apply(n.init(0, (2,))[1], x.astype(np.float32)).dtype)(L.mlp([2, 3, 1], dtype=np.float32)), lambda d: None if d == np.float32 else f"dtype {d}", "float32"),
+    ]
+
+
+def _xor() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    from fnnet import data
+
+    return data.xor()
+
+
+@group("loss and metric values")
+def _value_cases() -> list[Case]:
+    from fnnet import losses, metrics
+
+    p = np.array([[0.2], [0.9], [0.6]])
+    t = np.array([[0.0], [1.0], [1.0]])
+    logits = np.array([[2.0, -1.0, 0.5], [0.0, 0.3, 0.1]])
+    bce, sce = losses.binary_cross_entropy, losses.softmax_cross_entropy
+    return [
+        _raises("losses.binary_cross_entropy", "pred outside [0, 1] (1.5, -0.5)", lambda: bce(np.array([[1.5], [-0.5], [0.5]]), t), ("binary_cross_entropy",), ("pred",)),
+        _raises("losses.binary_cross_entropy", "target outside [0, 1] (2.0)", lambda: bce(p, np.array([[0.0], [2.0], [1.0]])), ("binary_cross_entropy",), ("target",)),
+        _raises("losses.binary_cross_entropy_with_logits", "target outside [0, 1] (-1.0)", lambda: losses.binary_cross_entropy_with_logits(p, -t), ("binary_cross_entropy_with_logits",), ("target",)),
+        _raises("losses.softmax_cross_entropy", "a negative soft target", lambda: sce(logits, np.array([[1.5, -0.5, 0.0], [0.0, 0.0, 1.0]])), ("softmax_cross_entropy",), ("target",)),
+        _either("losses.softmax_cross_entropy", "soft targets whose rows sum to 2", lambda: sce(logits, np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 2.0]])), ("softmax_cross_entropy",), ("target",), same_as(lambda: (2 * sce(logits, np.array([0, 2]))[0], 2 * sce(logits, np.array([0, 2]))[1])), "twice the loss and gradient of the labels"),
+        _either("losses.mse", "a NaN in pred", lambda: losses.mse(np.array([[np.nan], [1.0]]), np.ones((2, 1))), ("mse",), ("pred",), lambda r: None if np.isnan(r[0]) else "NaN hidden", "a NaN loss"),
+        _returns("losses.binary_cross_entropy_with_logits", "logits ±1e300", lambda: losses.binary_cross_entropy_with_logits(np.array([[1e300], [-1e300]]), np.array([[0.0], [1.0]]))[0], lambda v: None if np.isfinite(v) and v > 1e299 else f"{v}", "a finite loss of about 1e300"),
+        _returns("losses.softmax_cross_entropy", "logits of 1e300", lambda: sce(np.array([[1e300, 0.0]]), np.array([1])), _finite, "a finite loss"),
+        _returns("losses.mse", "float32 pred and target stay float32", lambda: losses.mse(np.ones((2, 1), np.float32), np.zeros((2, 1), np.float32))[1].dtype, lambda d: None if d == np.float32 else f"dtype {d}", "float32 gradient"),
+        _either("metrics.accuracy", "a NaN prediction", lambda: metrics.accuracy(np.array([[np.nan, 0.0], [1.0, 0.0]]), np.array([0, 0])), ("accuracy",), ("pred",), lambda r: None if np.isnan(r) else f"{r}: the NaN counted as a prediction", "NaN"),
+        _raises("metrics.accuracy", "float targets outside [0, 1]", lambda: metrics.accuracy(p, 3 * t), ("accuracy",), ("target",)),
+        _raises("metrics.accuracy", "a single-output pred with label 2", lambda: metrics.accuracy(p, np.array([0, 2, 1])), ("accuracy",), ("target", "labels")),
+        _raises("metrics.confusion_matrix", "num_classes = 0 with no labels", lambda: metrics.confusion_matrix(np.array([], np.int64), np.array([], np.int64), 0), ("confusion_matrix",), ("num_classes",)),
+        _isolated_one_hot(),
+    ]
+
+
+def _isolated_one_hot() -> Case:
+    from fnnet import data
+
+    return Case("data.one_hot", "8000 classes for 5 labels (no 8000x8000 identity)", lambda tmp: data.one_hot(LABELS, 8000),
+                "returns", check=lambda r: None if np.shape(r) == (5, 8000) and np.array_equal(np.argmax(r, axis=1), LABELS) else "wrong", reference="(5, 8000) one-hot rows",
+                isolate=True, timeout=20, memory_mb=200)  # fmt: skip
+
+
+KNOWN_FAILURES: dict[str, str] = {
+    'layers.dense(3).backward: int64 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.dense(3).backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.dense(3).backward: empty (no examples) dy': 'internal-exception: ValueError: shapes (4,5) and (0,3) not aligned: 5 (dim 1) != 0 (dim 0)',
+    'layers.dense(3).backward: nested list as dy': "internal-exception: AttributeError: 'list' object has no attribute 'ndim'",
+    'layers.dense(3).backward: None as dy': "internal-exception: AttributeError: 'NoneType' object has no attribute 'ndim'",
+    'layers.mlp([4, 5, 3], tanh, sigmoid).backward: int64 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.mlp([4, 5, 3], tanh, sigmoid).backward: complex128 dy': "internal-exception: UFuncTypeError: Cannot cast ufunc 'multiply' output from dtype('complex128') to…",
+    "layers.mlp([4, 5, 3], tanh, sigmoid).backward: rank-1 (one example's row) as dy": 'silently-wrong: accepted: returned tuple',
+    'layers.mlp([4, 5, 3], tanh, sigmoid).backward: empty (no examples) dy': 'internal-exception: ValueError: operands could not be broadcast together with shapes (5,3) (0,3) (5…',
+    'layers.mlp([4, 5, 3], tanh, sigmoid).backward: nested list as dy': 'silently-wrong: accepted: returned tuple',
+    'layers.mlp([4, 5, 3], tanh, sigmoid).backward: None as dy': "internal-exception: UFuncTypeError: Cannot cast ufunc 'multiply' output from dtype('O') to dtype('f…",
+    'layers.serial(dense(5), relu, dense(3)).backward: int64 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.serial(dense(5), relu, dense(3)).backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.serial(dense(5), relu, dense(3)).backward: empty (no examples) dy': 'internal-exception: ValueError: shapes (5,5) and (0,3) not aligned: 5 (dim 1) != 0 (dim 0)',
+    'layers.serial(dense(5), relu, dense(3)).backward: nested list as dy': "internal-exception: AttributeError: 'list' object has no attribute 'ndim'",
+    'layers.serial(dense(5), relu, dense(3)).backward: None as dy': "internal-exception: AttributeError: 'NoneType' object has no attribute 'ndim'",
+    'layers.identity.apply: 0-d array as x': 'silently-wrong: accepted: returned array () float64',
+    "layers.identity.apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.sigmoid.apply: 0-d array as x': 'internal-exception: TypeError: return arrays must be of ArrayType',
+    "layers.sigmoid.apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.sigmoid.forward: 0-d array as x': 'internal-exception: TypeError: return arrays must be of ArrayType',
+    "layers.sigmoid.forward: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.sigmoid.backward: int64 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.sigmoid.backward: complex128 dy': "internal-exception: UFuncTypeError: Cannot cast ufunc 'multiply' output from dtype('complex128') to…",
+    "layers.sigmoid.backward: rank-1 (one example's row) as dy": 'silently-wrong: accepted: returned tuple',
+    'layers.sigmoid.backward: empty (no examples) dy': 'internal-exception: ValueError: operands could not be broadcast together with shapes (5,4) (0,4) (5…',
+    'layers.sigmoid.backward: nested list as dy': 'silently-wrong: accepted: returned tuple',
+    'layers.sigmoid.backward: None as dy': "internal-exception: UFuncTypeError: Cannot cast ufunc 'multiply' output from dtype('O') to dtype('f…",
+    'layers.tanh.apply: 0-d array as x': 'silently-wrong: accepted: returned float64 np.float64(0.46211715726000974)',
+    "layers.tanh.apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.relu.apply: 0-d array as x': 'silently-wrong: accepted: returned float64 np.float64(0.5)',
+    "layers.relu.apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.leaky_relu(0.1).apply: 0-d array as x': 'silently-wrong: accepted: returned array () float64',
+    "layers.leaky_relu(0.1).apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.elu(1.0).apply: 0-d array as x': 'silently-wrong: accepted: returned array () float64',
+    "layers.elu(1.0).apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.softplus.apply: 0-d array as x': 'silently-wrong: accepted: returned float64 np.float64(0.9740769841801067)',
+    "layers.softplus.apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.softmax.apply: 0-d array as x': 'internal-exception: TypeError: return arrays must be of ArrayType',
+    "layers.softmax.apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.softmax.forward: 0-d array as x': 'internal-exception: TypeError: return arrays must be of ArrayType',
+    "layers.softmax.forward: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.softmax.backward: int64 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.softmax.backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
+    "layers.softmax.backward: rank-1 (one example's row) as dy": 'silently-wrong: accepted: returned tuple',
+    'layers.softmax.backward: empty (no examples) dy': 'internal-exception: ValueError: operands could not be broadcast together with shapes (0,4) (5,4)',
+    'layers.softmax.backward: nested list as dy': 'silently-wrong: accepted: returned tuple',
+    'layers.softmax.backward: None as dy': "internal-exception: TypeError: unsupported operand type(s) for *: 'NoneType' and 'float'",
+    'layers.conv2d(2, 3).backward: int64 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.conv2d(2, 3).backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.conv2d(2, 3).backward: nested list as dy': "internal-exception: AttributeError: 'list' object has no attribute 'reshape'",
+    'layers.conv2d(2, 3).backward: None as dy': "internal-exception: AttributeError: 'NoneType' object has no attribute 'reshape'",
+    'layers.max_pool2d(2).backward: int64 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.max_pool2d(2).backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
+    "layers.max_pool2d(2).backward: rank-1 (one example's row) as dy": 'internal-exception: IndexError: tuple index out of range',
+    'layers.max_pool2d(2).backward: empty (no examples) dy': 'internal-exception: ValueError: operands could not be broadcast together with shapes (0,2,2,3) (2,2…',
+    'layers.max_pool2d(2).backward: nested list as dy': "internal-exception: AttributeError: 'list' object has no attribute 'shape'",
+    'layers.max_pool2d(2).backward: None as dy': "internal-exception: AttributeError: 'NoneType' object has no attribute 'shape'",
+    'layers.flatten().backward: int64 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.flatten().backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
+    "layers.flatten().backward: rank-1 (one example's row) as dy": 'internal-exception: ValueError: cannot reshape array of size 48 into shape (2,4,4,3)',
+    'layers.flatten().backward: empty (no examples) dy': 'internal-exception: ValueError: cannot reshape array of size 0 into shape (2,4,4,3)',
+    'layers.flatten().backward: nested list as dy': "internal-exception: AttributeError: 'list' object has no attribute 'reshape'",
+    'layers.flatten().backward: None as dy': "internal-exception: AttributeError: 'NoneType' object has no attribute 'reshape'",
+    'layers.dropout(0.5).apply: 0-d array as x': 'silently-wrong: accepted: returned array () float64',
+    "layers.dropout(0.5).apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.dropout(0.5).forward_keyed: 0-d array as x': 'silently-wrong: accepted: returned tuple (np.float64(0.0), np.float64(0.0))',
+    "layers.dropout(0.5).forward_keyed: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned tuple',
+    'losses.mse: complex128 target': 'silently-wrong: accepted: returned tuple',
+    'losses.mse: object-dtype target': 'silently-wrong: accepted: returned tuple',
+    'losses.mse: string-dtype target': 'silently-wrong: accepted: returned tuple',
+    'losses.half_mse: complex128 target': 'silently-wrong: accepted: returned tuple',
+    'losses.half_mse: object-dtype target': 'silently-wrong: accepted: returned tuple',
+    'losses.half_mse: string-dtype target': 'silently-wrong: accepted: returned tuple',
+    'losses.binary_cross_entropy: complex128 target': 'silently-wrong: accepted: returned tuple',
+    'losses.binary_cross_entropy: object-dtype target': 'silently-wrong: accepted: returned tuple',
+    'losses.binary_cross_entropy: string-dtype target': 'silently-wrong: accepted: returned tuple',
+    'losses.binary_cross_entropy_with_logits: complex128 target': 'silently-wrong: accepted: returned tuple',
+    'losses.binary_cross_entropy_with_logits: object-dtype target': 'silently-wrong: accepted: returned tuple',
+    'losses.binary_cross_entropy_with_logits: string-dtype target': 'silently-wrong: accepted: returned tuple',
+    'losses.softmax_cross_entropy: float16 pred': 'silently-wrong: accepted: returned tuple',
+    'losses.softmax_cross_entropy: bool soft target': 'silently-wrong: accepted: returned tuple',
+    'losses.softmax_cross_entropy: complex128 soft target': 'silently-wrong: accepted: returned tuple',
+    'losses.softmax_cross_entropy: object-dtype soft target': 'silently-wrong: accepted: returned tuple',
+    'losses.softmax_cross_entropy: string-dtype soft target': 'silently-wrong: accepted: returned tuple',
+    'metrics.accuracy: int64 pred': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: bool pred': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: complex128 pred': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: object-dtype pred': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: string-dtype pred': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: float16 pred': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: bool target': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: a negative label in target': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: a label = number of classes in target': 'silently-wrong: accepted: returned array () float64',
+    'metrics.predicted_class: int64 pred': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: bool pred': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: complex128 pred': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: object-dtype pred': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: string-dtype pred': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: float16 pred': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: 0-d array as pred': 'internal-exception: IndexError: tuple index out of range',
+    "metrics.predicted_class: rank-1 (one example's row) as pred": 'silently-wrong: accepted: returned int64 np.int64(1)',
+    'metrics.predicted_class: nested list as pred': "internal-exception: AttributeError: 'list' object has no attribute 'shape'",
+    'metrics.predicted_class: tuple of arrays as pred': "internal-exception: AttributeError: 'tuple' object has no attribute 'shape'",
+    'metrics.predicted_class: dict as pred': "internal-exception: AttributeError: 'dict' object has no attribute 'shape'",
+    'metrics.predicted_class: None as pred': "internal-exception: AttributeError: 'NoneType' object has no attribute 'shape'",
+    'metrics.predicted_class: Python float as pred': "internal-exception: AttributeError: 'float' object has no attribute 'shape'",
+    'train.first_below: int64 series': 'silently-wrong: accepted: returned array (2,) int64',
+    'train.first_below: bool series': 'silently-wrong: accepted: returned array (2,) int64',
+    'train.first_below: complex128 series': 'silently-wrong: accepted: returned array (2,) int64',
+    'train.first_below: object-dtype series': 'silently-wrong: accepted: returned array (2,) int64',
+    'train.first_below: string-dtype series': "internal-exception: UFuncTypeError: ufunc 'less' did not contain a loop with signature matching typ…",
+    'train.first_below: 0-d array as series': 'silently-wrong: accepted: returned array () int64',
+    "train.first_below: rank-1 (one example's row) as series": 'silently-wrong: leaf<root> is () int64, expected (2,) int64',
+    'train.first_below: empty (no examples) series': 'internal-exception: ValueError: attempt to get argmax of an empty sequence',
+    'train.first_below: nested list as series': "internal-exception: TypeError: '<' not supported between instances of 'list' and 'float'",
+    'train.first_below: tuple of arrays as series': "internal-exception: TypeError: '<' not supported between instances of 'tuple' and 'float'",
+    'train.first_below: dict as series': "internal-exception: TypeError: '<' not supported between instances of 'dict' and 'float'",
+    'train.first_below: None as series': "internal-exception: TypeError: '<' not supported between instances of 'NoneType' and 'float'",
+    'train.first_below: Python float as series': "internal-exception: AttributeError: 'bool' object has no attribute 'any'",
+    "train.fit: complex128 y in 'data'": 'silently-wrong: accepted: returned FitResult',
+    "train.fit: object-dtype y in 'data'": 'silently-wrong: accepted: returned FitResult',
+    "train.fit: string-dtype y in 'data'": 'silently-wrong: accepted: returned FitResult',
+    'optim.sgd(0.1).update: bool grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.sgd(0.1).update: complex128 grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.sgd(0.1).update: object-dtype grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.sgd(0.1).update: string-dtype grads leaf': "internal-exception: UFuncTypeError: ufunc 'multiply' did not contain a loop with signature matching…",
+    'optim.sgd(0.1).update: float16 grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.sgd(0.1).update: 0-d array as grads leaf': "silently-wrong: accepted: returned dict {'b': array([-0.1, -0.1, -0.1]), 'w': np.float64(-0.05)}",
+    "optim.sgd(0.1).update: rank-1 (one example's row) as grads leaf": 'silently-wrong: accepted: returned dict',
+    'optim.sgd(0.1).update: empty (no examples) grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.sgd(0.1).update: nested list as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 7 leaves but pa…',
+    'optim.sgd(0.1).update: tuple of arrays as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 3 leaves but pa…',
+    'optim.sgd(0.1).update: dict as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.sgd(0.1).update: None as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.sgd(0.1).update: Python float as grads leaf': "silently-wrong: accepted: returned dict {'b': array([-0.1, -0.1, -0.1]), 'w': -0.05}",
+    'optim.momentum(0.1).update: bool grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.momentum(0.1).update: complex128 grads leaf': "internal-exception: UFuncTypeError: Cannot cast ufunc 'add' output from dtype('complex128') to dtyp…",
+    'optim.momentum(0.1).update: object-dtype grads leaf': "internal-exception: UFuncTypeError: Cannot cast ufunc 'add' output from dtype('O') to dtype('float6…",
+    'optim.momentum(0.1).update: string-dtype grads leaf': "internal-exception: UFuncTypeError: ufunc 'add' did not contain a loop with signature matching type…",
+    'optim.momentum(0.1).update: float16 grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.momentum(0.1).update: 0-d array as grads leaf': 'silently-wrong: accepted: returned dict',
+    "optim.momentum(0.1).update: rank-1 (one example's row) as grads leaf": 'silently-wrong: accepted: returned dict',
+    'optim.momentum(0.1).update: empty (no examples) grads leaf': 'internal-exception: ValueError: operands could not be broadcast together with shapes (2,3) (0,3) (2…',
+    'optim.momentum(0.1).update: nested list as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 7 leaves but pa…',
+    'optim.momentum(0.1).update: tuple of arrays as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 3 leaves but pa…',
+    'optim.momentum(0.1).update: dict as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.momentum(0.1).update: None as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.momentum(0.1).update: Python float as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adam(0.1).update: bool grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adam(0.1).update: complex128 grads leaf': "internal-exception: UFuncTypeError: Cannot cast ufunc 'add' output from dtype('complex128') to dtyp…",
+    'optim.adam(0.1).update: object-dtype grads leaf': "internal-exception: UFuncTypeError: Cannot cast ufunc 'add' output from dtype('O') to dtype('float6…",
+    'optim.adam(0.1).update: string-dtype grads leaf': "internal-exception: UFuncTypeError: ufunc 'multiply' did not contain a loop with signature matching…",
+    'optim.adam(0.1).update: float16 grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adam(0.1).update: 0-d array as grads leaf': 'silently-wrong: accepted: returned dict',
+    "optim.adam(0.1).update: rank-1 (one example's row) as grads leaf": 'silently-wrong: accepted: returned dict',
+    'optim.adam(0.1).update: empty (no examples) grads leaf': 'internal-exception: ValueError: operands could not be broadcast together with shapes (2,3) (0,3) (2…',
+    'optim.adam(0.1).update: nested list as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 7 leaves but pa…',
+    'optim.adam(0.1).update: tuple of arrays as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 3 leaves but pa…',
+    'optim.adam(0.1).update: dict as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adam(0.1).update: None as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adam(0.1).update: Python float as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: bool grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: complex128 grads leaf': "internal-exception: UFuncTypeError: Cannot cast ufunc 'add' output from dtype('complex128') to dtyp…",
+    'optim.adamw(0.1).update: object-dtype grads leaf': "internal-exception: UFuncTypeError: Cannot cast ufunc 'add' output from dtype('O') to dtype('float6…",
+    'optim.adamw(0.1).update: string-dtype grads leaf': "internal-exception: UFuncTypeError: ufunc 'multiply' did not contain a loop with signature matching…",
+    'optim.adamw(0.1).update: float16 grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: 0-d array as grads leaf': 'silently-wrong: accepted: returned dict',
+    "optim.adamw(0.1).update: rank-1 (one example's row) as grads leaf": 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: empty (no examples) grads leaf': 'internal-exception: ValueError: operands could not be broadcast together with shapes (2,3) (0,3) (2…',
+    'optim.adamw(0.1).update: nested list as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 7 leaves but pa…',
+    'optim.adamw(0.1).update: tuple of arrays as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 3 leaves but pa…',
+    'optim.adamw(0.1).update: dict as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: None as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: Python float as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop(0.1).update: bool grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop(0.1).update: complex128 grads leaf': "internal-exception: TypeError: ufunc 'hypot' not supported for the input types, and the inputs coul…",
+    'optim.rmsprop(0.1).update: object-dtype grads leaf': "internal-exception: AttributeError: 'float' object has no attribute 'hypot'",
+    'optim.rmsprop(0.1).update: string-dtype grads leaf': "internal-exception: UFuncTypeError: ufunc 'multiply' did not contain a loop with signature matching…",
+    'optim.rmsprop(0.1).update: float16 grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop(0.1).update: 0-d array as grads leaf': 'silently-wrong: accepted: returned dict',
+    "optim.rmsprop(0.1).update: rank-1 (one example's row) as grads leaf": 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop(0.1).update: empty (no examples) grads leaf': 'internal-exception: ValueError: operands could not be broadcast together with shapes (2,3) (0,3)',
+    'optim.rmsprop(0.1).update: nested list as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 7 leaves but pa…',
+    'optim.rmsprop(0.1).update: tuple of arrays as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 3 leaves but pa…',
+    'optim.rmsprop(0.1).update: dict as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop(0.1).update: None as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop(0.1).update: Python float as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adagrad(0.1).update: bool grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adagrad(0.1).update: complex128 grads leaf': "internal-exception: TypeError: ufunc 'hypot' not supported for the input types, and the inputs coul…",
+    'optim.adagrad(0.1).update: object-dtype grads leaf': "internal-exception: AttributeError: 'float' object has no attribute 'hypot'",
+    'optim.adagrad(0.1).update: string-dtype grads leaf': "internal-exception: TypeError: ufunc 'hypot' not supported for the input types, and the inputs coul…",
+    'optim.adagrad(0.1).update: float16 grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adagrad(0.1).update: 0-d array as grads leaf': 'silently-wrong: accepted: returned dict',
+    "optim.adagrad(0.1).update: rank-1 (one example's row) as grads leaf": 'silently-wrong: accepted: returned dict',
+    'optim.adagrad(0.1).update: empty (no examples) grads leaf': 'internal-exception: ValueError: operands could not be broadcast together with shapes (2,3) (0,3)',
+    'optim.adagrad(0.1).update: nested list as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 7 leaves but pa…',
+    'optim.adagrad(0.1).update: tuple of arrays as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 3 leaves but pa…',
+    'optim.adagrad(0.1).update: dict as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adagrad(0.1).update: None as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adagrad(0.1).update: Python float as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: int64 grads leaf': "silently-wrong: leaf['w'] differs from the reference by up to 0.0603",
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: bool grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: complex128 grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: object-dtype grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: string-dtype grads leaf': "internal-exception: UFuncTypeError: ufunc 'absolute' did not contain a loop with signature matching…",
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: float16 grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: 0-d array as grads leaf': 'silently-wrong: accepted: returned dict',
+    "optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: rank-1 (one example's row) as grads leaf": 'silently-wrong: accepted: returned dict',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: empty (no examples) grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: nested list as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 7 leaves but pa…',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: tuple of arrays as grads leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 3 leaves but pa…',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: dict as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: None as grads leaf': 'silently-wrong: accepted: returned dict',
+    'optim.chain(clip_by_global_norm(1.0), sgd(0.1)).update: Python float as grads leaf': "internal-exception: AttributeError: 'float' object has no attribute 'dtype'",
+    'optim.adamw(0.1).update: int64 params leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: bool params leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: complex128 params leaf': "internal-exception: TypeError: ufunc 'hypot' not supported for the input types, and the inputs coul…",
+    'optim.adamw(0.1).update: object-dtype params leaf': "internal-exception: AttributeError: 'float' object has no attribute 'hypot'",
+    'optim.adamw(0.1).update: string-dtype params leaf': "internal-exception: UFuncTypeError: ufunc 'multiply' did not contain a loop with signature matching…",
+    'optim.adamw(0.1).update: float16 params leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: 0-d array as params leaf': 'silently-wrong: accepted: returned dict',
+    "optim.adamw(0.1).update: rank-1 (one example's row) as params leaf": "internal-exception: ValueError: non-broadcastable output operand with shape (3,) doesn't match the …",
+    'optim.adamw(0.1).update: empty (no examples) params leaf': 'internal-exception: ValueError: operands could not be broadcast together with shapes (0,3) (2,3) (0…',
+    'optim.adamw(0.1).update: nested list as params leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 2 leaves but pa…',
+    'optim.adamw(0.1).update: tuple of arrays as params leaf': 'internal-exception: TreeMismatchError: tree structures differ at <root>: grads have 2 leaves but pa…',
+    'optim.adamw(0.1).update: dict as params leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: None as params leaf': 'silently-wrong: accepted: returned dict',
+    'optim.adamw(0.1).update: Python float as params leaf': 'silently-wrong: accepted: returned dict',
+    'optim.sgd: learning_rate = True': 'silently-wrong: accepted: returned dict',
+    "optim.sgd: learning_rate = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.sgd: learning_rate = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.momentum: learning_rate = True': 'silently-wrong: accepted: returned dict',
+    "optim.momentum: learning_rate = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.momentum: learning_rate = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.momentum: beta = 1': 'silently-wrong: accepted: returned dict',
+    'optim.momentum: beta = 1 (an int)': 'silently-wrong: accepted: returned dict',
+    'optim.momentum: beta = np.int64(1)': 'silently-wrong: accepted: returned dict',
+    'optim.momentum: beta = True': 'silently-wrong: accepted: returned dict',
+    "optim.momentum: beta = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.momentum: beta = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.nesterov: beta = 1': 'silently-wrong: accepted: returned dict',
+    'optim.nesterov: beta = 1 (an int)': 'silently-wrong: accepted: returned dict',
+    'optim.nesterov: beta = np.int64(1)': 'silently-wrong: accepted: returned dict',
+    'optim.nesterov: beta = True': 'silently-wrong: accepted: returned dict',
+    "optim.nesterov: beta = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.nesterov: beta = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.adagrad: learning_rate = True': 'silently-wrong: accepted: returned dict',
+    "optim.adagrad: learning_rate = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.adagrad: learning_rate = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.adagrad: eps = 0': 'silently-wrong: accepted: returned dict',
+    'optim.adagrad: eps = True': 'silently-wrong: accepted: returned dict',
+    "optim.adagrad: eps = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.adagrad: eps = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.rmsprop: decay = 1': 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop: decay = 1 (an int)': 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop: decay = np.int64(1)': 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop: decay = True': 'silently-wrong: accepted: returned dict',
+    "optim.rmsprop: decay = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop: decay = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.rmsprop: eps = 0': 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop: eps = True': 'silently-wrong: accepted: returned dict',
+    "optim.rmsprop: eps = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.rmsprop: eps = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.adam: learning_rate = True': 'silently-wrong: accepted: returned dict',
+    "optim.adam: learning_rate = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.adam: learning_rate = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.adam: b1 = 1': 'internal-exception: ZeroDivisionError: float division by zero',
+    'optim.adam: b1 = 1 (an int)': 'internal-exception: ZeroDivisionError: float division by zero',
+    'optim.adam: b1 = np.int64(1)': 'silently-wrong: accepted: returned dict',
+    'optim.adam: b1 = True': 'internal-exception: ZeroDivisionError: float division by zero',
+    "optim.adam: b1 = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.adam: b1 = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.adam: b2 = 1': 'silently-wrong: accepted: returned dict',
+    'optim.adam: b2 = 1 (an int)': 'silently-wrong: accepted: returned dict',
+    'optim.adam: b2 = np.int64(1)': 'silently-wrong: accepted: returned dict',
+    'optim.adam: b2 = True': 'silently-wrong: accepted: returned dict',
+    "optim.adam: b2 = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.adam: b2 = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.adam: eps = 0': 'silently-wrong: accepted: returned dict',
+    'optim.adam: eps = True': 'silently-wrong: accepted: returned dict',
+    "optim.adam: eps = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.adam: eps = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.adamw: weight_decay = True': 'silently-wrong: accepted: returned dict',
+    "optim.adamw: weight_decay = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.adamw: weight_decay = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.scale: factor = True': 'silently-wrong: accepted: returned dict',
+    "optim.scale: factor = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.scale: factor = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.scale_by_learning_rate: learning_rate = True': 'silently-wrong: accepted: returned dict',
+    "optim.scale_by_learning_rate: learning_rate = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.scale_by_learning_rate: learning_rate = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.trace: decay = 1': 'silently-wrong: accepted: returned dict',
+    'optim.trace: decay = 1 (an int)': 'silently-wrong: accepted: returned dict',
+    'optim.trace: decay = np.int64(1)': 'silently-wrong: accepted: returned dict',
+    'optim.trace: decay = True': 'silently-wrong: accepted: returned dict',
+    "optim.trace: decay = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.trace: decay = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.scale_by_rms: decay = 1': 'silently-wrong: accepted: returned dict',
+    'optim.scale_by_rms: decay = 1 (an int)': 'silently-wrong: accepted: returned dict',
+    'optim.scale_by_rms: decay = np.int64(1)': 'silently-wrong: accepted: returned dict',
+    'optim.scale_by_rms: decay = True': 'silently-wrong: accepted: returned dict',
+    "optim.scale_by_rms: decay = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.scale_by_rms: decay = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.scale_by_adam: b1 = 1': 'internal-exception: ZeroDivisionError: float division by zero',
+    'optim.scale_by_adam: b1 = 1 (an int)': 'internal-exception: ZeroDivisionError: float division by zero',
+    'optim.scale_by_adam: b1 = np.int64(1)': 'silently-wrong: accepted: returned dict',
+    'optim.scale_by_adam: b1 = True': 'internal-exception: ZeroDivisionError: float division by zero',
+    "optim.scale_by_adam: b1 = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.scale_by_adam: b1 = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.scale_by_adagrad: eps = 0': 'silently-wrong: accepted: returned dict',
+    'optim.scale_by_adagrad: eps = True': 'silently-wrong: accepted: returned dict',
+    "optim.scale_by_adagrad: eps = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.scale_by_adagrad: eps = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.add_decayed_weights: weight_decay = True': 'silently-wrong: accepted: returned dict',
+    "optim.add_decayed_weights: weight_decay = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.add_decayed_weights: weight_decay = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.clip: max_delta = True': 'silently-wrong: accepted: returned dict',
+    "optim.clip: max_delta = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.clip: max_delta = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.clip_by_global_norm: max_norm = True': 'silently-wrong: accepted: returned dict',
+    "optim.clip_by_global_norm: max_norm = the string '0.5'": 'silently-wrong: accepted: returned dict',
+    'optim.clip_by_global_norm: max_norm = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.constant: value = -1': 'silently-wrong: accepted: returned list [-1.0, -1.0, -1.0, -1.0]',
+    'optim.schedules.constant: value = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.constant: value = inf': 'silently-wrong: accepted: returned list [inf, inf, inf, inf]',
+    'optim.schedules.constant: value = -inf': 'silently-wrong: accepted: returned list [-inf, -inf, -inf, -inf]',
+    'optim.schedules.constant: value = True': 'silently-wrong: accepted: returned list [1.0, 1.0, 1.0, 1.0]',
+    'optim.schedules.constant: value = None': "internal-exception: TypeError: float() argument must be a string or a real number, not 'NoneType'",
+    "optim.schedules.constant: value = the string '0.5'": 'silently-wrong: accepted: returned list [0.5, 0.5, 0.5, 0.5]',
+    'optim.schedules.constant: value = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.constant: value = [0.5] (a list)': "internal-exception: TypeError: float() argument must be a string or a real number, not 'list'",
+    'optim.schedules.constant: value = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'optim.schedules.exponential_decay: init_value = -1': 'silently-wrong: accepted: returned list [-1.0, -0.3535533905932738, -0.125, -0.04419417382415922]',
+    'optim.schedules.exponential_decay: init_value = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.exponential_decay: init_value = inf': 'silently-wrong: accepted: returned list [inf, inf, inf, inf]',
+    'optim.schedules.exponential_decay: init_value = -inf': 'silently-wrong: accepted: returned list [-inf, -inf, -inf, -inf]',
+    'optim.schedules.exponential_decay: init_value = True': 'silently-wrong: accepted: returned list [1.0, 0.3535533905932738, 0.125, 0.04419417382415922]',
+    'optim.schedules.exponential_decay: init_value = None': "internal-exception: TypeError: unsupported operand type(s) for *: 'NoneType' and 'float'",
+    "optim.schedules.exponential_decay: init_value = the string '0.5'": "internal-exception: TypeError: can't multiply sequence by non-int of type 'float'",
+    'optim.schedules.exponential_decay: init_value = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.exponential_decay: init_value = [0.5] (a list)': "internal-exception: TypeError: can't multiply sequence by non-int of type 'float'",
+    'optim.schedules.exponential_decay: init_value = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'optim.schedules.exponential_decay: decay_rate = -1': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.exponential_decay: decay_rate = NaN': 'silently-wrong: accepted: returned list [0.1, nan, nan, nan]',
+    'optim.schedules.exponential_decay: decay_rate = inf': 'silently-wrong: accepted: returned list [0.1, inf, inf, inf]',
+    'optim.schedules.exponential_decay: decay_rate = -inf': 'silently-wrong: accepted: returned list [0.1, inf, -inf, inf]',
+    'optim.schedules.exponential_decay: decay_rate = True': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.exponential_decay: decay_rate = None': "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'NoneType' and 'float'",
+    "optim.schedules.exponential_decay: decay_rate = the string '0.5'": "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'str' and 'float'",
+    'optim.schedules.exponential_decay: decay_rate = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.exponential_decay: decay_rate = [0.5] (a list)': "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'list' and 'float'",
+    'optim.schedules.exponential_decay: decay_rate = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'optim.schedules.exponential_decay: transition_steps = 3.0 (a float)': 'silently-wrong: accepted: returned list [0.1, 0.05, 0.025, 0.0125]',
+    'optim.schedules.exponential_decay: transition_steps = np.float64(3.0)': 'silently-wrong: accepted: returned list [0.1, 0.05, 0.025, 0.0125]',
+    'optim.schedules.exponential_decay: transition_steps = 2.5': 'silently-wrong: accepted: returned list',
+    'optim.schedules.exponential_decay: transition_steps = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.exponential_decay: transition_steps = inf': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.exponential_decay: transition_steps = True': 'silently-wrong: accepted: returned list [0.1, 0.0125, 0.0015625, 0.0001953125]',
+    'optim.schedules.exponential_decay: transition_steps = None': "internal-exception: TypeError: '<=' not supported between instances of 'NoneType' and 'int'",
+    "optim.schedules.exponential_decay: transition_steps = the string '3'": "internal-exception: TypeError: '<=' not supported between instances of 'str' and 'int'",
+    'optim.schedules.exponential_decay: transition_steps = [3] (a list)': "internal-exception: TypeError: '<=' not supported between instances of 'list' and 'int'",
+    'optim.schedules.step_decay: init_value = -1': 'silently-wrong: accepted: returned list [-1.0, -0.5, -0.125, -0.0625]',
+    'optim.schedules.step_decay: init_value = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.step_decay: init_value = inf': 'silently-wrong: accepted: returned list [inf, inf, inf, inf]',
+    'optim.schedules.step_decay: init_value = -inf': 'silently-wrong: accepted: returned list [-inf, -inf, -inf, -inf]',
+    'optim.schedules.step_decay: init_value = True': 'silently-wrong: accepted: returned list [1.0, 0.5, 0.125, 0.0625]',
+    'optim.schedules.step_decay: init_value = None': "internal-exception: TypeError: unsupported operand type(s) for *: 'NoneType' and 'float'",
+    "optim.schedules.step_decay: init_value = the string '0.5'": "internal-exception: TypeError: can't multiply sequence by non-int of type 'float'",
+    'optim.schedules.step_decay: init_value = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.step_decay: init_value = [0.5] (a list)': "internal-exception: TypeError: can't multiply sequence by non-int of type 'float'",
+    'optim.schedules.step_decay: init_value = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'optim.schedules.step_decay: factor = -1': 'silently-wrong: accepted: returned list [0.1, -0.1, -0.1, 0.1]',
+    'optim.schedules.step_decay: factor = NaN': 'silently-wrong: accepted: returned list [0.1, nan, nan, nan]',
+    'optim.schedules.step_decay: factor = inf': 'silently-wrong: accepted: returned list [0.1, inf, inf, inf]',
+    'optim.schedules.step_decay: factor = -inf': 'silently-wrong: accepted: returned list [0.1, -inf, -inf, inf]',
+    'optim.schedules.step_decay: factor = True': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.step_decay: factor = None': "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'NoneType' and 'int'",
+    "optim.schedules.step_decay: factor = the string '0.5'": "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'str' and 'int'",
+    'optim.schedules.step_decay: factor = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.step_decay: factor = [0.5] (a list)': "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'list' and 'int'",
+    'optim.schedules.step_decay: factor = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'optim.schedules.step_decay: every = 3.0 (a float)': 'silently-wrong: accepted: returned list [0.1, 0.05, 0.025, 0.0125]',
+    'optim.schedules.step_decay: every = np.float64(3.0)': 'silently-wrong: accepted: returned list [0.1, 0.05, 0.025, 0.0125]',
+    'optim.schedules.step_decay: every = 2.5': 'silently-wrong: accepted: returned list [0.1, 0.05, 0.025, 0.0125]',
+    'optim.schedules.step_decay: every = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.step_decay: every = inf': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.step_decay: every = True': 'silently-wrong: accepted: returned list [0.1, 0.0125, 0.0015625, 0.0001953125]',
+    'optim.schedules.step_decay: every = None': "internal-exception: TypeError: '<=' not supported between instances of 'NoneType' and 'int'",
+    "optim.schedules.step_decay: every = the string '3'": "internal-exception: TypeError: '<=' not supported between instances of 'str' and 'int'",
+    'optim.schedules.step_decay: every = [3] (a list)': "internal-exception: TypeError: '<=' not supported between instances of 'list' and 'int'",
+    'optim.schedules.cosine_decay: init_value = -1': 'silently-wrong: accepted: returned list',
+    'optim.schedules.cosine_decay: init_value = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.cosine_decay: init_value = inf': 'silently-wrong: accepted: returned list [inf, inf, inf, inf]',
+    'optim.schedules.cosine_decay: init_value = -inf': 'silently-wrong: accepted: returned list [-inf, -inf, -inf, -inf]',
+    'optim.schedules.cosine_decay: init_value = True': 'silently-wrong: accepted: returned list',
+    'optim.schedules.cosine_decay: init_value = None': "internal-exception: TypeError: unsupported operand type(s) for *: 'NoneType' and 'float'",
+    "optim.schedules.cosine_decay: init_value = the string '0.5'": "internal-exception: TypeError: can't multiply sequence by non-int of type 'float'",
+    'optim.schedules.cosine_decay: init_value = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.cosine_decay: init_value = [0.5] (a list)': "internal-exception: TypeError: can't multiply sequence by non-int of type 'float'",
+    'optim.schedules.cosine_decay: init_value = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'optim.schedules.cosine_decay: decay_steps = 3.0 (a float)': 'silently-wrong: accepted: returned list [0.1, 0.0, 0.0, 0.0]',
+    'optim.schedules.cosine_decay: decay_steps = np.float64(3.0)': 'silently-wrong: accepted: returned list [0.1, 0.0, 0.0, 0.0]',
+    'optim.schedules.cosine_decay: decay_steps = 2.5': 'silently-wrong: accepted: returned list [0.1, 0.0, 0.0, 0.0]',
+    'optim.schedules.cosine_decay: decay_steps = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.cosine_decay: decay_steps = inf': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.cosine_decay: decay_steps = True': 'silently-wrong: accepted: returned list [0.1, 0.0, 0.0, 0.0]',
+    'optim.schedules.cosine_decay: decay_steps = None': "internal-exception: TypeError: '<=' not supported between instances of 'NoneType' and 'int'",
+    "optim.schedules.cosine_decay: decay_steps = the string '3'": "internal-exception: TypeError: '<=' not supported between instances of 'str' and 'int'",
+    'optim.schedules.cosine_decay: decay_steps = [3] (a list)': "internal-exception: TypeError: '<=' not supported between instances of 'list' and 'int'",
+    'optim.schedules.cosine_decay: alpha = 1': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.cosine_decay: alpha = -1': 'silently-wrong: accepted: returned list',
+    'optim.schedules.cosine_decay: alpha = 1 (an int)': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.cosine_decay: alpha = np.int64(1)': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.cosine_decay: alpha = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.cosine_decay: alpha = inf': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.cosine_decay: alpha = -inf': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.cosine_decay: alpha = True': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.cosine_decay: alpha = None': "internal-exception: TypeError: unsupported operand type(s) for -: 'int' and 'NoneType'",
+    "optim.schedules.cosine_decay: alpha = the string '0.5'": "internal-exception: TypeError: unsupported operand type(s) for -: 'int' and 'str'",
+    'optim.schedules.cosine_decay: alpha = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.cosine_decay: alpha = [0.5] (a list)': "internal-exception: TypeError: unsupported operand type(s) for -: 'int' and 'list'",
+    'optim.schedules.cosine_decay: alpha = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'optim.schedules.linear: init_value = -1': 'silently-wrong: accepted: returned list [-1.0, -0.7, -0.4, -0.09999999999999998]',
+    'optim.schedules.linear: init_value = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.linear: init_value = inf': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.linear: init_value = -inf': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.linear: init_value = True': 'silently-wrong: accepted: returned list [1.0, 0.7, 0.4, 0.09999999999999998]',
+    'optim.schedules.linear: init_value = None': "internal-exception: TypeError: unsupported operand type(s) for -: 'float' and 'NoneType'",
+    "optim.schedules.linear: init_value = the string '0.5'": "internal-exception: TypeError: unsupported operand type(s) for -: 'float' and 'str'",
+    'optim.schedules.linear: init_value = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.linear: init_value = [0.5] (a list)': "internal-exception: TypeError: unsupported operand type(s) for -: 'float' and 'list'",
+    'optim.schedules.linear: init_value = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'optim.schedules.linear: end_value = -1': 'silently-wrong: accepted: returned list [0.1, -0.23, -0.56, -0.8900000000000001]',
+    'optim.schedules.linear: end_value = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.linear: end_value = inf': 'silently-wrong: accepted: returned list [nan, inf, inf, inf]',
+    'optim.schedules.linear: end_value = -inf': 'silently-wrong: accepted: returned list [nan, -inf, -inf, -inf]',
+    'optim.schedules.linear: end_value = True': 'silently-wrong: accepted: returned list [0.1, 0.37, 0.64, 0.91]',
+    'optim.schedules.linear: end_value = None': "internal-exception: TypeError: unsupported operand type(s) for -: 'NoneType' and 'float'",
+    "optim.schedules.linear: end_value = the string '0.5'": "internal-exception: TypeError: unsupported operand type(s) for -: 'str' and 'float'",
+    'optim.schedules.linear: end_value = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'optim.schedules.linear: end_value = [0.5] (a list)': "internal-exception: TypeError: unsupported operand type(s) for -: 'list' and 'float'",
+    'optim.schedules.linear: end_value = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'optim.schedules.linear: transition_steps = 3.0 (a float)': 'silently-wrong: accepted: returned list [0.1, 0.0, 0.0, 0.0]',
+    'optim.schedules.linear: transition_steps = np.float64(3.0)': 'silently-wrong: accepted: returned list [0.1, 0.0, 0.0, 0.0]',
+    'optim.schedules.linear: transition_steps = 2.5': 'silently-wrong: accepted: returned list [0.1, 0.0, 0.0, 0.0]',
+    'optim.schedules.linear: transition_steps = NaN': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
+    'optim.schedules.linear: transition_steps = inf': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.linear: transition_steps = True': 'silently-wrong: accepted: returned list [0.1, 0.0, 0.0, 0.0]',
+    'optim.schedules.linear: transition_steps = None': "internal-exception: TypeError: '<=' not supported between instances of 'NoneType' and 'int'",
+    "optim.schedules.linear: transition_steps = the string '3'": "internal-exception: TypeError: '<=' not supported between instances of 'str' and 'int'",
+    'optim.schedules.linear: transition_steps = [3] (a list)': "internal-exception: TypeError: '<=' not supported between instances of 'list' and 'int'",
+    'optim.schedules.warmup: warmup_steps = 3.0 (a float)': 'silently-wrong: accepted: returned list [0.0, 0.1, 0.1, 0.1]',
+    'optim.schedules.warmup: warmup_steps = np.float64(3.0)': 'silently-wrong: accepted: returned list [0.0, 0.1, 0.1, 0.1]',
+    'optim.schedules.warmup: warmup_steps = 2.5': 'silently-wrong: accepted: returned list [0.0, 0.1, 0.1, 0.1]',
+    'optim.schedules.warmup: warmup_steps = NaN': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
+    'optim.schedules.warmup: warmup_steps = inf': 'silently-wrong: accepted: returned list [0.0, 0.0, 0.0, 0.0]',
+    'optim.schedules.warmup: warmup_steps = True': 'silently-wrong: accepted: returned list [0.0, 0.1, 0.1, 0.1]',
+    'optim.schedules.warmup: warmup_steps = None': "internal-exception: TypeError: '<=' not supported between instances of 'NoneType' and 'int'",
+    "optim.schedules.warmup: warmup_steps = the string '3'": "internal-exception: TypeError: '<=' not supported between instances of 'str' and 'int'",
+    'optim.schedules.warmup: warmup_steps = [3] (a list)': "internal-exception: TypeError: '<=' not supported between instances of 'list' and 'int'",
+    'layers.dense: out_features = np.int64(3)': "refused: ValueError: dense: argument 'out_features' must be a positive int, got np.int64(3)",
+    'layers.dense: out_features = np.int32(3)': "refused: ValueError: dense: argument 'out_features' must be a positive int, got np.int32(3)",
+    'layers.dense: out_features = True': 'internal-exception: TypeError: an integer is required',
+    'layers.conv2d: out_channels = np.int64(3)': "refused: ValueError: conv2d: argument 'out_channels' must be a positive int, got np.int64(3)",
+    'layers.conv2d: out_channels = np.int32(3)': "refused: ValueError: conv2d: argument 'out_channels' must be a positive int, got np.int32(3)",
+    'layers.conv2d: padding = np.int64(2)': "refused: ValueError: conv2d: argument 'padding' must be a non-negative int, a pair of them, 'same' …",
+    'layers.conv2d: padding = np.int32(2)': "refused: ValueError: conv2d: argument 'padding' must be a non-negative int, a pair of them, 'same' …",
+    'layers.max_pool2d: stride = None': 'silently-wrong: accepted: returned array (2, 3, 3, 2) float64',
+    'layers.dropout: rate = np.float32(0.5)': "refused: ValueError: dropout: argument 'rate' must be a float in [0, 1), got np.float32(0.5)",
+    'layers.leaky_relu: alpha = -1': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.leaky_relu: alpha = NaN': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.leaky_relu: alpha = inf': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.leaky_relu: alpha = -inf': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.leaky_relu: alpha = True': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.leaky_relu: alpha = None': "internal-exception: TypeError: float() argument must be a string or a real number, not 'NoneType'",
+    "layers.leaky_relu: alpha = the string '0.5'": 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.leaky_relu: alpha = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'layers.leaky_relu: alpha = [0.5] (a list)': "internal-exception: TypeError: float() argument must be a string or a real number, not 'list'",
+    'layers.leaky_relu: alpha = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'layers.elu: alpha = -1': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.elu: alpha = NaN': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.elu: alpha = inf': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.elu: alpha = -inf': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.elu: alpha = True': 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.elu: alpha = None': "internal-exception: TypeError: float() argument must be a string or a real number, not 'NoneType'",
+    "layers.elu: alpha = the string '0.5'": 'silently-wrong: accepted: returned array (5, 4) float64',
+    'layers.elu: alpha = complex 0.5+0j': "internal-exception: TypeError: float() argument must be a string or a real number, not 'complex'",
+    'layers.elu: alpha = [0.5] (a list)': "internal-exception: TypeError: float() argument must be a string or a real number, not 'list'",
+    'layers.elu: alpha = per-model array [0.5, 0.5]': 'internal-exception: TypeError: only 0-dimensional arrays can be converted to Python scalars',
+    'layers.flatten: ndim = np.int64(3)': "refused: ValueError: flatten: argument 'ndim' must be a positive int, got np.int64(3)",
+    'layers.flatten: ndim = np.int32(3)': "refused: ValueError: flatten: argument 'ndim' must be a positive int, got np.int32(3)",
+    'layers.reshape: ndim = np.int64(3)': "refused: ValueError: reshape: argument 'ndim' must be a positive int, got np.int64(3)",
+    'layers.reshape: ndim = np.int32(3)': "refused: ValueError: reshape: argument 'ndim' must be a positive int, got np.int32(3)",
+    'layers.mlp: sizes[1] = np.int64(3)': "refused: ValueError: mlp: argument 'sizes' must be >= 2 positive ints, got [4, np.int64(3), 2]",
+    'layers.mlp: sizes[1] = np.int32(3)': "refused: ValueError: mlp: argument 'sizes' must be >= 2 positive ints, got [4, np.int32(3), 2]",
+    'layers.mlp: sizes[1] = True': 'internal-exception: TypeError: an integer is required',
+    'random.generator: key = True': 'silently-wrong: accepted: returned array (3,) float64',
+    'random.split: n = -1': 'silently-wrong: accepted: returned list []',
+    'random.split: n = 2.0 (a float)': "internal-exception: TypeError: 'float' object cannot be interpreted as an integer",
+    'random.split: n = np.float64(2.0)': "internal-exception: TypeError: 'numpy.float64' object cannot be interpreted as an integer",
+    'random.split: n = 2.5': "internal-exception: TypeError: 'float' object cannot be interpreted as an integer",
+    'random.split: n = NaN': "internal-exception: TypeError: 'float' object cannot be interpreted as an integer",
+    'random.split: n = inf': "internal-exception: TypeError: 'float' object cannot be interpreted as an integer",
+    'random.split: n = True': 'silently-wrong: accepted: returned list [(0, 0)]',
+    'random.split: n = None': "internal-exception: TypeError: 'NoneType' object cannot be interpreted as an integer",
+    "random.split: n = the string '2'": "internal-exception: TypeError: 'str' object cannot be interpreted as an integer",
+    'random.split: n = [2] (a list)': "internal-exception: TypeError: 'list' object cannot be interpreted as an integer",
+    'random.fold_in: i = -1': 'silently-wrong: accepted: returned tuple (0, -1)',
+    'random.fold_in: i = 2.0 (a float)': 'silently-wrong: accepted: returned tuple (0, 2.0)',
+    'random.fold_in: i = np.float64(2.0)': 'silently-wrong: accepted: returned tuple (0, np.float64(2.0))',
+    'random.fold_in: i = 2.5': 'silently-wrong: accepted: returned tuple (0, 2.5)',
+    'random.fold_in: i = NaN': 'silently-wrong: accepted: returned tuple (0, nan)',
+    'random.fold_in: i = inf': 'silently-wrong: accepted: returned tuple (0, inf)',
+    'random.fold_in: i = True': 'silently-wrong: accepted: returned tuple (0, True)',
+    'random.fold_in: i = None': 'silently-wrong: accepted: returned tuple (0, None)',
+    "random.fold_in: i = the string '2'": "silently-wrong: accepted: returned tuple (0, '2')",
+    'random.fold_in: i = [2] (a list)': 'silently-wrong: accepted: returned tuple (0, [2])',
+    'metrics.confusion_matrix: num_classes = 5.0 (a float)': "internal-exception: TypeError: 'float' object cannot be interpreted as an integer",
+    'metrics.confusion_matrix: num_classes = np.float64(5.0)': "internal-exception: TypeError: 'numpy.float64' object cannot be interpreted as an integer",
+    'metrics.confusion_matrix: num_classes = 2.5': "internal-exception: TypeError: 'float' object cannot be interpreted as an integer",
+    'metrics.confusion_matrix: num_classes = NaN': "internal-exception: TypeError: 'float' object cannot be interpreted as an integer",
+    'metrics.confusion_matrix: num_classes = inf': "internal-exception: TypeError: 'float' object cannot be interpreted as an integer",
+    'metrics.confusion_matrix: num_classes = None': "internal-exception: TypeError: '>=' not supported between instances of 'int' and 'NoneType'",
+    "metrics.confusion_matrix: num_classes = the string '5'": "internal-exception: UFuncTypeError: ufunc 'greater_equal' did not contain a loop with signature mat…",
+    'metrics.confusion_matrix: num_classes = [5] (a list)': "internal-exception: TypeError: 'list' object cannot be interpreted as an integer",
+    'train.fit: key = True': 'silently-wrong: accepted: returned tuple',
+    'train.loss_below: threshold = np.int64(1)': "refused: TypeError: loss_below: argument 'threshold' must be a number, got np.int64(1)",
+    'metrics.accuracy: threshold = NaN': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: threshold = inf': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: threshold = -inf': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: threshold = True': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: threshold = None': "internal-exception: TypeError: '>=' not supported between instances of 'float' and 'NoneType'",
+    "metrics.accuracy: threshold = the string '0.5'": "internal-exception: UFuncTypeError: ufunc 'greater_equal' did not contain a loop with signature mat…",
+    'metrics.accuracy: threshold = complex 0.5+0j': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: threshold = [0.5] (a list)': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: threshold = per-model array [0.5, 0.5]': 'internal-exception: ValueError: operands could not be broadcast together with shapes (5,) (2,)',
+    'metrics.predicted_class: threshold = NaN': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: threshold = inf': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: threshold = -inf': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: threshold = True': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: threshold = None': "internal-exception: TypeError: '>=' not supported between instances of 'float' and 'NoneType'",
+    "metrics.predicted_class: threshold = the string '0.5'": "internal-exception: UFuncTypeError: ufunc 'greater_equal' did not contain a loop with signature mat…",
+    'metrics.predicted_class: threshold = complex 0.5+0j': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: threshold = [0.5] (a list)': 'silently-wrong: accepted: returned array (5,) int64',
+    'metrics.predicted_class: threshold = per-model array [0.5, 0.5]': 'internal-exception: ValueError: operands could not be broadcast together with shapes (5,) (2,)',
+    'layers.mlp(...).apply: params of another architecture (2-7-1 for 2-4-1)': 'silently-wrong: accepted: returned array (21, 1) float64',
+    'layers.mlp(...).forward: params of another architecture': 'silently-wrong: accepted: returned tuple',
+    'layers.dense(3).apply: a (1,) bias': 'silently-wrong: accepted: returned array (5, 3) float64',
+    'layers.dense(3).apply: a weight of rank 1': 'internal-exception: IndexError: tuple index out of range',
+    'layers.dense(3).backward: residuals of another layer (x with 2 features)': 'silently-wrong: accepted: returned tuple',
+    'layers.mlp: hidden = a function, not a layer': "internal-exception: AttributeError: 'numpy.ufunc' object has no attribute 'forward_keyed'",
+    'layers.serial: a function among the layers': "internal-exception: AttributeError: 'numpy.ufunc' object has no attribute 'forward_keyed'",
+    'layers.dense(3).init: input_shape = 4 (not a tuple)': "internal-exception: TypeError: object of type 'int' has no len()",
+    'losses.binary_cross_entropy: pred outside [0, 1] (1.5, -0.5)': 'silently-wrong: accepted: returned tuple',
+    'losses.binary_cross_entropy: target outside [0, 1] (2.0)': 'silently-wrong: accepted: returned tuple',
+    'losses.binary_cross_entropy_with_logits: target outside [0, 1] (-1.0)': 'silently-wrong: accepted: returned tuple',
+    'losses.softmax_cross_entropy: a negative soft target': 'silently-wrong: accepted: returned tuple',
+    'losses.softmax_cross_entropy: soft targets whose rows sum to 2': 'silently-wrong: leaf[1] differs from the reference by up to 0.393',
+    'metrics.accuracy: a NaN prediction': 'silently-wrong: 1.0: the NaN counted as a prediction',
+    'metrics.accuracy: float targets outside [0, 1]': 'silently-wrong: accepted: returned array () float64',
+    'metrics.accuracy: a single-output pred with label 2': 'silently-wrong: accepted: returned array () float64',
+    'metrics.confusion_matrix: num_classes = 0 with no labels': 'silently-wrong: accepted: returned array (0, 0) int64',
+    'data.one_hot: 8000 classes for 5 labels (no 8000x8000 identity)': 'hang: MemoryError: Unable to allocate 488. MiB for an array with shape (8000, 8000) and data type f…',
+}  # fmt: skip
+"""Case id (or a glob over ids) -> the one-line reason it fails today. The ONE list of known
+failures, for the catalogue and for tests/test_stack_independence.py (ids starting "stack: ").
+Remove an entry when its fix lands: the tests are strict xfails and fail once the case passes."""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
