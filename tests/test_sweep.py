@@ -108,11 +108,19 @@ def test_grid_is_nested_loops_in_argument_order_and_zip_varies_together() -> Non
     ("call", "error", "match"),
     [
         (lambda: grid(lr=[]), ValueError, "axis 'lr' has no values"),
-        (lambda: grid(lr=0.1), TypeError, "axis 'lr' must be a list"),
+        (
+            lambda: grid(lr=0.1),  # type: ignore[arg-type]  # the bad input under test
+            TypeError,
+            "axis 'lr' must be a list",
+        ),
         (lambda: grid(zip_axes(lr=[1]), lr=[2]), ValueError, "'lr' is given twice"),
         (lambda: zip_axes(a=[1, 2], b=[1]), ValueError, "equal lengths"),
         (lambda: run(square, []), ValueError, "'cells' is empty"),
-        (lambda: run(square, [1]), TypeError, r"cells\[0\] must be a dict"),
+        (
+            lambda: run(square, [1]),  # type: ignore[list-item]  # the bad input under test
+            TypeError,
+            r"cells\[0\] must be a dict",
+        ),
         (lambda: run(square, [{}], task_size=0), ValueError, "'task_size'"),
         (lambda: run(square, [{}], executor="dask"), TypeError, "'executor' must be"),
     ],
