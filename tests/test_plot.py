@@ -313,7 +313,7 @@ def test_figures_stay_out_of_pyplot_unless_shown(monkeypatch: pytest.MonkeyPatch
 def sweep_table() -> Any:
     from fnnet.sweep import Table
 
-    records = [
+    records: list[dict[str, Any]] = [
         {"width": w, "lr": lr, "seed": s, "acc": w * lr + s, "loss": np.linspace(1, lr, 3 + s),
          "error": None}
         for w in (16, 32) for lr in (0.1, 0.5) for s in (0, 1, 2)
@@ -341,6 +341,6 @@ def test_cell_curves_colours_by_an_axis_and_skips_failed_cells(tmp_path: Path) -
     assert is_png(tmp_path / "c.png")
     assert legend_texts(fig)[:2] == ["0.1", "0.5"]
     lines = fig.axes[0].get_lines()
-    assert max(len(line.get_xdata()) for line in lines) == 5  # padded to the longest curve
+    assert max(np.size(line.get_xdata()) for line in lines) == 5  # padded to the longest curve
     with pytest.raises(ValueError, match="no record without an error has a curve 'acc'"):
         plot.cell_curves(sweep_table(), "acc")
