@@ -156,9 +156,13 @@ def pytree(cls: C) -> C:
     >>> tree.map(np.shape, Affine(np.ones((2, 3)), np.zeros(3)))
     Affine(w=(2, 3), b=(3,))
     """
-    is_attrs = attrs.has(cls)  # (a variable: keeps mypy from narrowing cls away from C)
+    is_attrs = isinstance(cls, type) and attrs.has(cls)  # (a variable: keeps mypy from narrowing)
     if not is_attrs:
-        raise TypeError(f"fnnet.tree.pytree: {cls.__name__} is not an attrs class")
+        name = getattr(cls, "__name__", repr(cls))
+        raise TypeError(
+            f"fnnet.tree.pytree: {name} is not an attrs class; decorate a class with "
+            "@attrs.frozen first"
+        )
     _KINDS[cls] = _attrs_kind(cls)
     return cls
 
@@ -173,7 +177,13 @@ _NONE = _Kind(lambda t: ([], None), lambda aux, c: None, lambda aux: [])
 
 
 def _dict_flatten(d: dict[Any, Any]) -> tuple[list[Any], Any]:
-    keys = sorted(d)
+    try:
+        keys = sorted(d)
+    except TypeError:
+        raise TypeError(
+            f"fnnet.tree: the keys of a dict in a tree must be sortable (all str, or all int), "
+            f"got {list(d)!r}"
+        ) from None
     return [d[k] for k in keys], tuple(keys)
 
 
@@ -295,6 +305,11 @@ def unflatten(treedef: TreeDef, leaves: list[Any]) -> PyTree:
     >>> unflatten(structure({"a": 0, "b": (0, 0)}), [1, 2, 3])
     {'a': 1, 'b': (2, 3)}
     """
+    if not isinstance(treedef, TreeDef):
+        raise TypeError(
+            f"fnnet.tree.unflatten: argument 'treedef' must be a TreeDef (from tree.flatten or "
+            f"tree.structure), got {type(treedef).__name__}"
+        )
     if len(leaves) != treedef.num_leaves:
         raise ValueError(
             f"fnnet.tree.unflatten: treedef {treedef!r} has {treedef.num_leaves} leaves, "
@@ -433,7 +448,13 @@ def at(where: Callable[[T], Any], tree: T, replace: Any) -> T:
         return rebuilt
 
     marked = mark(tree, ())
-    chosen = where(marked)
+    try:
+        chosen = where(marked)
+    except (IndexError, KeyError, AttributeError, TypeError) as e:
+        raise ValueError(
+            f"fnnet.tree.at (tree_at): `where` could not select a part of the tree "
+            f"{structure(tree)!r}: {type(e).__name__}: {e}"
+        ) from e
     if id(chosen) not in ids:
         raise ValueError(
             "fnnet.tree.at (tree_at): `where` must return a leaf or non-empty subtree of its "
@@ -476,12 +497,15 @@ def sub(a: T, b: T) -> T:
 
 
 def scale(a: T, s: float) -> T:
-    """Leafwise ``s * a`` (``s`` a Python float, so float32 stays float32).
+    """Leafwise ``s * a``; a numpy float scalar ``s`` is taken as a Python float, so float32
+    stays float32.
 
     >>> from fnnet import tree
     >>> tree.scale([np.ones(2, np.float32)], 0.5)
     [array([0.5, 0.5], dtype=float32)]
     """
+    if isinstance(s, np.floating):
+        s = float(s)
     return map(lambda x: x * s, a)
 
 
@@ -503,6 +527,12 @@ def vdot(a: PyTree, b: PyTree, model_axes: int = 0) -> Array:
     la, lb = leaves(a), leaves(b)
     if len(la) != len(lb):
         raise TreeMismatchError(f"{len(la)} leaves vs {len(lb)}")
+    for x, y in zip(la, lb, strict=True):
+        if np.shape(x) != np.shape(y) or np.ndim(x) < model_axes:
+            raise ValueError(
+                f"fnnet.tree.vdot: leaves must have equal shapes with at least {model_axes} "
+                f"(model) axes, got {np.shape(x)} and {np.shape(y)}"
+            )
     total: Array = sum(
         (_model_sum(x * y, model_axes) for x, y in zip(la, lb, strict=True)),
         start=np.zeros((), la[0].dtype) if la else np.zeros(()),
@@ -524,12 +554,17 @@ def global_norm(tree: PyTree, model_axes: int = 0) -> Array:
     xs = leaves(tree)
     if not xs:
         return np.zeros(())
+    if model_axes < 0 or any(np.ndim(x) < model_axes for x in xs):
+        raise ValueError(
+            f"fnnet.tree.global_norm: every leaf needs the {model_axes} model axes, got shapes "
+            f"{[np.shape(x) for x in xs]}"
+        )
     scale = np.maximum.reduce(
         [np.max(np.abs(x), axis=tuple(range(model_axes, np.ndim(x))), initial=0.0) for x in xs]
     ).astype(np.result_type(xs[0]), copy=False)
-    safe = np.where(scale > 0, scale, 1)
+    safe = np.where((scale > 0) & np.isfinite(scale), scale, 1)  # inf and NaN: not scaled
     scaled = [x / safe.reshape(safe.shape + (1,) * (np.ndim(x) - safe.ndim)) for x in xs]
-    norm: Array = np.sqrt(vdot(scaled, scaled, model_axes)) * scale
+    norm: Array = np.sqrt(vdot(scaled, scaled, model_axes)) * safe
     return norm
 
 
@@ -546,35 +581,66 @@ def zeros_like(tree: T) -> T:
 def stack(trees: list[T]) -> T:
     """Stack same-structured trees along a new leading (model) axis.
 
-    >>> stack([{"w": np.ones(2)}, {"w": np.zeros(2)}])  # 2 models on a leading axis
+    >>> from fnnet import tree
+    >>> tree.stack([{"w": np.ones(2)}, {"w": np.zeros(2)}])  # 2 models on a leading axis
     {'w': array([[1., 1.],
            [0., 0.]])}
     """
-    if not trees:
-        raise ValueError("fnnet.tree.stack: need at least one tree")
-    return map(lambda *xs: np.stack(xs), trees[0], *trees[1:])
+    if not isinstance(trees, list | tuple) or not trees:
+        raise ValueError(
+            f"fnnet.tree.stack: need a non-empty list of trees, got {type(trees).__name__} "
+            f"{trees!r}"[:200]
+        )
+
+    def stack_leaf(*xs: Any) -> Any:
+        shapes = {np.shape(x) for x in xs}
+        if len(shapes) > 1:
+            raise ValueError(f"fnnet.tree.stack: a leaf has different shapes {sorted(shapes)}")
+        return np.stack(xs)
+
+    return map(stack_leaf, trees[0], *trees[1:])
+
+
+def _models(fn: str, tree: PyTree) -> int:
+    """The number of models (the leading axis shared by every leaf) of a stacked tree."""
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves(tree)}
+    if not sizes or None in sizes or len(sizes) > 1:
+        raise ValueError(
+            f"{fn}: every leaf of a stacked tree needs the same leading (model) axis, got shapes "
+            f"{[np.shape(x) for x in leaves(tree)]}"
+        )
+    return int(sizes.pop() or 0)
 
 
 def index(tree: T, i: int | tuple[int, ...]) -> T:
     """Model ``i`` of a stacked tree: every leaf indexed on its leading axes.
 
-    >>> index({"w": np.arange(6.0).reshape(3, 2)}, 1)  # model 1 of a stack of 3
+    >>> from fnnet import tree
+    >>> tree.index({"w": np.arange(6.0).reshape(3, 2)}, 1)  # model 1 of a stack of 3
     {'w': array([2., 3.])}
     """
-    return map(lambda x: x[i], tree)
+    parts = i if isinstance(i, tuple) else (i,)
+    if not all(isinstance(p, int | np.integer) and not isinstance(p, bool) for p in parts):
+        raise TypeError(f"fnnet.tree.index: argument 'i' must be an int or ints, got {i!r}")
+    try:
+        return map(lambda x: x[i], tree)
+    except IndexError as e:
+        raise ValueError(
+            f"fnnet.tree.index: there is no model {i} in a stack whose leaves have shapes "
+            f"{[np.shape(x) for x in leaves(tree)]}"
+        ) from e
 
 
 def unstack(tree: T) -> list[T]:
     """The inverse of :func:`stack`: one tree per index of the leading axis.
 
-    >>> unstack({"w": np.arange(4.0).reshape(2, 2)})
+    >>> from fnnet import tree
+    >>> tree.unstack({"w": np.arange(4.0).reshape(2, 2)})
     [{'w': array([0., 1.])}, {'w': array([2., 3.])}]
     """
-    first = leaves(tree)
-    if not first:
+    if not leaves(tree):
         raise ValueError("fnnet.tree.unstack: the tree has no leaves")
-    n = np.shape(first[0])[0]
-    return [index(tree, i) for i in range(n)]
+    return [index(tree, i) for i in range(_models("fnnet.tree.unstack", tree))]
 
 
 def size(tree: PyTree) -> int:
@@ -853,6 +919,10 @@ def ravel(tree: PyTree, model_axes: int = 0) -> tuple[Array, Raveled]:
     ([0.0, 0.0, 1.0, 1.0, 1.0, 1.0], (2, 2))
     """
     found, treedef = flatten(tree)
+    if not found:
+        raise ValueError("fnnet.tree.ravel: the tree has no leaves")
+    if isinstance(model_axes, bool) or not isinstance(model_axes, int) or model_axes < 0:
+        raise ValueError(f"fnnet.tree.ravel: model_axes must be an int >= 0, got {model_axes!r}")
     arrays = [np.asarray(x) for x in found]
     dtypes = {a.dtype for a in arrays}
     if len(dtypes) > 1 or any(a.dtype.kind != "f" for a in arrays):

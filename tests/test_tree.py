@@ -163,3 +163,36 @@ def test_builtin_map_is_untouched_outside_the_module() -> None:
     assert list(map(str, [1, 2])) == ["1", "2"]  # the builtin, here
     mapped: Any = tree_map(str, (1, 2))
     assert mapped == ("1", "2")  # the tree map keeps the structure
+
+
+def test_bad_arguments_give_clear_errors_not_internal_ones() -> None:
+    s3 = {"w": np.ones((3, 2))}
+    t: Any = tree  # deliberately wrong argument types
+    cases: list[tuple[Any, type[Exception], str]] = [
+        (lambda: tree.index(s3, 5), ValueError, "no model 5"),
+        (lambda: t.index(s3, 1.0), TypeError, "'i' must be an int"),
+        (lambda: tree.unstack({"w": np.float64(1.0)}), ValueError, "leading \\(model\\) axis"),
+        (lambda: tree.unstack({"w": np.ones((3, 2)), "b": np.ones(2)}), ValueError, "same lead"),
+        (lambda: tree.stack([{"w": np.ones(2)}, {"w": np.ones(3)}]), ValueError, "different sh"),
+        (lambda: t.stack({"w": np.ones(2)}), ValueError, "non-empty list"),
+        (lambda: tree.vdot([np.ones((2, 1))], [np.ones(2)]), ValueError, "equal shapes"),
+        (lambda: tree.global_norm([np.ones(2)], model_axes=2), ValueError, "2 model axes"),
+        (lambda: tree.ravel([], model_axes=0), ValueError, "no leaves"),
+        (lambda: tree.ravel([np.ones(2)], model_axes=-1), ValueError, "model_axes"),
+        (lambda: tree.at(lambda x: x[5], [np.ones(1)], 0), ValueError, "could not select"),
+        (lambda: t.unflatten("x", [1]), TypeError, "must be a TreeDef"),
+        (lambda: t.pytree(3), TypeError, "not an attrs class"),
+        (lambda: tree.leaves({1: np.ones(1), "a": np.ones(1)}), TypeError, "sortable"),
+    ]
+    for call, kind, text in cases:
+        with pytest.raises(kind, match=text):
+            call()
+
+
+def test_norms_and_scales_keep_their_meaning_at_the_edges() -> None:
+    assert float(tree.global_norm([np.array([np.inf, 1.0])])) == np.inf  # no NaN, no warning
+    assert np.isnan(tree.global_norm([np.array([np.nan, 1.0])]))
+    stacked = tree.global_norm([np.array([[np.inf, 0.0], [3.0, 4.0]])], model_axes=1)
+    assert stacked.tolist() == [np.inf, 5.0]  # the other model is unaffected
+    scaled = tree.scale([np.ones(2, np.float32)], np.float64(0.5))  # a numpy float scalar
+    assert scaled[0].dtype == np.float32
