@@ -365,7 +365,11 @@ def _check_leaves(
     for (shape, dtype), kind, ref, where in zip(headers, kinds, like_leaves, paths_, strict=True):
         ref_kind = _leaf_kind(fn, ref, where)
         if kind != ref_kind:
-            raise ValueError(f"{fn}: leaf {where} in {path} is a {kind}, expected a {ref_kind}")
+            article = {"array": "an array", "int": "an int", "float": "a float", "bool": "a bool"}
+            raise ValueError(
+                f"{fn}: leaf {where} in {path} is {article.get(kind, repr(kind))}, expected "
+                f"{article[ref_kind]}"
+            )
         if kind != "array" and shape != ():
             raise ValueError(f"{fn}: {path} is corrupted: the {kind} {where} has shape {shape}")
         if strict and kind == "array" and (shape != ref.shape or dtype != ref.dtype):
