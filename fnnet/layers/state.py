@@ -157,7 +157,7 @@ def needs_state(fn: str) -> TypeError:
     )
 
 
-def _check_len(fn: str, arg: str, value: object, n: int) -> tuple[Any, ...]:
+def check_len(fn: str, arg: str, value: object, n: int) -> tuple[Any, ...]:
     if type(value) is not tuple or len(value) != n:
         got = f"{len(value)} entries" if isinstance(value, tuple) else type(value).__name__
         raise ValueError(f"{fn}: argument '{arg}' must be a tuple of {n} entries, got {got}")
@@ -229,8 +229,8 @@ def compose(
     def forward_fn(
         params: tuple[Any, ...], states: tuple[Any, ...], x: Array, key: Key | None
     ) -> tuple[Array, tuple[Any, ...], tuple[Any, ...]]:
-        _check_len("serial", "params", params, n)
-        _check_len("serial", "state", states, n)
+        check_len("serial", "params", params, n)
+        check_len("serial", "state", states, n)
         residuals, new = [], []
         for i, layer in enumerate(layers):
             k = None if key is None else fold_in(key, i)
@@ -240,8 +240,8 @@ def compose(
         return x, tuple(residuals), tuple(new)
 
     def apply_fn(params: tuple[Any, ...], states: tuple[Any, ...], x: Array) -> Array:
-        _check_len("serial", "params", params, n)
-        _check_len("serial", "state", states, n)
+        check_len("serial", "params", params, n)
+        check_len("serial", "state", states, n)
         for layer, p, s in zip(layers, params, states, strict=True):
             x = evaluate(layer, p, s, x)
         return x
@@ -249,7 +249,7 @@ def compose(
     def frozen_fn(states: tuple[Any, ...]) -> Layer[tuple[Any, ...], Any]:
         from fnnet.layers.combinators import serial  # serial itself calls compose
 
-        _check_len("serial", "state", states, n)
+        check_len("serial", "state", states, n)
         return serial(*(frozen_child(layer, s) for layer, s in zip(layers, states, strict=True)))
 
     return Stateful(init_fn, forward_fn, apply_fn, frozen_fn)
