@@ -3,12 +3,15 @@ random and stacked shapes, a residual MLP with layer norm, stateful children, er
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mypy import api
 
 from fnnet import check, layers, losses, tree
 from fnnet.arrays import Array
@@ -243,3 +246,21 @@ def test_mis_wired_branches_get_clear_errors() -> None:
         layers.dense(2).apply(p, fan_out(2).apply(None, np.ones((1, 2))))
     with pytest.raises(ValueError, match=r"fan_in_sum: the inputs' shapes \[\(2, 3\), \(2, 4\)\]"):
         fan_in_sum().apply(None, pack([np.ones((2, 3)), np.ones((2, 4))]))
+
+
+# --- the Composing page runs and type-checks -----------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_composing_examples_run_and_pass_mypy_strict(tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "COMPOSING.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", page, flags=re.S))
+    exec(compile(code, "docs/COMPOSING.md", "exec"), {"__name__": "composing"})
+    path = tmp_path / "composing.py"
+    path.write_text(code)
+    out, err, status = api.run(
+        ["--config-file", str(ROOT / "pyproject.toml"), "--strict", "--cache-dir",
+         str(tmp_path / "cache"), str(path)]
+    )  # fmt: skip
+    assert status == 0, out + err
