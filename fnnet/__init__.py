@@ -19,6 +19,7 @@ from fnnet import (
     optim,
     plot,
     random,
+    sweep,
     train,
     tree,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "optim",
     "plot",
     "random",
+    "sweep",
     "train",
     "tree",
 ]

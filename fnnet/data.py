@@ -24,16 +24,27 @@ import os
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import IO, Any, Final, Protocol, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from fnnet.arrays import Array, IntArray
+from fnnet.arrays import (
+    Array,
+    IntArray,
+    Shape,
+    require_array,
+    require_float_dtype,
+    require_int,
+    require_labels,
+    require_number,
+    require_positive_int,
+)
 from fnnet.random import Key, generator
 
 __all__ = [
@@ -63,28 +74,10 @@ X = TypeVar("X", bound=np.generic)
 Y = TypeVar("Y", bound=np.generic)
 
 
-def _float_dtype(fn: str, dtype: npt.DTypeLike) -> np.dtype[Any]:
-    """``dtype`` as a floating ``np.dtype``, else ``TypeError`` naming ``fn``."""
-    dt = np.dtype(dtype)
-    if not np.issubdtype(dt, np.floating):
-        raise TypeError(f"{fn}: argument 'dtype' must be a floating dtype, got {dt}")
-    return dt
-
-
-def _require_count(fn: str, arg: str, n: object, minimum: int) -> int:
-    """``n`` as an int ``>= minimum``, else ``TypeError``/``ValueError`` naming ``fn(arg)``."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise TypeError(f"{fn}: argument {arg!r} must be an int, got {n!r}")
-    if n < minimum:
-        raise ValueError(f"{fn}: argument {arg!r} must be >= {minimum}, got {n}")
-    return int(n)
-
-
 def _require_examples(fn: str, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> int:
     """The number of examples shared by ``x`` and ``y`` (their axis 0), else an error."""
     for arg, a in (("x", x), ("y", y)):
-        if not isinstance(a, np.ndarray):
-            raise TypeError(f"{fn}: argument {arg!r} must be a numpy array, got {type(a).__name__}")
+        require_array(fn, arg, a)
         if a.ndim < 1:
             raise ValueError(f"{fn}: argument {arg!r} needs an example axis (axis 0), got shape ()")
     if x.shape[0] != y.shape[0]:
@@ -108,8 +101,8 @@ def linear(n: int, key: Key, dtype: npt.DTypeLike = np.float64) -> tuple[Array, 
     >>> x.shape, y.shape, bool(np.all(y[:, 0] == (x[:, 1] > x[:, 0])))
     ((100, 2), (100, 1), True)
     """
-    n = _require_count("linear", "n", n, 0)
-    dt = _float_dtype("linear", dtype)
+    n = require_int("linear", "n", n, minimum=0)
+    dt = require_float_dtype("linear", "dtype", dtype)
     x: Array = generator(key).random((n, 2)).astype(dt)
     y: Array = (x[:, 1:] > x[:, :1]).astype(dt)
     return x, y
@@ -127,7 +120,7 @@ def xor(dtype: npt.DTypeLike = np.float64) -> tuple[Array, Array]:
     (array([[0., 0.],
            [0., 1.]], dtype=float32), array([0., 1.], dtype=float32))
     """
-    dt = _float_dtype("xor", dtype)
+    dt = require_float_dtype("xor", "dtype", dtype)
     i = np.arange(11, dtype=np.float64)
     j = np.delete(i, 5)
     x0 = np.concatenate([i, j]) / 10
@@ -143,24 +136,18 @@ def xor(dtype: npt.DTypeLike = np.float64) -> tuple[Array, Array]:
 def one_hot(labels: IntArray, num_classes: int, dtype: npt.DTypeLike = np.float64) -> Array:
     """Integer class labels ``(...,)`` to one-hot rows ``(..., num_classes)`` in ``dtype``.
 
-    Raises ``TypeError`` for non-integer labels and ``ValueError`` for labels outside
-    ``[0, num_classes)``.
+    Raises ``TypeError`` for labels that are not integers (saying whether they have fractions)
+    and ``ValueError`` for labels outside ``[0, num_classes)``. Memory is that of the result.
 
     >>> one_hot(np.array([2, 0]), 3)
     array([[0., 0., 1.],
            [1., 0., 0.]])
     """
-    num_classes = _require_count("one_hot", "num_classes", num_classes, 1)
-    dt = _float_dtype("one_hot", dtype)
-    if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
-        got = f"dtype {labels.dtype}" if isinstance(labels, np.ndarray) else type(labels).__name__
-        raise TypeError(f"one_hot: argument 'labels' must be an integer array, got {got}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"one_hot: argument 'labels' must lie in [0, {num_classes}), "
-            f"got values in [{labels.min()}, {labels.max()}] (shape {labels.shape})"
-        )
-    out: Array = np.eye(num_classes, dtype=dt)[labels]
+    num_classes = require_positive_int("one_hot", "num_classes", num_classes)
+    dt = require_float_dtype("one_hot", "dtype", dtype)
+    labels = require_labels("one_hot", "labels", labels, num_classes)
+    out: Array = np.zeros((*labels.shape, num_classes), dtype=dt)
+    np.put_along_axis(out, labels[..., None].astype(np.intp), dt.type(1), axis=-1)
     return out
 
 
@@ -170,10 +157,10 @@ def num_batches(n: int, batch_size: int | None) -> int:
     >>> num_batches(5, 2), num_batches(5, None)
     (3, 1)
     """
-    n = _require_count("num_batches", "n", n, 0)
+    n = require_int("num_batches", "n", n, minimum=0)
     if batch_size is None:
         return 1 if n else 0
-    return -(-n // _require_count("num_batches", "batch_size", batch_size, 1))
+    return -(-n // require_int("num_batches", "batch_size", batch_size, minimum=1))
 
 
 def batches(
@@ -194,7 +181,7 @@ def batches(
     [[4, 0], [1, 2], [3]]
     """
     n = _require_examples("batches", x, y)
-    size = n if batch_size is None else _require_count("batches", "batch_size", batch_size, 1)
+    size = n if batch_size is None else require_int("batches", "batch_size", batch_size, minimum=1)
     if key is None:
         return ((x[s : s + size], y[s : s + size]) for s in range(0, n, size))
     perm = generator(key).permutation(n)
@@ -261,64 +248,110 @@ _IDX_DTYPES: Final[dict[int, np.dtype[Any]]] = {
 """IDX type codes (the magic number's third byte) and their big-endian dtypes."""
 
 
-def _decompress(fn: str, name: str | os.PathLike[str], raw: bytes) -> bytes:
-    """``raw`` gunzipped if it starts with the gzip magic, else as is; ``ValueError`` if corrupt."""
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError as e:
-        raise ValueError(f"{fn}: {name}: truncated gzip file ({e})") from e
-    except (OSError, zlib.error) as e:
-        raise ValueError(f"{fn}: {name}: corrupt gzip file ({e})") from e
+_CHUNK: Final = 1 << 20
 
 
-def _check_md5(fn: str, name: str | os.PathLike[str], content: bytes, expected: str) -> None:
-    """``ValueError`` unless the MD5 of ``content`` is ``expected``."""
-    got = hashlib.md5(content, usedforsecurity=False).hexdigest()
-    if got != expected.lower():
+def _idx_header(fn: str, name: object, head: bytes | bytearray) -> tuple[np.dtype[Any], Shape, int]:
+    """``(dtype, shape, header bytes)`` from the start of an IDX file; ``ValueError`` if the
+    magic number is wrong. Layout: ``00 00 <type> <ndim>``, ``ndim`` big-endian uint32 dims."""
+    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_DTYPES:
         raise ValueError(
-            f"{fn}: {name}: wrong checksum: the MD5 of its decompressed content is {got}, "
-            f"expected {expected}; the file is corrupt or not the expected one"
-        )
-
-
-def _parse_idx(fn: str, name: str | os.PathLike[str], content: bytes) -> npt.NDArray[np.generic]:
-    """The array stored in the (decompressed) IDX bytes ``content``; ``ValueError`` if malformed.
-
-    Layout: magic ``00 00 <type> <ndim>``, ``ndim`` big-endian uint32 dims, then the data.
-    """
-    if len(content) < 4 or content[:2] != b"\0\0" or content[2] not in _IDX_DTYPES:
-        raise ValueError(
-            f"{fn}: {name}: not an IDX file: bad magic number 0x{content[:4].hex()} "
+            f"{fn}: {name}: not an IDX file: bad magic number 0x{bytes(head[:4]).hex()} "
             "(expected 00 00, a type code in 08 09 0b 0c 0d 0e, and the number of dimensions)"
         )
-    dtype, ndim = _IDX_DTYPES[content[2]], content[3]
+    dtype, ndim = _IDX_DTYPES[head[2]], head[3]
     header = 4 + 4 * ndim
-    if ndim == 0 or len(content) < header:
+    if ndim == 0 or len(head) < header:
         raise ValueError(
-            f"{fn}: {name}: bad IDX header: {ndim} dimensions but only {len(content)} bytes"
+            f"{fn}: {name}: bad IDX header: {ndim} dimensions but only {len(head)} bytes"
         )
-    shape = tuple(int(d) for d in np.frombuffer(content, ">u4", count=ndim, offset=4))
+    shape = tuple(int(d) for d in np.frombuffer(head, ">u4", count=ndim, offset=4))
+    return dtype, shape, header
+
+
+def _wrong_length(fn: str, name: object, shape: Shape, expected: int, got: str) -> ValueError:
+    return ValueError(
+        f"{fn}: {name}: wrong length: the IDX header says shape {shape} ({expected} bytes of "
+        f"data) but the file has {got} bytes after the header"
+    )
+
+
+class _Reader(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def _read_content(fn: str, name: object, stream: _Reader, expected_md5: str | None) -> bytearray:
+    """The decompressed bytes of ``stream``, read in chunks: the MD5 is computed as they arrive
+    and reading stops as soon as there is more than the IDX header announces."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    content = bytearray()
+    limit: int | None = None
+    try:
+        while chunk := stream.read(_CHUNK):
+            md5.update(chunk)
+            content += chunk
+            if limit is None and len(content) >= 4 and len(content) >= 4 + 4 * content[3]:
+                dtype, shape, header = _idx_header(fn, name, content)
+                limit = header + math.prod(shape) * dtype.itemsize
+            if limit is not None and len(content) > limit:
+                raise _wrong_length(fn, name, shape, limit - header, "more")
+    except EOFError as e:
+        raise ValueError(f"{fn}: {name}: truncated gzip file ({e})") from e
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise ValueError(f"{fn}: {name}: corrupt gzip file ({e})") from e
+    got = md5.hexdigest()
+    if expected_md5 is not None and got != expected_md5.lower():
+        raise ValueError(
+            f"{fn}: {name}: wrong checksum: the MD5 of its decompressed content is {got}, "
+            f"expected {expected_md5}; the file is corrupt or not the expected one"
+        )
+    return content
+
+
+def _parse_idx(fn: str, name: object, content: bytearray) -> npt.NDArray[np.generic]:
+    """The array stored in the (decompressed) IDX bytes ``content`` (read-only, no copy for
+    uint8); ``ValueError`` if malformed."""
+    dtype, shape, header = _idx_header(fn, name, content)
     expected = math.prod(shape) * dtype.itemsize
     if len(content) - header != expected:
-        raise ValueError(
-            f"{fn}: {name}: wrong length: the IDX header says shape {shape} ({expected} bytes "
-            f"of data) but the file has {len(content) - header} bytes after the header"
-        )
+        raise _wrong_length(fn, name, shape, expected, str(len(content) - header))
     data = np.frombuffer(content, dtype, count=math.prod(shape), offset=header).reshape(shape)
-    return data if dtype.isnative else data.astype(dtype.newbyteorder("="))
+    data = data if dtype.isnative else data.astype(dtype.newbyteorder("="))
+    data.flags.writeable = False
+    return data
+
+
+def _read_idx_file(
+    fn: str, name: object, path: Path, expected_md5: str | None
+) -> npt.NDArray[np.generic]:
+    """The array in the IDX file ``path`` (gzipped or not), checked against ``expected_md5``."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below, after a possible gzip wrapper
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{fn}: there is no file {path}") from e
+    except IsADirectoryError as e:
+        raise IsADirectoryError(f"{fn}: {path} is a directory, not an IDX file") from e
+    with f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        if not gzipped:
+            content = _read_content(fn, name, f, expected_md5)
+        else:
+            with gzip.GzipFile(fileobj=f, mode="rb") as unzipped:
+                content = _read_content(fn, name, unzipped, expected_md5)
+    return _parse_idx(fn, name, content)
 
 
 def read_idx(
     path: str | os.PathLike[str], expected_md5: str | None = None
 ) -> npt.NDArray[np.generic]:
-    """The array in an IDX file (gzipped or not), in native byte order.
+    """The array in an IDX file (gzipped or not), in native byte order, read-only.
 
-    If ``expected_md5`` is given, the MD5 of the *decompressed* content must match it. A
-    truncated or corrupt gzip stream, a bad magic number, a length that disagrees with the
-    header, or a wrong checksum raises ``ValueError`` naming the file. uint8 data is returned
-    as a read-only view of the decompressed bytes (no copy).
+    If ``expected_md5`` is given, the MD5 of the *decompressed* content must match it; it is
+    computed while the file is decompressed in chunks, and reading stops as soon as the data is
+    longer than the header announces. A missing file raises ``FileNotFoundError``; a truncated
+    or corrupt gzip stream, a bad magic number, a length that disagrees with the header, or a
+    wrong checksum raises ``ValueError`` naming the file.
 
     >>> import os, struct, tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -329,10 +362,11 @@ def read_idx(
     array([[0, 1, 2],
            [3, 4, 5]], dtype=uint8)
     """
-    content = _decompress("read_idx", path, Path(path).read_bytes())
-    if expected_md5 is not None:
-        _check_md5("read_idx", path, content, expected_md5)
-    return _parse_idx("read_idx", path, content)
+    if expected_md5 is not None and not isinstance(expected_md5, str):
+        raise TypeError(
+            f"read_idx: argument 'expected_md5' must be a hex string or None, got {expected_md5!r}"
+        )
+    return _read_idx_file("read_idx", path, Path(path), expected_md5)
 
 
 # --- Fashion-MNIST -----------------------------------------------------------------------------
@@ -402,46 +436,69 @@ def _show_progress(name: str, done: int, total: int | None, end: bool = False) -
     sys.stderr.flush()
 
 
-def _download(url: str, dest: Path, expected_md5: str | None, progress: bool) -> bytes:
-    """Fetch ``url`` into the file ``dest`` and return its decompressed content.
+_DOWNLOAD_LIMIT: Final = 64 << 20
+"""The most bytes a download may bring (the largest Fashion-MNIST file has 26.4 MB)."""
 
-    The bytes are verified (gzip integrity, then the MD5 of the content when ``expected_md5`` is
-    given) before anything is written; the file is then written to a temporary name in
-    ``dest``'s directory and renamed, so a failed or corrupt download never leaves a file behind.
-    """
+
+def _fetch(url: str, out: IO[bytes], name: str, progress: bool, timeout: float) -> None:
+    """Stream ``url`` into ``out``: every network wait is bounded by ``timeout`` seconds and at
+    most :data:`_DOWNLOAD_LIMIT` bytes are accepted; a clear ``OSError``/``ValueError`` else."""
     fn = "fashion_mnist"
-    chunks: list[bytes] = []
+    done, shown = 0, 0.0
     try:
-        with urllib.request.urlopen(url) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            done, shown = 0, 0.0
-            while chunk := response.read(1 << 20):
-                chunks.append(chunk)
+            if total is not None and total > _DOWNLOAD_LIMIT:
+                raise ValueError(
+                    f"{fn}: {url} announces {total} bytes, more than the {_DOWNLOAD_LIMIT} a "
+                    "Fashion-MNIST file can have; check the url"
+                )
+            while chunk := response.read(_CHUNK):
                 done += len(chunk)
-                if progress and time.monotonic() - shown > 0.1:
-                    _show_progress(dest.name, done, total)
+                if done > _DOWNLOAD_LIMIT:
+                    raise ValueError(
+                        f"{fn}: {url} sent more than {_DOWNLOAD_LIMIT} bytes, more than a "
+                        "Fashion-MNIST file can have; stopped. Check the url"
+                    )
+                out.write(chunk)
+                if progress and time.monotonic() - shown > 0.25:
+                    _show_progress(name, done, total)
                     shown = time.monotonic()
-    except OSError as e:  # urllib.error.URLError is an OSError
-        if progress and chunks:
+    except (TimeoutError, urllib.error.URLError, OSError) as e:
+        if progress and done:
             sys.stderr.write("\n")
+        reason = e.reason if isinstance(e, urllib.error.URLError) else e
+        if isinstance(reason, TimeoutError):
+            raise TimeoutError(
+                f"{fn}: could not download {url}: no answer within {timeout} s; check the "
+                "network, or pass a larger timeout"
+            ) from e
         raise OSError(f"{fn}: could not download {url}: {e}") from e
     if progress:
-        _show_progress(dest.name, done, total, end=True)
-    raw = b"".join(chunks)
-    content = _decompress(fn, url, raw)
-    if expected_md5 is not None:
-        _check_md5(fn, url, content, expected_md5)
+        _show_progress(name, done, total, end=True)
+
+
+def _download(
+    url: str, dest: Path, expected_md5: str | None, progress: bool, timeout: float
+) -> npt.NDArray[np.generic]:
+    """Fetch ``url`` into the file ``dest`` and return the array in it.
+
+    The bytes are streamed to a temporary file in ``dest``'s folder (``.<name>.<random>.part``),
+    verified (gzip integrity, IDX layout, and the MD5 of the content when ``expected_md5`` is
+    given) and only then renamed to ``dest``; a failed or corrupt download leaves nothing.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(raw)
+            _fetch(url, f, dest.name, progress, timeout)
+        array = _read_idx_file("fashion_mnist", url, Path(tmp), expected_md5)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return content
+    return array
 
 
 def _check_fashion_arrays(
@@ -468,6 +525,7 @@ def fashion_mnist(
     progress: bool = True,
     verify: bool = True,
     url: str = FASHION_MNIST_URL,
+    timeout: float = 60.0,
 ) -> tuple[tuple[U8Array, IntArray], tuple[U8Array, IntArray]]:
     """Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)``.
 
@@ -480,7 +538,9 @@ def fashion_mnist(
     else into the cache (:func:`cache_dir` ``/fashion-mnist``), with a progress line on stderr
     unless ``progress`` is false. Every file is checked against the MD5 of its decompressed
     content (:data:`FASHION_MNIST_MD5`) unless ``verify=False``; a truncated or corrupt file
-    raises ``ValueError`` naming it (delete it to download it again).
+    raises ``ValueError`` naming it (delete it to download it again). A download gives up with
+    ``TimeoutError`` when the server does not answer for ``timeout`` seconds, and with
+    ``ValueError`` when it sends more than a Fashion-MNIST file can hold (64 MB).
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -491,6 +551,7 @@ def fashion_mnist(
     >>> FASHION_MNIST_CLASSES[9]  # label 9
     'Ankle boot'
     """
+    timeout = require_number("fashion_mnist", "timeout", timeout, low=1e-3)
     names = list(FASHION_MNIST_MD5)
     dirs = fashion_mnist_dirs(path)
     found = next((d for d in dirs if all((d / f).is_file() for f in names)), None)
@@ -505,12 +566,10 @@ def fashion_mnist(
         file = where / name
         md5 = FASHION_MNIST_MD5[name] if verify else None
         if file.is_file():
-            content = _decompress("fashion_mnist", file, file.read_bytes())
-            if md5 is not None:
-                _check_md5("fashion_mnist", file, content, md5)
+            arrays.append(_read_idx_file("fashion_mnist", file, file, md5))
         else:
-            content = _download(url.rstrip("/") + "/" + name, file, md5, progress)
-        arrays.append(_parse_idx("fashion_mnist", file, content))
+            source = url.rstrip("/") + "/" + name
+            arrays.append(_download(source, file, md5, progress, timeout))
     train = _check_fashion_arrays("train", arrays[0], arrays[1])
     test = _check_fashion_arrays("test", arrays[2], arrays[3])
     return train, test
@@ -521,7 +580,7 @@ def fashion_mnist(
 
 def _scaled(fn: str, x: U8Array, dtype: npt.DTypeLike) -> Array:
     """``x / 255`` in ``dtype`` after checking that ``x`` is uint8 ``(..., H, W)``."""
-    dt = _float_dtype(fn, dtype)
+    dt = require_float_dtype(fn, "dtype", dtype)
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim < 2:
         got = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
         raise TypeError(f"{fn}: argument 'x' must be a uint8 array (..., H, W), got {got}")

@@ -34,7 +34,17 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from fnnet.arrays import Array, IntArray, omits_model_axes
+from fnnet.arrays import (
+    Array,
+    IntArray,
+    omits_model_axes,
+    require_float,
+    require_labels,
+    require_nonempty,
+    require_range,
+    require_real,
+    require_same_dtype,
+)
 from fnnet.layers.activations import sigmoid_fn
 
 __all__ = [
@@ -50,7 +60,20 @@ Loss: TypeAlias = Callable[[Array, Any], tuple[Array, Array]]
 """``loss(pred, target) -> (value per model, dpred)``."""
 
 
+def _check_pred(fn: str, pred: object) -> Array:
+    """``pred`` as floating ``(..., examples, outputs)`` with something in it, else an error."""
+    pred = require_float(fn, "pred", pred)
+    if pred.ndim < 2:
+        raise ValueError(
+            f"{fn}: argument 'pred' must have shape (..., examples, outputs), got {pred.shape}; "
+            "reshape a (N,) prediction to (N, 1)"
+        )
+    require_nonempty(fn, "pred", pred, "models, examples or outputs")
+    return pred
+
+
 def _check(fn: str, pred: object, target: object) -> tuple[Array, Array]:
+    """``(pred, target)`` validated; a bool or integer ``target`` is cast to ``pred``'s dtype."""
     if (  # the common case in one cheap test: same shape and dtype, float, with examples
         type(pred) is np.ndarray
         and type(target) is np.ndarray
@@ -61,32 +84,16 @@ def _check(fn: str, pred: object, target: object) -> tuple[Array, Array]:
         and pred.size > 0
     ):
         return pred, target
-    if type(pred) is not np.ndarray or pred.dtype.kind != "f":
-        got = f"dtype {pred.dtype}" if isinstance(pred, np.ndarray) else type(pred).__name__
-        raise TypeError(f"{fn}: argument 'pred' must be a floating numpy array, got {got}")
-    if not isinstance(target, np.ndarray):
-        raise TypeError(
-            f"{fn}: argument 'target' must be a numpy array, got {type(target).__name__}"
-        )
-    if pred.ndim < 2:
-        raise ValueError(
-            f"{fn}: argument 'pred' must have shape (..., examples, outputs), got {pred.shape}"
-        )
+    pred = _check_pred(fn, pred)
+    target = require_real(fn, "target", target)
     if not omits_model_axes(pred.shape, target.shape, 2):
         raise ValueError(
             f"{fn}: argument 'target' must have the shape of 'pred' {pred.shape} (or omit "
             f"its leading model axes), got {target.shape}; reshape a (N,) target to (N, 1)"
         )
-    if pred.size == 0:
-        raise ValueError(
-            f"{fn}: argument 'pred' is empty (no models, examples or outputs), shape {pred.shape}"
-        )
     if target.dtype.kind != "f":
-        target = target.astype(pred.dtype)
-    elif target.dtype != pred.dtype:
-        raise TypeError(
-            f"{fn}: 'pred' is {pred.dtype} but 'target' is {target.dtype}; cast one of them"
-        )
+        return pred, target.astype(pred.dtype)
+    require_same_dtype(fn, "pred", pred, "target", target)
     return pred, target
 
 
@@ -139,14 +146,19 @@ def half_mse(pred: Array, target: Array) -> tuple[Array, Array]:
 def binary_cross_entropy(pred: Array, target: Array) -> tuple[Array, Array]:
     """Binary cross-entropy on probabilities, per model.
 
-    ``pred`` is clipped to ``[eps, 1 - eps]`` (``eps`` the dtype's machine epsilon) so the value and
-    gradient stay finite at 0 and 1.
+    ``pred`` and ``target`` must lie in ``[0, 1]`` (``ValueError`` otherwise: for logits use
+    :func:`binary_cross_entropy_with_logits`); NaN passes through to a NaN value. ``pred`` is
+    clipped to ``[eps, 1 - eps]`` (``eps`` the dtype's machine epsilon) so the value and gradient
+    stay finite at 0 and 1.
 
     >>> value, dpred = binary_cross_entropy(np.array([[0.5], [0.5]]), np.array([[1.0], [0.0]]))
     >>> round(float(value), 4), dpred.ravel().tolist()  # log 2; (p - t) / (p(1 - p) N)
     (0.6931, [-1.0, 1.0])
     """
-    pred, target = _check("binary_cross_entropy", pred, target)
+    fn = "binary_cross_entropy"
+    pred, target = _check(fn, pred, target)
+    require_range(fn, "pred", pred, 0.0, 1.0, "probabilities; for logits use *_with_logits")
+    require_range(fn, "target", target, 0.0, 1.0, "probabilities")
     eps = float(np.finfo(pred.dtype).eps)
     p = np.clip(pred, eps, 1.0 - eps)
     one_minus = 1.0 - p
@@ -159,12 +171,16 @@ def binary_cross_entropy(pred: Array, target: Array) -> tuple[Array, Array]:
 def binary_cross_entropy_with_logits(pred: Array, target: Array) -> tuple[Array, Array]:
     """Binary cross-entropy on logits ``z`` (stable for any finite ``z``), per model.
 
+    ``target`` must lie in ``[0, 1]`` (``ValueError`` otherwise).
+
     >>> z, t = np.array([[0.0], [0.0]]), np.array([[1.0], [0.0]])
     >>> value, dz = binary_cross_entropy_with_logits(z, t)
     >>> round(float(value), 4), dz.ravel().tolist()  # log 2; (σ(z) - t) / N
     (0.6931, [-0.25, 0.25])
     """
-    z, target = _check("binary_cross_entropy_with_logits", pred, target)
+    fn = "binary_cross_entropy_with_logits"
+    z, target = _check(fn, pred, target)
+    require_range(fn, "target", target, 0.0, 1.0, "probabilities")
     value = _mean(np.maximum(z, 0.0) - z * target + np.log1p(np.exp(-np.abs(z))))
     grad = sigmoid_fn(z)
     grad -= target
@@ -172,11 +188,37 @@ def binary_cross_entropy_with_logits(pred: Array, target: Array) -> tuple[Array,
     return value, grad
 
 
+def _soft_target(fn: str, pred: Array, target: object) -> tuple[Array, bool]:
+    """``target`` as probability rows ``(..., N, C)`` and whether each row sums to exactly 1."""
+    lead = pred.shape[:-1]
+    if isinstance(target, np.ndarray) and (
+        target.dtype.kind in "iu"
+        or (
+            omits_model_axes(lead, target.shape, 1)
+            and not omits_model_axes(pred.shape, target.shape, 2)
+        )
+    ):  # class labels (or labels of a wrong dtype: require_labels says so)
+        try:
+            labels = require_labels(fn, "target", target, pred.shape[-1])
+        except TypeError as e:  # a ValueError: the shape says labels, the dtype says rows
+            raise ValueError(f"{e}; or pass probability rows of shape {pred.shape}") from None
+        if not omits_model_axes(lead, labels.shape, 1):
+            raise ValueError(
+                f"{fn}: integer 'target' must have shape {lead} (or omit the leading model axes) "
+                f"for 'pred' {pred.shape}, got {labels.shape}"
+            )
+        return (labels[..., None] == np.arange(pred.shape[-1])).astype(pred.dtype), True
+    _, t = _check(fn, pred, target)
+    require_range(fn, "target", t, 0.0, 1.0, "probability rows, such as one-hot rows")
+    return t, False
+
+
 def softmax_cross_entropy(pred: Array, target: Array | IntArray) -> tuple[Array, Array]:
     """Softmax cross-entropy on logits ``(..., N, C)``, mean over examples, per model.
 
-    ``target`` is integer class labels ``(..., N)`` or one-hot / probability rows ``(..., N, C)``.
-    The gradient is the fused, stable ``(softmax(z) - onehot) / N``.
+    ``target`` is integer class labels ``(..., N)`` in ``[0, C)``, or one-hot / probability rows
+    ``(..., N, C)`` with entries in ``[0, 1]``. The gradient is the fused, stable
+    ``(softmax(z) · Σt - t) / N``, which is ``(softmax(z) - onehot) / N`` for rows that sum to 1.
 
     >>> z = np.array([[0.0, 0.0], [0.0, 0.0]])  # (N=2, C=2) logits
     >>> value, dz = softmax_cross_entropy(z, np.array([0, 1]))  # integer labels (N,)
@@ -184,26 +226,8 @@ def softmax_cross_entropy(pred: Array, target: Array | IntArray) -> tuple[Array,
     (0.6931, [[-0.25, 0.25], [0.25, -0.25]])
     """
     fn = "softmax_cross_entropy"
-    if isinstance(target, np.ndarray) and target.dtype.kind in "iu":
-        if type(pred) is not np.ndarray or pred.dtype.kind != "f" or pred.ndim < 2:
-            raise TypeError(
-                f"{fn}: argument 'pred' must be floating logits of shape (..., N, C), got "
-                f"{getattr(pred, 'shape', type(pred).__name__)}"
-            )
-        lead = pred.shape[:-1]
-        if not omits_model_axes(lead, target.shape, 1):
-            raise ValueError(
-                f"{fn}: integer 'target' must have shape {lead} (or omit the leading model axes) "
-                f"for 'pred' {pred.shape}, got {target.shape}"
-            )
-        classes = pred.shape[-1]
-        if target.size and (target.min() < 0 or target.max() >= classes):
-            raise ValueError(
-                f"{fn}: labels in 'target' must be in [0, {classes}), got range "
-                f"[{target.min()}, {target.max()}]"
-            )
-        target = (target[..., None] == np.arange(classes)).astype(pred.dtype)
-    z, t = _check(fn, pred, target)
+    z = _check_pred(fn, pred)
+    t, rows_sum_to_one = _soft_target(fn, z, target)
     shifted = z - np.max(z, axis=-1, keepdims=True)
     exp = np.exp(shifted)
     norm = np.add.reduce(exp, axis=-1, keepdims=True)
@@ -212,6 +236,8 @@ def softmax_cross_entropy(pred: Array, target: Array | IntArray) -> tuple[Array,
     n = z.shape[-2]
     value = np.asarray(np.add.reduce(shifted.reshape(*z.shape[:-2], -1), axis=-1) * (-1.0 / n))
     exp /= norm  # softmax
+    if not rows_sum_to_one:  # d/dz of -Σ t log softmax(z) is softmax(z) Σt - t
+        exp *= np.add.reduce(t, axis=-1, keepdims=True)
     exp -= t
     exp *= 1.0 / n
     return value, exp

@@ -20,19 +20,21 @@ from typing import Any
 
 import numpy as np
 
-from fnnet.arrays import Array, IntArray, omits_model_axes
+from fnnet.arrays import (
+    Array,
+    IntArray,
+    omits_model_axes,
+    require_int,
+    require_labels,
+    require_number,
+    require_real,
+)
 
 __all__ = ["accuracy", "predicted_class", "confusion_matrix"]
 
 
-def predicted_class(pred: Array, threshold: float = 0.5) -> IntArray:
-    """Class per example: ``argmax`` over the last axis, or ``pred >= threshold`` for one output.
-
-    >>> predicted_class(np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])).tolist()
-    [1, 0]
-    >>> predicted_class(np.array([[0.3], [0.8]])).tolist()  # one output: pred >= 0.5
-    [0, 1]
-    """
+def _classes(pred: np.ndarray[Any, Any], threshold: float) -> IntArray:
+    """``argmax`` over the last axis, or ``pred >= threshold`` for one output (no checks)."""
     if pred.shape[-1] == 1:
         out: IntArray = (pred[..., 0] >= threshold).astype(np.int64)
         return out
@@ -40,40 +42,95 @@ def predicted_class(pred: Array, threshold: float = 0.5) -> IntArray:
     return classes
 
 
+def predicted_class(pred: Array, threshold: float = 0.5) -> IntArray:
+    """Class per example: ``argmax`` over the last axis, or ``pred >= threshold`` for one output.
+
+    A NaN in ``pred`` has no class: ``ValueError``.
+
+    >>> predicted_class(np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])).tolist()
+    [1, 0]
+    >>> predicted_class(np.array([[0.3], [0.8]])).tolist()  # one output: pred >= 0.5
+    [0, 1]
+    """
+    fn = "predicted_class"
+    pred = require_real(fn, "pred", pred)
+    threshold = require_number(fn, "threshold", threshold)
+    if pred.ndim < 1 or pred.shape[-1] == 0:
+        raise ValueError(
+            f"{fn}: argument 'pred' must have shape (..., outputs) with at least one output, "
+            f"got {pred.shape}"
+        )
+    if pred.dtype.kind == "f" and np.isnan(pred).any():
+        raise ValueError(
+            f"{fn}: argument 'pred' contains NaN, which has no class; "
+            "check the model that produced it (did training diverge?)"
+        )
+    return _classes(pred, threshold)
+
+
+def _labels(fn: str, pred: np.ndarray[Any, Any], target: np.ndarray[Any, Any]) -> IntArray:
+    """The true class per example from ``target``: labels, one-hot rows or binary targets."""
+    k = pred.shape[-1]
+    if target.dtype.kind in "iub":
+        labels = require_labels(fn, "target", target.astype(np.int64, copy=False), max(k, 2))
+    else:
+        if not omits_model_axes(pred.shape, target.shape, 2):
+            raise ValueError(
+                f"{fn}: argument 'target' must have the shape of 'pred' {pred.shape} (or omit "
+                f"its leading model axes), got {target.shape}; integer labels have shape "
+                f"{pred.shape[:-1]}"
+            )
+        if not np.isfinite(target).all():
+            raise ValueError(f"{fn}: argument 'target' contains NaN or infinity; fix the data")
+        if k == 1 and (target.min() < 0.0 or target.max() > 1.0):
+            raise ValueError(
+                f"{fn}: a binary 'target' (one output) must lie in [0, 1], got values in "
+                f"[{target.min()}, {target.max()}]"
+            )
+        labels = _classes(target, 0.5)
+    lead = pred.shape[:-1]
+    if not omits_model_axes(lead, labels.shape, 1):
+        raise ValueError(
+            f"{fn}: labels must have shape {lead} (or omit the leading model axes) for 'pred' "
+            f"{pred.shape}, got {labels.shape}"
+        )
+    return labels
+
+
 def accuracy(pred: Array, target: Any, threshold: float = 0.5) -> Array:
     """Fraction of correct predictions per model (shape ``pred.shape[:-2]``).
+
+    A model with a NaN anywhere in its ``pred`` gets accuracy NaN (a NaN prediction is neither
+    right nor wrong); the other models of a stack are unaffected. Labels must lie in
+    ``[0, classes)`` (``[0, 2)`` for one output), float targets in ``[0, 1]`` for one output.
 
     >>> pred = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])  # (N=3, classes=2)
     >>> float(accuracy(pred, np.array([1, 0, 0])))
     0.6666666666666666
     >>> accuracy(np.stack([pred, pred[:, ::-1]]), np.array([1, 0, 0]))  # 2 stacked models
     array([0.66666667, 0.33333333])
+    >>> accuracy(np.stack([pred, np.full((3, 2), np.nan)]), np.array([1, 0, 0]))  # NaN: reported
+    array([0.66666667,        nan])
     """
-    if not isinstance(pred, np.ndarray) or pred.ndim < 2:
+    fn = "accuracy"
+    pred = require_real(fn, "pred", pred)
+    if pred.ndim < 2:
         raise ValueError(
-            "accuracy: argument 'pred' must be an array of shape (..., examples, outputs), got "
-            f"{getattr(pred, 'shape', type(pred).__name__)}"
+            f"{fn}: argument 'pred' must be an array of shape (..., examples, outputs), got "
+            f"{pred.shape}"
         )
-    if not isinstance(target, np.ndarray):
-        raise TypeError(f"accuracy: argument 'target' must be a numpy array, got {type(target)}")
-    lead = pred.shape[:-1]
-    labels: IntArray
-    if target.dtype.kind in "iub":
-        labels = target.astype(np.int64, copy=False)
-    else:
-        if not omits_model_axes(pred.shape, target.shape, 2):
-            raise ValueError(
-                f"accuracy: argument 'target' must have the shape of 'pred' {pred.shape} (or omit "
-                f"its leading model axes), got {target.shape}"
-            )
-        labels = predicted_class(target, 0.5)
-    if not omits_model_axes(lead, labels.shape, 1):
+    if pred.size == 0:
         raise ValueError(
-            f"accuracy: labels must have shape {lead} (or omit the leading model axes) for 'pred' "
-            f"{pred.shape}, got {labels.shape}"
+            f"{fn}: argument 'pred' is empty (no models, examples or outputs), shape {pred.shape}"
         )
-    correct = predicted_class(pred, threshold) == labels
-    return np.asarray(np.mean(correct, axis=-1))
+    threshold = require_number(fn, "threshold", threshold)
+    labels = _labels(fn, pred, require_real(fn, "target", target))
+    acc = np.mean(_classes(pred, threshold) == labels, axis=-1)
+    if pred.dtype.kind == "f":
+        nan = np.isnan(pred).any(axis=(-2, -1))
+        if nan.any():
+            acc = np.where(nan, np.nan, acc)
+    return np.asarray(acc)
 
 
 def confusion_matrix(pred_labels: IntArray, labels: IntArray, num_classes: int) -> IntArray:
@@ -84,18 +141,15 @@ def confusion_matrix(pred_labels: IntArray, labels: IntArray, num_classes: int) 
            [0, 1, 1],
            [0, 0, 1]])
     """
-    pred_labels = np.asarray(pred_labels)
-    labels = np.asarray(labels)
+    fn = "confusion_matrix"
+    num_classes = require_int(fn, "num_classes", num_classes, minimum=1)
+    pred_labels = require_labels(fn, "pred_labels", np.asarray(pred_labels), num_classes)
+    labels = require_labels(fn, "labels", np.asarray(labels), num_classes)
     if pred_labels.shape != labels.shape or pred_labels.ndim != 1:
         raise ValueError(
-            "confusion_matrix: 'pred_labels' and 'labels' must be 1-D of the same length, got "
+            f"{fn}: 'pred_labels' and 'labels' must be 1-D of the same length, got "
             f"{pred_labels.shape} and {labels.shape}"
         )
-    for name, a in (("pred_labels", pred_labels), ("labels", labels)):
-        if a.dtype.kind not in "iu" or (a.size and (a.min() < 0 or a.max() >= num_classes)):
-            raise ValueError(
-                f"confusion_matrix: '{name}' must be integer classes in [0, {num_classes})"
-            )
     m = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(m, (labels, pred_labels), 1)
     return m

@@ -17,6 +17,8 @@ function               figure
 ``study_grid``         one small curve + boundary panel per setting of a study
 ``confusion_matrix``   counts (or row fractions) with class names
 ``stacked_curves``     per-model curves of a stacked run: a whole sweep in one figure
+``heatmap``            a metric of a sweep over two of its axes (median over the rest)
+``cell_curves``        every cell's curve of a sweep, coloured by one axis
 =====================  ===================================================================
 
 >>> import numpy as np
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from fnnet.sweep import Table
+
 __all__ = [
     "StudyPanel",
     "comparison",
@@ -52,6 +56,8 @@ __all__ = [
     "study_grid",
     "confusion_matrix",
     "stacked_curves",
+    "heatmap",
+    "cell_curves",
     "class_colors",
 ]
 
@@ -845,3 +851,118 @@ def stacked_curves(
     if title:
         ax.set_title(title)
     return _finish(fig, path, show, dpi)
+
+
+# --- sweeps ------------------------------------------------------------------------------------
+
+
+def heatmap(
+    table: Table,
+    rows: str,
+    cols: str,
+    value: str,
+    *,
+    reduce: Callable[[Array], Any] = np.median,
+    fmt: str = ".3g",
+    cmap: str = "viridis",
+    title: str | None = None,
+    path: PathLike | None = None,
+    show: bool = False,
+    dpi: float = 100,
+) -> Figure:
+    """``value`` of a sweep over two of its axes: one annotated square per (row, column), the
+    median (``reduce``) over the other axes (e.g. the seeds); blank where every cell failed.
+
+    >>> from fnnet.sweep import Table
+    >>> t = Table(tuple({"width": w, "lr": lr, "acc": w * lr, "error": None}
+    ...                 for w in (16, 32) for lr in (0.1, 0.5)))
+    >>> ax = heatmap(t, "width", "lr", "acc").axes[0]
+    >>> ax.get_ylabel(), ax.get_xlabel(), [t.get_text() for t in ax.get_xticklabels()]
+    ('width', 'lr', ['0.1', '0.5'])
+    """
+    fn = "heatmap"
+    for arg, name in (("rows", rows), ("cols", cols), ("value", value)):
+        if all(name not in r for r in table):
+            raise ValueError(f"fnnet.plot.{fn}: argument {arg!r}: no record has a field {name!r}")
+    row_values, col_values, m = table.pivot(rows, cols, value, reduce)
+    fig = _new_figure(
+        (max(4.0, 0.9 * len(col_values) + 2.5), max(3.0, 0.6 * len(row_values) + 1.8)), show
+    )
+    ax = fig.subplots()
+    finite = m[np.isfinite(m)]
+    image = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, aspect="auto")
+    fig.colorbar(image, ax=ax, shrink=0.9).set_label(value)
+    mid = float(np.mean([finite.min(), finite.max()])) if finite.size else 0.0
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            v = m[i, j]
+            text = format(float(v), fmt) if np.isfinite(v) else "–"
+            dark = np.isfinite(v) and v < mid and cmap in ("viridis", "magma", "plasma", "inferno")
+            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                    color="white" if dark else "black")  # fmt: skip
+    ax.set_xticks(range(len(col_values)), [_tick(v) for v in col_values])
+    ax.set_yticks(range(len(row_values)), [_tick(v) for v in row_values])
+    ax.set_xlabel(cols)
+    ax.set_ylabel(rows)
+    ax.set_title(
+        title
+        if title is not None
+        else f"{value} ({getattr(reduce, '__name__', 'reduced')} over the other axes)"
+    )
+    return _finish(fig, path, show, dpi)
+
+
+def _tick(v: object) -> str:
+    return format(v, "g") if isinstance(v, float) else str(v)
+
+
+def cell_curves(
+    table: Table,
+    curve: str = "loss",
+    *,
+    by: str | None = None,
+    threshold: float | None = None,
+    log_scale: bool = True,
+    log_epochs: bool = False,
+    cmap: str | None = None,
+    title: str | None = None,
+    path: PathLike | None = None,
+    show: bool = False,
+    dpi: float = 100,
+) -> Figure:
+    """Every cell's ``curve`` (a per-epoch array in its record) in one figure; cells with the
+    same value of ``by`` (e.g. the seeds of one learning rate) share a colour, their median
+    drawn bold (:func:`stacked_curves`). Cells that failed are left out; shorter curves (a
+    stack that stopped earlier) end early.
+
+    >>> from fnnet.sweep import Table
+    >>> t = Table(tuple({"lr": lr, "seed": s, "loss": np.array([1.0, lr / (s + 1)]),
+    ...                  "error": None} for lr in (0.1, 0.5) for s in (0, 1)))
+    >>> fig = cell_curves(t, by="lr")
+    >>> [t.get_text() for t in fig.legends[0].get_texts()]
+    ['0.1', '0.5']
+    """
+    fn = "cell_curves"
+    ok = [r for r in table if r.get("error") is None and isinstance(r.get(curve), np.ndarray)]
+    if not ok:
+        raise ValueError(f"fnnet.plot.{fn}: no record without an error has a curve {curve!r}")
+    if by is not None and any(by not in r for r in ok):
+        raise ValueError(f"fnnet.plot.{fn}: argument 'by': some records have no field {by!r}")
+    series = [np.asarray(r[curve], dtype=np.float64).reshape(-1) for r in ok]
+    t = max(s.shape[0] for s in series)
+    padded = np.stack([np.pad(s, (0, t - s.shape[0]), constant_values=np.nan) for s in series], 1)
+    labels = [_tick(r[by]) for r in ok] if by is not None else None
+    return stacked_curves(
+        padded,
+        labels,
+        log_scale=log_scale,
+        log_epochs=log_epochs,
+        cmap=cmap,
+        threshold=threshold,
+        ylabel=curve,
+        legend_title=by,
+        title=title if title is not None else f"{curve} of every cell ({len(ok)})",
+        path=path,
+        show=show,
+        dpi=dpi,
+    )

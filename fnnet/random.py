@@ -22,14 +22,20 @@ Key: TypeAlias = int | tuple[int, ...]
 
 
 def as_tuple(key: Key) -> tuple[int, ...]:
-    """The key as a tuple of non-negative ints; raises ``TypeError``/``ValueError`` otherwise.
+    """The key as a tuple of non-negative ints; raises ``TypeError``/``ValueError`` otherwise
+    (a bool is not a key: ``True`` would silently be the key 1).
 
-    >>> as_tuple(3), as_tuple((1, 2))
-    ((3,), (1, 2))
+    >>> as_tuple(3), as_tuple((1, 2)), as_tuple(np.int64(4))
+    ((3,), (1, 2), (4,))
     """
     parts = (key,) if isinstance(key, int | np.integer) else key
-    if not isinstance(parts, tuple) or not all(isinstance(p, int | np.integer) for p in parts):
-        raise TypeError(f"fnnet.random: a key must be an int or a tuple of ints, got {key!r}")
+    if not isinstance(parts, tuple) or not all(
+        isinstance(p, int | np.integer) and not isinstance(p, bool) for p in parts
+    ):
+        raise TypeError(
+            f"fnnet.random: a key must be an int or a tuple of ints (such as 0 or (0, 3)), "
+            f"got {key!r}"
+        )
     if any(p < 0 for p in parts):
         raise ValueError(f"fnnet.random: key parts must be non-negative, got {key!r}")
     return tuple(int(p) for p in parts)

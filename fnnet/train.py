@@ -499,7 +499,7 @@ def _keep_best(improved: np.ndarray[Any, Any], new: P, best: P) -> P:
     def pick(n: Array, b: Array) -> Array:
         return np.where(improved.reshape(improved.shape + (1,) * (n.ndim - improved.ndim)), n, b)
 
-    return tree.tree_map(pick, new, best)
+    return tree.map(pick, new, best)
 
 
 @attrs.frozen

@@ -8,19 +8,27 @@ walking a tree costs a few hundred nanoseconds per node, far less than the numpy
 organises. Unflattening an attrs class bypasses ``__init__``: a gradient tree reuses the params
 class without re-running validators.
 
+The functions are meant to be called through the module, as ``jax.tree`` is: ``tree.map``,
+``tree.at``, ``tree.add``, ``tree.sub``, ``tree.scale``, ``tree.vdot``. The older names
+``tree_map``, ``tree_at``, ``tree_add``, ``tree_sub``, ``tree_scale`` and ``tree_vdot`` are
+aliases of these and keep working. (Inside this module ``map`` is the tree map, not the builtin.)
+
 >>> import attrs, numpy as np
->>> @pytree
+>>> from fnnet import tree
+>>> @tree.pytree
 ... @attrs.frozen
 ... class P:
 ...     w: np.ndarray
 ...     b: np.ndarray
 >>> p = P(np.ones(2), np.zeros(1))
->>> leaves(p)
+>>> tree.leaves(p)
 [array([1., 1.]), array([0.])]
->>> tree_map(lambda a: a + 1, p).b
+>>> tree.map(lambda a: a + 1, p).b
 array([1.])
->>> tree_at(lambda t: t.b, p, np.full(1, 5.0)).b
+>>> tree.at(lambda t: t.b, p, np.full(1, 5.0)).b
 array([5.])
+>>> tree.tree_map is tree.map  # the old name, an alias
+True
 """
 
 from __future__ import annotations
@@ -44,12 +52,12 @@ __all__ = [
     "flatten",
     "unflatten",
     "structure",
-    "tree_map",
-    "tree_at",
-    "tree_add",
-    "tree_sub",
-    "tree_scale",
-    "tree_vdot",
+    "map",
+    "at",
+    "add",
+    "sub",
+    "scale",
+    "vdot",
     "global_norm",
     "zeros_like",
     "stack",
@@ -59,9 +67,6 @@ __all__ = [
     "prefix_leaves",
     "size",
     "astype",
-    "Codec",
-    "codec",
-    "flatten_like",
     "Raveled",
     "ravel",
 ]
@@ -92,7 +97,8 @@ _KINDS: dict[type, _Kind | None] = {}
 class TreeMismatchError(ValueError):
     """Two pytrees that should have the same structure do not; the message says where.
 
-    >>> tree_add((np.ones(1), np.ones(1)), (np.ones(1), [np.ones(1)]))
+    >>> from fnnet import tree
+    >>> tree.add((np.ones(1), np.ones(1)), (np.ones(1), [np.ones(1)]))
     Traceback (most recent call last):
     fnnet.tree.TreeMismatchError: tree structures differ at [1]: a leaf vs list
     """
@@ -115,7 +121,7 @@ def register(cls: type, flatten: _Flatten, unflatten: _Unflatten) -> None:
     ...     def __init__(self, a, b):
     ...         self.a, self.b = a, b
     >>> register(Pair, lambda p: ((p.a, p.b), None), lambda aux, children: Pair(*children))
-    >>> leaves(tree_scale(Pair(np.ones(1), np.ones(2)), 2.0))
+    >>> leaves(scale(Pair(np.ones(1), np.ones(2)), 2.0))  # tree.scale
     [array([2.]), array([2., 2.])]
     """
     _KINDS[cls] = _Kind(flatten, unflatten, lambda aux: [f"[{i}]" for i in range(len(aux or ()))])
@@ -146,12 +152,17 @@ def pytree(cls: C) -> C:
     ... class Affine:
     ...     w: np.ndarray
     ...     b: np.ndarray
-    >>> tree_map(np.shape, Affine(np.ones((2, 3)), np.zeros(3)))
+    >>> from fnnet import tree
+    >>> tree.map(np.shape, Affine(np.ones((2, 3)), np.zeros(3)))
     Affine(w=(2, 3), b=(3,))
     """
-    is_attrs = attrs.has(cls)  # (a variable: keeps mypy from narrowing cls away from C)
+    is_attrs = isinstance(cls, type) and attrs.has(cls)  # (a variable: keeps mypy from narrowing)
     if not is_attrs:
-        raise TypeError(f"fnnet.tree.pytree: {cls.__name__} is not an attrs class")
+        name = getattr(cls, "__name__", repr(cls))
+        raise TypeError(
+            f"fnnet.tree.pytree: {name} is not an attrs class; decorate a class with "
+            "@attrs.frozen first"
+        )
     _KINDS[cls] = _attrs_kind(cls)
     return cls
 
@@ -166,7 +177,13 @@ _NONE = _Kind(lambda t: ([], None), lambda aux, c: None, lambda aux: [])
 
 
 def _dict_flatten(d: dict[Any, Any]) -> tuple[list[Any], Any]:
-    keys = sorted(d)
+    try:
+        keys = sorted(d)
+    except TypeError:
+        raise TypeError(
+            f"fnnet.tree: the keys of a dict in a tree must be sortable (all str, or all int), "
+            f"got {list(d)!r}"
+        ) from None
     return [d[k] for k in keys], tuple(keys)
 
 
@@ -288,6 +305,11 @@ def unflatten(treedef: TreeDef, leaves: list[Any]) -> PyTree:
     >>> unflatten(structure({"a": 0, "b": (0, 0)}), [1, 2, 3])
     {'a': 1, 'b': (2, 3)}
     """
+    if not isinstance(treedef, TreeDef):
+        raise TypeError(
+            f"fnnet.tree.unflatten: argument 'treedef' must be a TreeDef (from tree.flatten or "
+            f"tree.structure), got {type(treedef).__name__}"
+        )
     if len(leaves) != treedef.num_leaves:
         raise ValueError(
             f"fnnet.tree.unflatten: treedef {treedef!r} has {treedef.num_leaves} leaves, "
@@ -324,13 +346,14 @@ def _map(f: Callable[..., Any], tree: Any, rest: tuple[Any, ...]) -> Any:
     return kind.unflatten(aux, out)
 
 
-def tree_map(f: Callable[..., Any], tree: T, *rest: T) -> T:
+def map(f: Callable[..., Any], tree: T, *rest: T) -> T:
     """Apply ``f`` leafwise: ``f(leaf, *corresponding leaves of rest)``; same structure out.
 
     Raises :class:`TreeMismatchError` (a ``ValueError``) naming the path where the structures
     differ.
 
-    >>> tree_map(lambda p, g: p - 0.1 * g, {"w": np.ones(2)}, {"w": np.array([1.0, -1.0])})
+    >>> from fnnet import tree
+    >>> tree.map(lambda p, g: p - 0.1 * g, {"w": np.ones(2)}, {"w": np.array([1.0, -1.0])})
     {'w': array([0.9, 1.1])}
     """
     result: T = _map(f, tree, rest)
@@ -391,7 +414,7 @@ def paths(tree: PyTree) -> list[str]:
 
 
 class _Marker:
-    """A unique stand-in for a node of the tree, used by :func:`tree_at`."""
+    """A unique stand-in for a node of the tree, used by :func:`at`."""
 
     __slots__ = ("path",)
 
@@ -399,14 +422,15 @@ class _Marker:
         self.path = path
 
 
-def tree_at(where: Callable[[T], Any], tree: T, replace: Any) -> T:
+def at(where: Callable[[T], Any], tree: T, replace: Any) -> T:
     """A copy of ``tree`` with the node that ``where`` selects replaced by ``replace``.
 
     ``where`` is a function that picks a part of the tree, such as ``lambda p: p[0].w``; the
     original tree is not mutated. ``where`` may select a leaf or a whole subtree.
 
+    >>> from fnnet import tree
     >>> params = ({"w": np.ones(2)}, None)
-    >>> tree_at(lambda p: p[0]["w"], params, np.zeros(2)), params  # the original is unchanged
+    >>> tree.at(lambda p: p[0]["w"], params, np.zeros(2)), params  # the original is unchanged
     (({'w': array([0., 0.])}, None), ({'w': array([1., 1.])}, None))
     """
     ids: dict[int, tuple[int, ...]] = {}
@@ -424,11 +448,17 @@ def tree_at(where: Callable[[T], Any], tree: T, replace: Any) -> T:
         return rebuilt
 
     marked = mark(tree, ())
-    chosen = where(marked)
+    try:
+        chosen = where(marked)
+    except (IndexError, KeyError, AttributeError, TypeError) as e:
+        raise ValueError(
+            f"fnnet.tree.at (tree_at): `where` could not select a part of the tree "
+            f"{structure(tree)!r}: {type(e).__name__}: {e}"
+        ) from e
     if id(chosen) not in ids:
         raise ValueError(
-            "fnnet.tree.tree_at: `where` must return a leaf or non-empty subtree of its argument, "
-            f"got {type(chosen).__name__}"
+            "fnnet.tree.at (tree_at): `where` must return a leaf or non-empty subtree of its "
+            f"argument, got {type(chosen).__name__}"
         )
     target = ids[id(chosen)]
 
@@ -446,31 +476,37 @@ def tree_at(where: Callable[[T], Any], tree: T, replace: Any) -> T:
     return result
 
 
-def tree_add(a: T, b: T) -> T:
+def add(a: T, b: T) -> T:
     """Leafwise ``a + b``.
 
-    >>> tree_add({"w": np.ones(2)}, {"w": np.array([1.0, 2.0])})
+    >>> from fnnet import tree
+    >>> tree.add({"w": np.ones(2)}, {"w": np.array([1.0, 2.0])})
     {'w': array([2., 3.])}
     """
-    return tree_map(np.add, a, b)
+    return map(np.add, a, b)
 
 
-def tree_sub(a: T, b: T) -> T:
+def sub(a: T, b: T) -> T:
     """Leafwise ``a - b``.
 
-    >>> tree_sub({"w": np.ones(2)}, {"w": np.array([1.0, 2.0])})
+    >>> from fnnet import tree
+    >>> tree.sub({"w": np.ones(2)}, {"w": np.array([1.0, 2.0])})
     {'w': array([ 0., -1.])}
     """
-    return tree_map(np.subtract, a, b)
+    return map(np.subtract, a, b)
 
 
-def tree_scale(a: T, s: float) -> T:
-    """Leafwise ``s * a`` (``s`` a Python float, so float32 stays float32).
+def scale(a: T, s: float) -> T:
+    """Leafwise ``s * a``; a numpy float scalar ``s`` is taken as a Python float, so float32
+    stays float32.
 
-    >>> tree_scale([np.ones(2, np.float32)], 0.5)
+    >>> from fnnet import tree
+    >>> tree.scale([np.ones(2, np.float32)], 0.5)
     [array([0.5, 0.5], dtype=float32)]
     """
-    return tree_map(lambda x: x * s, a)
+    if isinstance(s, np.floating):
+        s = float(s)
+    return map(lambda x: x * s, a)
 
 
 def _model_sum(x: Array, model_axes: int) -> Array:
@@ -479,17 +515,24 @@ def _model_sum(x: Array, model_axes: int) -> Array:
     return np.add.reduce(x, axis=axes) if axes else x
 
 
-def tree_vdot(a: PyTree, b: PyTree, model_axes: int = 0) -> Array:
+def vdot(a: PyTree, b: PyTree, model_axes: int = 0) -> Array:
     """``sum(a * b)`` over all leaves; per model (shape of the first ``model_axes`` axes).
 
-    >>> float(tree_vdot((np.ones(2), np.array([3.0])), (np.array([1.0, 2.0]), np.array([2.0]))))
+    >>> from fnnet import tree
+    >>> float(tree.vdot((np.ones(2), np.array([3.0])), (np.array([1.0, 2.0]), np.array([2.0]))))
     9.0
-    >>> tree_vdot([np.ones((2, 3))], [np.ones((2, 3))], model_axes=1)  # 2 stacked models
+    >>> tree.vdot([np.ones((2, 3))], [np.ones((2, 3))], model_axes=1)  # 2 stacked models
     array([3., 3.])
     """
     la, lb = leaves(a), leaves(b)
     if len(la) != len(lb):
         raise TreeMismatchError(f"{len(la)} leaves vs {len(lb)}")
+    for x, y in zip(la, lb, strict=True):
+        if np.shape(x) != np.shape(y) or np.ndim(x) < model_axes:
+            raise ValueError(
+                f"fnnet.tree.vdot: leaves must have equal shapes with at least {model_axes} "
+                f"(model) axes, got {np.shape(x)} and {np.shape(y)}"
+            )
     total: Array = sum(
         (_model_sum(x * y, model_axes) for x, y in zip(la, lb, strict=True)),
         start=np.zeros((), la[0].dtype) if la else np.zeros(()),
@@ -511,12 +554,17 @@ def global_norm(tree: PyTree, model_axes: int = 0) -> Array:
     xs = leaves(tree)
     if not xs:
         return np.zeros(())
+    if model_axes < 0 or any(np.ndim(x) < model_axes for x in xs):
+        raise ValueError(
+            f"fnnet.tree.global_norm: every leaf needs the {model_axes} model axes, got shapes "
+            f"{[np.shape(x) for x in xs]}"
+        )
     scale = np.maximum.reduce(
         [np.max(np.abs(x), axis=tuple(range(model_axes, np.ndim(x))), initial=0.0) for x in xs]
     ).astype(np.result_type(xs[0]), copy=False)
-    safe = np.where(scale > 0, scale, 1)
+    safe = np.where((scale > 0) & np.isfinite(scale), scale, 1)  # inf and NaN: not scaled
     scaled = [x / safe.reshape(safe.shape + (1,) * (np.ndim(x) - safe.ndim)) for x in xs]
-    norm: Array = np.sqrt(tree_vdot(scaled, scaled, model_axes)) * scale
+    norm: Array = np.sqrt(vdot(scaled, scaled, model_axes)) * safe
     return norm
 
 
@@ -527,41 +575,72 @@ def zeros_like(tree: T) -> T:
     {'b': None, 'w': array([[0., 0.],
            [0., 0.]])}
     """
-    return tree_map(np.zeros_like, tree)
+    return map(np.zeros_like, tree)
 
 
 def stack(trees: list[T]) -> T:
     """Stack same-structured trees along a new leading (model) axis.
 
-    >>> stack([{"w": np.ones(2)}, {"w": np.zeros(2)}])  # 2 models on a leading axis
+    >>> from fnnet import tree
+    >>> tree.stack([{"w": np.ones(2)}, {"w": np.zeros(2)}])  # 2 models on a leading axis
     {'w': array([[1., 1.],
            [0., 0.]])}
     """
-    if not trees:
-        raise ValueError("fnnet.tree.stack: need at least one tree")
-    return tree_map(lambda *xs: np.stack(xs), trees[0], *trees[1:])
+    if not isinstance(trees, list | tuple) or not trees:
+        raise ValueError(
+            f"fnnet.tree.stack: need a non-empty list of trees, got {type(trees).__name__} "
+            f"{trees!r}"[:200]
+        )
+
+    def stack_leaf(*xs: Any) -> Any:
+        shapes = {np.shape(x) for x in xs}
+        if len(shapes) > 1:
+            raise ValueError(f"fnnet.tree.stack: a leaf has different shapes {sorted(shapes)}")
+        return np.stack(xs)
+
+    return map(stack_leaf, trees[0], *trees[1:])
+
+
+def _models(fn: str, tree: PyTree) -> int:
+    """The number of models (the leading axis shared by every leaf) of a stacked tree."""
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves(tree)}
+    if not sizes or None in sizes or len(sizes) > 1:
+        raise ValueError(
+            f"{fn}: every leaf of a stacked tree needs the same leading (model) axis, got shapes "
+            f"{[np.shape(x) for x in leaves(tree)]}"
+        )
+    return int(sizes.pop() or 0)
 
 
 def index(tree: T, i: int | tuple[int, ...]) -> T:
     """Model ``i`` of a stacked tree: every leaf indexed on its leading axes.
 
-    >>> index({"w": np.arange(6.0).reshape(3, 2)}, 1)  # model 1 of a stack of 3
+    >>> from fnnet import tree
+    >>> tree.index({"w": np.arange(6.0).reshape(3, 2)}, 1)  # model 1 of a stack of 3
     {'w': array([2., 3.])}
     """
-    return tree_map(lambda x: x[i], tree)
+    parts = i if isinstance(i, tuple) else (i,)
+    if not all(isinstance(p, int | np.integer) and not isinstance(p, bool) for p in parts):
+        raise TypeError(f"fnnet.tree.index: argument 'i' must be an int or ints, got {i!r}")
+    try:
+        return map(lambda x: x[i], tree)
+    except IndexError as e:
+        raise ValueError(
+            f"fnnet.tree.index: there is no model {i} in a stack whose leaves have shapes "
+            f"{[np.shape(x) for x in leaves(tree)]}"
+        ) from e
 
 
 def unstack(tree: T) -> list[T]:
     """The inverse of :func:`stack`: one tree per index of the leading axis.
 
-    >>> unstack({"w": np.arange(4.0).reshape(2, 2)})
+    >>> from fnnet import tree
+    >>> tree.unstack({"w": np.arange(4.0).reshape(2, 2)})
     [{'w': array([0., 1.])}, {'w': array([2., 3.])}]
     """
-    first = leaves(tree)
-    if not first:
+    if not leaves(tree):
         raise ValueError("fnnet.tree.unstack: the tree has no leaves")
-    n = np.shape(first[0])[0]
-    return [index(tree, i) for i in range(n)]
+    return [index(tree, i) for i in range(_models("fnnet.tree.unstack", tree))]
 
 
 def size(tree: PyTree) -> int:
@@ -585,19 +664,19 @@ def astype(tree: T, dtype: np.dtype[Any] | type[np.floating[Any]]) -> T:
             return x.astype(dtype, copy=False)
         return x
 
-    return tree_map(cast, tree)
+    return map(cast, tree)
 
 
-class Codec:
+class _Codec:
     """Flatten and unflatten compiled for one structure: straight-line code, no recursion.
 
     ``leaves(t)`` returns the leaves of ``t``, or ``None`` when ``t`` does not have this
     structure (every container's type, length, keys are checked); ``unflatten(leaves)`` builds the
-    tree. The training loop uses one per params structure, so a step costs a few hundred
-    nanoseconds of tree bookkeeping instead of a recursive walk.
+    tree. Internal: :class:`Raveled` and the training loop keep one per params structure, so a
+    step costs a few hundred nanoseconds of tree bookkeeping instead of a recursive walk.
 
     >>> t = (np.ones(2), {"b": np.zeros(1)})
-    >>> c = codec(structure(t))
+    >>> c = _codec(structure(t))
     >>> c.leaves(t), c.leaves((np.ones(2), np.zeros(1)))  # None: not this structure
     ([array([1., 1.]), array([0.])], None)
     >>> c.unflatten([np.ones(1), np.ones(1)])
@@ -606,118 +685,130 @@ class Codec:
 
     def __init__(self, treedef: TreeDef) -> None:
         self.treedef = treedef
-        env: dict[str, Any] = {
+        source = _CodecSource()
+        source.emit_get("t", treedef)
+        source.get.append(f"  return [{', '.join(source.out)}]")
+        source.positions = iter(range(treedef.num_leaves))
+        source.build.append(f"  return {source.emit_build(treedef)}")
+        env = source.env
+        exec(source.text(), env)  # noqa: S102 - generated from a TreeDef, no user strings
+        self.leaves: Callable[[Any], list[Any] | None] = env["leaves"]
+        self.unflatten: Callable[[list[Any]], Any] = env["unflatten"]
+
+
+class _CodecSource:
+    """The Python source of one :class:`_Codec`: ``leaves(t)`` and ``unflatten(L)``.
+
+    Values (types, dict keys, flatten functions) are never printed into the source: each is bound
+    to a fresh name ``_cN`` in ``env``, so only generated identifiers and integers appear in it.
+    """
+
+    def __init__(self) -> None:
+        self.env: dict[str, Any] = {
             "_kind": _kind,
             "_nd": np.ndarray,
             "_new": object.__new__,
             "_sa": object.__setattr__,
         }
-        names = iter(range(1_000_000))
+        self.names = iter(range(1 << 62))
+        self.get: list[str] = ["def leaves(t):"]
+        self.out: list[str] = []  # the variables holding the leaves, in order
+        self.build: list[str] = ["def unflatten(L):"]
+        self.positions: Iterator[int] = iter(())
 
-        def const(value: Any) -> str:
-            name = f"_c{next(names)}"
-            env[name] = value
-            return name
+    def text(self) -> str:
+        return "\n".join(self.get) + "\n\n" + "\n".join(self.build)
 
-        get: list[str] = ["def leaves(t):"]
-        out: list[str] = []
+    def const(self, value: Any) -> str:
+        name = f"_c{next(self.names)}"
+        self.env[name] = value
+        return name
 
-        def emit_get(var: str, td: TreeDef) -> None:
-            if td.node is None:
-                get.append(
-                    f"  if type({var}) is not _nd and _kind(type({var})) is not None: return None"
-                )
-                out.append(var)
-                return
-            kind = _kind(td.node)
-            assert kind is not None
-            get.append(f"  if type({var}) is not {const(td.node)}: return None")
-            if td.node is dict:
-                get.append(f"  if tuple(sorted({var})) != {const(td.aux)}: return None")
-                parts = [f"{var}[{const(k)}]" for k in td.aux]
-            elif kind.fields is not None and td.node not in (tuple, list):
-                parts = [f"{var}.{f}" for f in kind.fields]
-            elif td.node in (tuple, list) or hasattr(td.node, "_fields"):
-                get.append(f"  if len({var}) != {len(td.children)}: return None")
-                parts = [f"{var}[{i}]" for i in range(len(td.children))]
-            else:
-                c = f"_v{next(names)}"
-                get.append(f"  {c}, _aux = {const(kind.flatten)}({var})")
-                get.append(
-                    f"  if _aux != {const(td.aux)} or len({c}) != {len(td.children)}: return None"
-                )
-                parts = [f"{c}[{i}]" for i in range(len(td.children))]
-            for part, child in zip(parts, td.children, strict=True):
-                v = f"_v{next(names)}"
-                get.append(f"  {v} = {part}")
-                emit_get(v, child)
+    def _parts(self, var: str, td: TreeDef, kind: _Kind) -> list[str]:
+        """Expressions for the children of node ``var`` (after emitting its structure checks)."""
+        node = td.node
+        n = len(td.children)
+        if node is dict:
+            self.get.append(f"  if tuple(sorted({var})) != {self.const(td.aux)}: return None")
+            return [f"{var}[{self.const(k)}]" for k in td.aux]
+        if kind.fields is not None and node not in (tuple, list):
+            return [f"{var}.{f}" for f in kind.fields]
+        if node in (tuple, list) or hasattr(node, "_fields"):
+            self.get.append(f"  if len({var}) != {n}: return None")
+            return [f"{var}[{i}]" for i in range(n)]
+        c = f"_v{next(self.names)}"
+        self.get.append(f"  {c}, _aux = {self.const(kind.flatten)}({var})")
+        self.get.append(f"  if _aux != {self.const(td.aux)} or len({c}) != {n}: return None")
+        return [f"{c}[{i}]" for i in range(n)]
 
-        emit_get("t", treedef)
-        get.append(f"  return [{', '.join(out)}]")
+    def emit_get(self, var: str, td: TreeDef) -> None:
+        """Checks that ``var`` has structure ``td`` and collects its leaves into ``self.out``."""
+        if td.node is None:
+            self.get.append(
+                f"  if type({var}) is not _nd and _kind(type({var})) is not None: return None"
+            )
+            self.out.append(var)
+            return
+        kind = _kind(td.node)
+        assert kind is not None
+        self.get.append(f"  if type({var}) is not {self.const(td.node)}: return None")
+        for part, child in zip(self._parts(var, td, kind), td.children, strict=True):
+            v = f"_v{next(self.names)}"
+            self.get.append(f"  {v} = {part}")
+            self.emit_get(v, child)
 
-        build: list[str] = ["def unflatten(L):"]
-        position = iter(range(treedef.num_leaves))
-
-        def emit_build(td: TreeDef) -> str:
-            if td.node is None:
-                return f"L[{next(position)}]"
-            kind = _kind(td.node)
-            assert kind is not None
-            children = [emit_build(c) for c in td.children]
-            if td.node is type(None):
-                return "None"
-            if td.node is tuple:
-                return "(" + "".join(f"{c}, " for c in children) + ")"
-            if td.node is list:
-                return "[" + ", ".join(children) + "]"
-            if td.node is dict:
-                return (
-                    "{"
-                    + ", ".join(f"{const(k)}: {c}" for k, c in zip(td.aux, children, strict=True))
-                    + "}"
-                )
-            if kind.fields is not None and attrs.has(td.node):
-                o = f"_o{next(names)}"
-                build.append(f"  {o} = _new({const(td.node)})")
-                for f, c in zip(kind.fields, children, strict=True):
-                    build.append(f"  _sa({o}, {f!r}, {c})")
-                return o
-            if hasattr(td.node, "_fields"):
-                return f"{const(td.node)}({', '.join(children)})"
-            return f"{const(kind.unflatten)}({const(td.aux)}, [{', '.join(children)}])"
-
-        result = emit_build(treedef)
-        build.append(f"  return {result}")
-        exec("\n".join(get) + "\n\n" + "\n".join(build), env)  # noqa: S102 - generated from a TreeDef
-        self.leaves: Callable[[Any], list[Any] | None] = env["leaves"]
-        self.unflatten: Callable[[list[Any]], Any] = env["unflatten"]
+    def emit_build(self, td: TreeDef) -> str:
+        """An expression building a node of structure ``td`` from the list ``L``."""
+        if td.node is None:
+            return f"L[{next(self.positions)}]"
+        kind = _kind(td.node)
+        assert kind is not None
+        children = [self.emit_build(c) for c in td.children]
+        if td.node is type(None):
+            return "None"
+        if td.node is tuple:
+            return "(" + "".join(f"{c}, " for c in children) + ")"
+        if td.node is list:
+            return "[" + ", ".join(children) + "]"
+        if td.node is dict:
+            pairs = zip(td.aux, children, strict=True)
+            return "{" + ", ".join(f"{self.const(k)}: {c}" for k, c in pairs) + "}"
+        if kind.fields is not None and attrs.has(td.node):
+            o = f"_o{next(self.names)}"
+            self.build.append(f"  {o} = _new({self.const(td.node)})")
+            for f, c in zip(kind.fields, children, strict=True):
+                self.build.append(f"  _sa({o}, {f!r}, {c})")
+            return o
+        if hasattr(td.node, "_fields"):
+            return f"{self.const(td.node)}({', '.join(children)})"
+        return f"{self.const(kind.unflatten)}({self.const(td.aux)}, [{', '.join(children)}])"
 
 
-_CODECS: dict[TreeDef, Codec] = {}
+_CODECS: dict[TreeDef, _Codec] = {}
 
 
-def codec(treedef: TreeDef) -> Codec:
-    """The (cached) compiled :class:`Codec` of ``treedef``.
+def _codec(treedef: TreeDef) -> _Codec:
+    """The (cached) compiled :class:`_Codec` of ``treedef``.
 
     >>> t = [np.ones(1), np.ones(1)]
-    >>> codec(structure(t)) is codec(structure([np.zeros(3), np.zeros(3)]))  # cached
+    >>> _codec(structure(t)) is _codec(structure([np.zeros(3), np.zeros(3)]))  # cached
     True
     """
     try:
         return _CODECS[treedef]
     except KeyError:
-        c = _CODECS[treedef] = Codec(treedef)
+        c = _CODECS[treedef] = _Codec(treedef)
         return c
 
 
-def flatten_like(t: PyTree, hint: Codec | None) -> tuple[list[Any], Codec]:
+def _flatten_like(t: PyTree, hint: _Codec | None) -> tuple[list[Any], _Codec]:
     """``(leaves, codec)`` of ``t``, reusing ``hint`` when ``t`` has its structure.
 
     A loop that flattens trees of one structure over and over keeps the returned codec and
     passes it back in as the next ``hint``.
 
-    >>> xs, c = flatten_like([np.ones(1), np.ones(2)], None)
-    >>> xs2, c2 = flatten_like([np.zeros(1), np.zeros(2)], c)  # same structure: the hint is reused
+    >>> xs, c = _flatten_like([np.ones(1), np.ones(2)], None)
+    >>> xs2, c2 = _flatten_like([np.zeros(1), np.zeros(2)], c)  # same structure: hint reused
     >>> c2 is c, xs2
     (True, [array([0.]), array([0., 0.])])
     """
@@ -726,7 +817,13 @@ def flatten_like(t: PyTree, hint: Codec | None) -> tuple[list[Any], Codec]:
         if found is not None:
             return found, hint
     out, treedef = flatten(t)
-    return out, codec(treedef)
+    return out, _codec(treedef)
+
+
+# internal; kept until callers move (fnnet.train and fnnet.layers.combinators import these).
+Codec = _Codec
+codec = _codec
+flatten_like = _flatten_like
 
 
 class Raveled:
@@ -754,7 +851,7 @@ class Raveled:
         for n in self.sizes:
             self.offsets.append(self.offsets[-1] + n)
         self.size = self.offsets[-1]
-        self._codec = codec(treedef)
+        self._codec = _codec(treedef)
         self._slices = [
             slice(a, b) for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True)
         ]
@@ -822,6 +919,10 @@ def ravel(tree: PyTree, model_axes: int = 0) -> tuple[Array, Raveled]:
     ([0.0, 0.0, 1.0, 1.0, 1.0, 1.0], (2, 2))
     """
     found, treedef = flatten(tree)
+    if not found:
+        raise ValueError("fnnet.tree.ravel: the tree has no leaves")
+    if isinstance(model_axes, bool) or not isinstance(model_axes, int) or model_axes < 0:
+        raise ValueError(f"fnnet.tree.ravel: model_axes must be an int >= 0, got {model_axes!r}")
     arrays = [np.asarray(x) for x in found]
     dtypes = {a.dtype for a in arrays}
     if len(dtypes) > 1 or any(a.dtype.kind != "f" for a in arrays):
@@ -836,3 +937,12 @@ def ravel(tree: PyTree, model_axes: int = 0) -> tuple[Array, Raveled]:
         treedef, [a.shape[model_axes:] for a in arrays], arrays[0].dtype if arrays else np.float64
     )
     return layout.ravel_leaves(arrays, lead), layout
+
+
+# The names before the redundant prefix was dropped: aliases, so existing scripts keep working.
+tree_map = map
+tree_at = at
+tree_add = add
+tree_sub = sub
+tree_scale = scale
+tree_vdot = vdot

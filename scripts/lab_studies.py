@@ -12,8 +12,9 @@ Conventions of every study:
   full batch, stopping at loss < 0.01 (:data:`THRESHOLD`) or an epoch cap stated in the table;
 - the data sets: ``linear`` (100 points, key 0) and the lab's 21 ``xor`` points, the same for
   every seed; seeds vary the initial weights (``net.init(seed, ...)``);
-- numbers-only sweeps (seeds, learning rates, optimizer hyperparameters) are one stacked fit
-  (``layers.init_stack`` + array hyperparameters); different architectures are a loop;
+- every study is a :mod:`fnnet.sweep` grid: cells that differ only in seed and learning rate
+  train as one stacked fit (``sweep.Fit``); architectures, losses and data sets are separate
+  stacks;
 - "epochs" is :func:`fnnet.train.first_below` on the loss history: the first epoch whose loss
   (measured before that epoch's update) is below the threshold.
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from fnnet import data, layers, losses, metrics, optim, plot, train, tree
+from fnnet import data, layers, losses, metrics, optim, plot, sweep
 from fnnet.arrays import Array, IntArray
 from fnnet.layers import Layer
 from fnnet.optim import Optimizer
@@ -68,12 +68,25 @@ def lab_net(
     return layers.mlp([2, *hidden_sizes, 1], hidden=hidden, output=output)
 
 
-# --- one stacked fit ---------------------------------------------------------------------------
+# --- the seeds of one setting ------------------------------------------------------------------
+
+
+def _lab_setup(cell: sweep.Cell) -> sweep.Setup:
+    """A study cell as one experiment: its net, loss, optimizer (``cell["lr"]`` is one rate per
+    stacked model) and data set."""
+    return sweep.Setup(cell["net"], cell["loss"], cell["opt"](cell["lr"]), dataset(cell["data"]))
+
+
+def lab_fit(epochs: int, threshold: float = THRESHOLD) -> sweep.Fit:
+    """The studies' task: full batch, stop when every model of a stack is below ``threshold``
+    (or at ``epochs``), training accuracy recorded, params kept for the boundary figures."""
+    metrics_ = {"accuracy": metrics.accuracy}
+    return sweep.Fit(_lab_setup, epochs, threshold=threshold, metrics=metrics_, keep_params=True)
 
 
 @attrs.frozen
-class Sweep:
-    """The outcome of one stacked fit of ``M`` models (one column per model)."""
+class Seeds:
+    """The seeds of one setting (cells of one stacked fit), one column per seed."""
 
     loss: Array  # (T, M) training loss per epoch
     accuracy: Array  # (T, M) training accuracy per epoch
@@ -81,10 +94,10 @@ class Sweep:
     final_accuracy: Array  # (M,)
     reached: IntArray  # (M,) first epoch with loss < threshold, -1 if never
     perfect: IntArray  # (M,) first epoch with 100% accuracy, -1 if never
-    params: Any  # stacked final params
+    params: list[Any]  # each seed's final params
     epochs: int
     stop_reason: str
-    seconds: float
+    seconds: float  # wall time of the whole stacked fit these seeds were part of
 
     @property
     def models(self) -> int:
@@ -92,7 +105,7 @@ class Sweep:
 
     def predict(self, net: Layer[Any, Any], i: int) -> Callable[[Array], Array]:
         """Model ``i``'s probability function, for a decision-boundary figure."""
-        p = tree.index(self.params, i)
+        p = self.params[i]
         return lambda g: net.apply(p, g)
 
     def rising(self, i: int) -> float:
@@ -102,77 +115,31 @@ class Sweep:
         return float(np.mean(d > 0)) if d.size else 0.0
 
 
+def seeds_of(part: sweep.Table) -> Seeds:
+    """The records of one setting's seeds as columns."""
+    if part.errors or not len(part):
+        raise RuntimeError(f"lab_studies: a study cell failed: {part.errors[:1] or 'no cells'}")
+    loss = np.stack(part.column("loss"), axis=1)
+    accuracy = np.stack(part.column("accuracy"), axis=1)
+    return Seeds(
+        loss=loss,
+        accuracy=accuracy,
+        final_loss=np.asarray(part.column("final_loss"), dtype=np.float64),
+        final_accuracy=np.asarray(part.column("final_accuracy"), dtype=np.float64),
+        reached=np.asarray(part.column("reached"), dtype=np.int64),
+        perfect=first_at_least(accuracy, 1.0),
+        params=part.column("params"),
+        epochs=int(part[0]["epochs"]),
+        stop_reason=str(part[0]["stop_reason"]),
+        seconds=float(part[0]["seconds"]),
+    )
+
+
 def first_at_least(series: Array, value: float) -> IntArray:
     """Per model, the 1-based first epoch where ``series`` (``(T, M)``) is ``>= value``, or -1."""
     hit = series >= value
     out: IntArray = np.where(hit.any(axis=0), hit.argmax(axis=0) + 1, -1)
     return out
-
-
-def stacked_fit(
-    net: Layer[Any, Any],
-    loss: LossFn,
-    opt: Optimizer[Any],
-    keys: Sequence[int],
-    xy: tuple[Array, Array],
-    epochs: int,
-    threshold: float = THRESHOLD,
-    stop_early: bool = True,
-) -> Sweep:
-    """Train ``len(keys)`` models, one per init key, as ONE stacked fit of ``net`` on ``xy``.
-
-    Hyperparameter arrays in ``opt`` give one value per model (in ``keys`` order). Stops when
-    every model's loss is below ``threshold`` (if ``stop_early``) or after ``epochs``; a model
-    whose loss turns non-finite ends the run (``stop_reason == "diverged"``).
-    """
-    x, y = xy
-    _, params = layers.init_stack(net, list(keys), (x.shape[-1],))
-    start = time.perf_counter()
-    r = train.fit(
-        net,
-        loss,
-        opt,
-        params,
-        xy,
-        epochs=epochs,
-        until=train.loss_below(threshold) if stop_early else None,
-        metrics={"accuracy": metrics.accuracy},
-        on_nonfinite="stop",
-    )
-    seconds = time.perf_counter() - start
-    with np.errstate(all="ignore"):  # a diverged model's params may overflow
-        pred = net.apply(r.params, x)
-        final_loss = np.asarray(loss(pred, y)[0], dtype=np.float64).reshape(-1)
-    acc_curve = np.asarray(r.history.metrics["accuracy"], dtype=np.float64)
-    hist = np.asarray(r.history.loss, dtype=np.float64)
-    m = len(keys)
-    return Sweep(
-        loss=hist.reshape(hist.shape[0], m),
-        accuracy=acc_curve.reshape(acc_curve.shape[0], m),
-        final_loss=final_loss,
-        final_accuracy=np.asarray(metrics.accuracy(pred, y), dtype=np.float64).reshape(-1),
-        reached=np.asarray(train.first_below(hist, threshold)).astype(np.int64).reshape(-1),
-        perfect=first_at_least(acc_curve.reshape(acc_curve.shape[0], m), 1.0),
-        params=r.params,
-        epochs=r.epochs,
-        stop_reason=r.stop_reason,
-        seconds=seconds,
-    )
-
-
-def columns(sweep: Sweep, start: int, count: int) -> Sweep:
-    """Models ``start .. start + count - 1`` of a sweep (e.g. the seeds of one learning rate)."""
-    sl = slice(start, start + count)
-    return attrs.evolve(
-        sweep,
-        loss=sweep.loss[:, sl],
-        accuracy=sweep.accuracy[:, sl],
-        final_loss=sweep.final_loss[sl],
-        final_accuracy=sweep.final_accuracy[sl],
-        reached=sweep.reached[sl],
-        perfect=sweep.perfect[sl],
-        params=tree.tree_map(lambda a: a[sl], sweep.params),
-    )
 
 
 # --- summaries ---------------------------------------------------------------------------------
@@ -301,17 +268,7 @@ def emit(result: StudyResult, out: Path) -> None:
         print(f"figure: {f}")
 
 
-def sgd_lr(values: Sequence[float], seeds: int) -> Array:
-    """One learning rate per stacked model: each value repeated for ``seeds`` seeds."""
-    return np.repeat(np.asarray(values, dtype=np.float64), seeds)
-
-
-def keys_for(settings: int, seeds: int) -> list[int]:
-    """Init keys ``0 .. seeds-1`` for each of ``settings`` settings (the same seeds each)."""
-    return list(range(seeds)) * settings
-
-
-def short_note(part: Sweep) -> str:
+def short_note(part: Seeds) -> str:
     """A panel note: how many seeds reached the threshold, the median epochs, the accuracy."""
     if not np.all(np.isfinite(part.final_loss)):
         return f"diverged: NaN/inf at epoch {part.epochs}"
@@ -325,7 +282,7 @@ def short_note(part: Sweep) -> str:
     return f"{ok.size}/{n} < {THRESHOLD:g}{where}\nacc {accuracy_summary(part.final_accuracy)}"
 
 
-def panel(label: str, part: Sweep, net: Layer[Any, Any]) -> plot.StudyPanel:
+def panel(label: str, part: Seeds, net: Layer[Any, Any]) -> plot.StudyPanel:
     """A study-grid panel for one setting: every seed's curve, seed 0's decision boundary."""
     return plot.StudyPanel(label, part.loss, part.predict(net, 0), note=short_note(part))
 
@@ -379,30 +336,32 @@ class Setting:
     rates: tuple[float, ...] = (LAB_LR,)
 
 
-Results = dict[str, list[dict[float, Sweep]]]
+Results = dict[str, list[dict[float, Seeds]]]
 """Per data set, per setting (in order), per learning rate: the seeds' sweep."""
 
 
 def run_settings(
     settings: Sequence[Setting], seeds: int, cap: int, names: Sequence[str] = DATASETS
 ) -> Results:
-    """Train every setting on every data set: one stacked fit of ``rates × seeds`` models each."""
-    results: Results = {}
-    for name in names:
-        xy = dataset(name)
-        results[name] = []
-        for s in settings:
-            sweep = stacked_fit(
-                s.net,
-                s.loss,
-                s.make_opt(sgd_lr(s.rates, seeds)),
-                keys_for(len(s.rates), seeds),
-                xy,
-                cap,
-            )
-            parts = {lr: columns(sweep, i * seeds, seeds) for i, lr in enumerate(s.rates)}
-            results[name].append(parts)
-    return results
+    """Train every setting on every data set: one stacked fit of ``rates × seeds`` models each
+    (a sweep whose cells differ in data set and setting, and in rate and seed within a stack)."""
+    cells = [
+        cell
+        for name in names
+        for i, s in enumerate(settings)
+        for cell in sweep.grid(
+            data=[name], setting=[i], net=[s.net], loss=[s.loss], opt=[s.make_opt],
+            lr=s.rates, seed=range(seeds),
+        )
+    ]  # fmt: skip
+    table = sweep.run(lab_fit(cap), cells, progress=False)
+    return {
+        name: [
+            {lr: seeds_of(table.where(data=name, setting=i, lr=lr)) for lr in s.rates}
+            for i, s in enumerate(settings)
+        ]
+        for name in names
+    }
 
 
 def settings_table(
@@ -451,7 +410,7 @@ def grid_columns(n: int) -> int:
     return {5: 5, 6: 3, 9: 5, 10: 5}.get(n, min(n, 4))
 
 
-def best_rate(parts: dict[float, Sweep]) -> float:
+def best_rate(parts: dict[float, Seeds]) -> float:
     """The rate at which the most seeds reached the threshold, then the fewest median epochs."""
 
     def score(lr: float) -> tuple[int, float]:

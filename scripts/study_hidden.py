@@ -18,9 +18,9 @@ import numpy as np
 from lab_studies import (
     LAB_LR,
     Results,
+    Seeds,
     Setting,
     StudyResult,
-    Sweep,
     accuracy_summary,
     fmt_int,
     lab_net,
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, cmd: str) -> StudyResult:
 
 
 def discussion(hidden: Sequence[tuple[int, ...]], results: Results, seeds: int) -> str:
-    def part(name: str, h: tuple[int, ...]) -> Sweep:
+    def part(name: str, h: tuple[int, ...]) -> Seeds:
         return results[name][hidden.index(h)][LAB_LR]
 
     def median(name: str, h: tuple[int, ...]) -> str:

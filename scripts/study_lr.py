@@ -19,25 +19,24 @@ from lab_studies import (
     DATASET_TITLES,
     DATASETS,
     THRESHOLD,
+    Seeds,
+    Setting,
     StudyResult,
-    Sweep,
     accuracy_summary,
-    columns,
     dataset,
     epochs_summary,
     fmt_int,
-    keys_for,
     lab_net,
     loss_summary,
     markdown_table,
+    pad_columns,
     panel,
     percent,
-    sgd_lr,
-    stacked_fit,
+    run_settings,
     study_main,
 )
 
-from fnnet import losses, optim, plot
+from fnnet import plot
 
 RATES = (0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0)
 FAST_RATES = (0.1, 5.0, 50.0)
@@ -54,7 +53,7 @@ SEEDS = 8
 EPOCHS = 20_000
 
 
-def flow_constant(parts: dict[float, Sweep]) -> float | None:
+def flow_constant(parts: dict[float, Seeds]) -> float | None:
     """Median ``epochs × lr`` over the rates where every seed reached the threshold with a loss
     that never rose: in that regime gradient descent follows the gradient flow."""
     values = [
@@ -73,13 +72,12 @@ def run(args: argparse.Namespace, cmd: str) -> StudyResult:
     net = lab_net()
     tables: list[str] = []
     figures: list[Path] = []
-    facts: dict[str, dict[float, Sweep]] = {}
+    facts: dict[str, dict[float, Seeds]] = {}
+    results = run_settings([Setting("lab", net, rates=rates)], seeds, cap)
     for name in DATASETS:
         xy = dataset(name)
-        sweep = stacked_fit(
-            net, losses.mse, optim.sgd(sgd_lr(rates, seeds)), keys_for(len(rates), seeds), xy, cap
-        )
-        parts = {lr: columns(sweep, i * seeds, seeds) for i, lr in enumerate(rates)}
+        parts = results[name][0]
+        stack = parts[rates[0]]  # every rate is in one stacked fit: its epochs and seconds
         facts[name] = parts
         c = flow_constant(parts)
         smooth_min = min((lr for lr, p in parts.items() if np.all(p.reached > 0)), default=0.0)
@@ -93,7 +91,7 @@ def run(args: argparse.Namespace, cmd: str) -> StudyResult:
             rows.append(
                 [
                     f"{lr:g}",
-                    epochs_summary(p.reached, sweep.epochs),
+                    epochs_summary(p.reached, stack.epochs),
                     product,
                     loss_summary(p.final_loss),
                     accuracy_summary(p.final_accuracy),
@@ -110,13 +108,13 @@ def run(args: argparse.Namespace, cmd: str) -> StudyResult:
         ]
         tables.append(
             f"**{DATASET_TITLES[name]}** — {len(rates) * seeds} models in one stacked fit, "
-            f"{sweep.seconds:.1f} s, cap {fmt_int(cap)} epochs (ran {fmt_int(sweep.epochs)})\n\n"
+            f"{stack.seconds:.1f} s, cap {fmt_int(cap)} epochs (ran {fmt_int(stack.epochs)})\n\n"
             + markdown_table(headers, rows)
         )
         labels = [f"{lr:g}" for lr in rates for _ in range(seeds)]
         figures.append(out / f"lr_{name}_curves.png")
         plot.stacked_curves(
-            sweep.loss,
+            pad_columns([p.loss for p in parts.values()]),
             labels,
             threshold=THRESHOLD,
             ylabel="MSE",
@@ -164,7 +162,7 @@ def approx(n: float) -> str:
     return fmt_int(round(n, -digits))
 
 
-def discussion(facts: dict[str, dict[float, Sweep]], seeds: int, cap: int) -> str:
+def discussion(facts: dict[str, dict[float, Seeds]], seeds: int, cap: int) -> str:
     lin, xor = facts["linear"], facts["xor"]
     c_lin, c_xor = flow_constant(lin), flow_constant(xor)
     parts = []
@@ -180,7 +178,7 @@ def discussion(facts: dict[str, dict[float, Sweep]], seeds: int, cap: int) -> st
             f"neither reading: ≈ {approx(c_lin / 0.1)} summed)."
         )
 
-    def first_rising(p: dict[float, Sweep]) -> str:
+    def first_rising(p: dict[float, Seeds]) -> str:
         for lr, s in p.items():
             if max(s.rising(i) for i in range(s.models)) > 0:
                 return f"{lr:g}"

@@ -22,9 +22,9 @@ from lab_studies import (
     LAB_LR,
     THRESHOLD,
     Results,
+    Seeds,
     Setting,
     StudyResult,
-    Sweep,
     accuracy_summary,
     dataset,
     fmt_int,
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, cmd: str) -> StudyResult:
 
 
 def discussion(settings: Sequence[Setting], results: Results, lines: dict[str, float]) -> str:
-    def part(name: str, label: str) -> Sweep | None:
+    def part(name: str, label: str) -> Seeds | None:
         for i, s in enumerate(settings):
             if s.label.startswith(label):
                 return results[name][i][s.rates[0]]

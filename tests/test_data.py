@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.server
 import re
+import socket
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -369,3 +373,140 @@ def test_real_fashion_mnist() -> None:
     np.testing.assert_array_equal(np.bincount(y_train), [6000] * 10)
     np.testing.assert_array_equal(np.bincount(y_test), [1000] * 10)
     assert x_train.mean() / 255 == pytest.approx(0.2860, abs=1e-4)
+
+
+# --- bad input and hostile servers -------------------------------------------------------------
+
+
+def test_one_hot_with_many_classes_builds_only_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_eye(*args: object, **kwargs: object) -> None:
+        raise AssertionError("one_hot must not build an identity matrix")
+
+    monkeypatch.setattr(np, "eye", no_eye)
+    h = data.one_hot(np.array([7999, 0]), 8000, dtype=np.float32)
+    assert h.shape == (2, 8000) and h.dtype == np.float32
+    assert h[0, 7999] == 1 and h[1, 0] == 1 and h.sum() == 2
+    assert data.one_hot(np.array(2), 3).tolist() == [0.0, 0.0, 1.0]  # 0-d labels: one row
+    two: Any = np.int64(2)  # a numpy int is accepted
+    assert data.one_hot(np.array([1], np.uint8), two).tolist() == [[0.0, 1.0]]
+
+
+def test_one_hot_says_what_is_wrong_with_labels() -> None:
+    with pytest.raises(TypeError, match=r"one_hot: argument 'labels' .*fractional values such as"):
+        data.one_hot(np.array([0.0, 1.5]), 3)
+    with pytest.raises(TypeError, match=r"whole-number labels with labels\.astype\(np\.int64\)"):
+        data.one_hot(np.array([0.0, 2.0]), 3)
+    with pytest.raises(TypeError, match="one_hot: argument 'labels' must be integer"):
+        data.one_hot(np.array([True]), 3)
+    with pytest.raises(TypeError, match="one_hot: argument 'labels' must be a numpy array"):
+        data.one_hot([1, 2], 3)  # type: ignore[arg-type]  # deliberately a list
+    with pytest.raises(ValueError, match=r"must lie in \[0, 3\).*got values in \[-2, 1\]"):
+        data.one_hot(np.array([-2, 1]), 3)
+    with pytest.raises(TypeError, match="one_hot: argument 'dtype' is not a dtype"):
+        data.one_hot(np.array([1]), 3, dtype="bogus")
+
+
+def test_keys_and_counts_refuse_bools_and_floats() -> None:
+    with pytest.raises(TypeError, match="a key must be an int or a tuple of ints"):
+        data.linear(3, True)  # True would silently be the key 1
+    with pytest.raises(TypeError, match="linear: argument 'n' must be an int, got float 3.0"):
+        data.linear(3.0, 0)  # type: ignore[arg-type]  # deliberately a float
+    assert data.linear(np.int64(3), 0)[0].shape == (3, 2)  # type: ignore[arg-type]  # numpy int
+
+
+def test_read_idx_names_missing_files_and_directories(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"read_idx: there is no file .*nope"):
+        data.read_idx(tmp_path / "nope")
+    with pytest.raises(IsADirectoryError, match="read_idx: .* is a directory"):
+        data.read_idx(tmp_path)
+    with pytest.raises(TypeError, match="read_idx: argument 'expected_md5'"):
+        data.read_idx(tmp_path / "nope", 5)  # type: ignore[arg-type]  # deliberately an int
+
+
+def test_read_idx_stops_reading_a_file_longer_than_its_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bomb = _idx(np.zeros(4, dtype=np.uint8)) + bytes(50 << 20)  # 50 MB more than announced
+    (tmp_path / "bomb.gz").write_bytes(gzip.compress(bomb))
+    reads: list[int] = []
+    real = gzip.GzipFile.read
+
+    def counting(self: gzip.GzipFile, size: int = -1) -> bytes:
+        reads.append(size)
+        return real(self, size)
+
+    monkeypatch.setattr(gzip.GzipFile, "read", counting)
+    with pytest.raises(ValueError, match=r"wrong length: the IDX header says shape \(4,\)"):
+        data.read_idx(tmp_path / "bomb.gz", "0" * 32)
+    assert len(reads) == 1 and 0 < reads[0] <= 1 << 20  # one chunk, not the whole 50 MB
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """Answers every request with a body that never ends (no Content-Length)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        self.send_response(200)
+        self.end_headers()
+        try:
+            for _ in range(64):  # 4 MB at most, well past the test's limit
+                self.wfile.write(bytes(1 << 16))
+        except OSError:
+            pass  # the client hung up, as it should
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Announced(_Endless):
+    """Announces a body of 1 GB."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 30))
+        self.end_headers()
+
+
+def test_a_server_that_sends_too_much_is_cut_off(
+    fake_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "_DOWNLOAD_LIMIT", 1 << 20)
+    target = fake_env / "target"
+    for handler, message in ((_Endless, "sent more than 1048576 bytes"), (_Announced, "announces")):
+        server = _serve(handler)
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        try:
+            with pytest.raises(ValueError, match=f"fashion_mnist: .*{message}"):
+                data.fashion_mnist(target, url=url, progress=False, timeout=10)
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert not target.exists() or not list(target.iterdir())  # no partial file left
+
+
+def test_a_server_that_never_answers_times_out(fake_env: Path) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # connections complete in the backlog, and nobody ever answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            data.fashion_mnist(fake_env / "target", url=url, progress=False, timeout=0.5)
+        except BaseException as e:  # handed to the test thread
+            errors.append(e)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(60)  # a hang detector, not a speed test: it fails after 0.5 s
+    silent.close()
+    assert not worker.is_alive(), "the download hangs on a server that never answers"
+    assert len(errors) == 1 and isinstance(errors[0], TimeoutError), errors
+    assert "no answer within 0.5 s" in str(errors[0]) and url in str(errors[0])
+    assert not list((fake_env / "target").iterdir())  # no partial file left

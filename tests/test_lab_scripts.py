@@ -24,7 +24,7 @@ import lab_studies  # noqa: E402
 import study_capacity  # noqa: E402
 import study_no_activation  # noqa: E402
 
-from fnnet import data, losses, optim  # noqa: E402
+from fnnet import data  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STUDIES = [
@@ -133,23 +133,16 @@ def test_command_drops_the_output_folder() -> None:
     assert cmd == "python scripts/study_lr.py --seeds 3 --fast"
 
 
-def test_stacked_fit_is_one_fit_of_every_rate_and_seed() -> None:
-    net = lab_studies.lab_net()
-    rates = lab_studies.sgd_lr([0.0, 5.0], 2)
-    sweep = lab_studies.stacked_fit(
-        net,
-        losses.mse,
-        optim.sgd(rates),
-        lab_studies.keys_for(2, 2),
-        data.xor(),
-        50,
-    )
-    assert sweep.loss.shape == (50, 4) and sweep.accuracy.shape == (50, 4)
+def test_run_settings_is_one_stacked_fit_of_every_rate_and_seed() -> None:
+    setting = lab_studies.Setting("lab", lab_studies.lab_net(), rates=(0.0, 5.0))
+    results = lab_studies.run_settings([setting], 2, 50, names=["xor"])
+    still, moving = results["xor"][0][0.0], results["xor"][0][5.0]
+    assert still.loss.shape == (50, 2) and still.accuracy.shape == (50, 2)
     # lr 0 leaves the weights alone: a flat curve; the same seed at lr 5 moves
-    np.testing.assert_allclose(sweep.loss[:, 0], sweep.loss[0, 0])
-    assert sweep.loss[0, 2] == sweep.loss[0, 0] and sweep.loss[-1, 2] != sweep.loss[0, 2]
-    part = lab_studies.columns(sweep, 2, 2)
-    assert part.models == 2 and part.final_loss.shape == (2,)
+    np.testing.assert_allclose(still.loss[:, 0], still.loss[0, 0])
+    assert moving.loss[0, 0] == still.loss[0, 0] and moving.loss[-1, 0] != moving.loss[0, 0]
+    assert still.seconds == moving.seconds and still.epochs == 50  # one stack
+    assert moving.models == 2 and moving.final_loss.shape == (2,)
 
 
 def test_no_straight_line_solves_xor_but_one_solves_linear() -> None:

@@ -78,7 +78,7 @@ def test_integer_labels_equal_one_hot() -> None:
     np.testing.assert_allclose(g1, g2)
     shared = losses.softmax_cross_entropy(logits, labels[0])[0]  # labels shared by both models
     np.testing.assert_allclose(shared[0], v1[0])
-    with pytest.raises(ValueError, match=r"labels in 'target' must be in \[0, 4\)"):
+    with pytest.raises(ValueError, match=r"labels in 'target' must lie in \[0, 4\)"):
         losses.softmax_cross_entropy(logits, labels + 4)
     with pytest.raises(ValueError, match=r"integer 'target' must have shape \(2, 5\)"):
         losses.softmax_cross_entropy(logits, labels[:, :3])
@@ -87,8 +87,12 @@ def test_integer_labels_equal_one_hot() -> None:
 @pytest.mark.parametrize("name", list(FLOAT_TARGET))
 def test_broadcast_trap_is_an_error(name: str) -> None:
     pred = np.full((6, 1), 0.5)
-    with pytest.raises(ValueError, match=rf"{name}: argument 'target' must have the shape"):
-        FLOAT_TARGET[name](pred, np.zeros(6))
+    if name == "softmax_cross_entropy":  # a (N,) float target reads as labels of a wrong dtype
+        with pytest.raises(ValueError, match=r"integer class labels.*probability rows"):
+            FLOAT_TARGET[name](pred, np.zeros(6))
+    else:
+        with pytest.raises(ValueError, match=rf"{name}: argument 'target' must have the shape"):
+            FLOAT_TARGET[name](pred, np.zeros(6))
     with pytest.raises(ValueError, match=r"got \(6, 2\)"):
         FLOAT_TARGET[name](pred, np.zeros((6, 2)))
     with pytest.raises(TypeError, match="argument 'pred' must be a floating"):
@@ -120,3 +124,64 @@ def test_stack_of_three_equals_three_calls() -> None:
             v, g = loss(pred[i], target[i])
             np.testing.assert_allclose(values[i], v, rtol=1e-13)
             np.testing.assert_allclose(grads[i], g, rtol=1e-13)
+
+
+def test_binary_cross_entropy_refuses_values_that_are_not_probabilities() -> None:
+    t = np.array([[0.0], [1.0]])
+    for bad in (np.array([[2.2], [2.7]]), np.array([[-0.1], [0.5]])):
+        with pytest.raises(
+            ValueError, match=r"binary_cross_entropy: values of 'pred'.*\[0.0, 1.0\]"
+        ):
+            losses.binary_cross_entropy(bad, t)
+    value, _ = losses.binary_cross_entropy(np.array([[0.0], [1.0]]), t)  # the ends are fine
+    assert 0 <= float(value) < 1e-6
+    with pytest.raises(ValueError, match="values of 'target'"):
+        losses.binary_cross_entropy(np.full((2, 1), 0.5), t + 2)
+    with pytest.raises(ValueError, match="with_logits: values of 'target'"):
+        losses.binary_cross_entropy_with_logits(np.zeros((2, 1)), t - 1)
+    nan_value, _ = losses.binary_cross_entropy(np.full((2, 1), np.nan), t)
+    assert np.isnan(nan_value)  # NaN is reported as NaN (fit stops on it), not as a range error
+
+
+def test_softmax_cross_entropy_soft_targets() -> None:
+    z = np.array([[0.1, 0.9], [0.8, 0.2]])
+    with pytest.raises(ValueError, match="values of 'target' must lie in"):
+        losses.softmax_cross_entropy(z, np.array([[1.5, -0.5], [0.0, 1.0]]))
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 4, 5))
+    rows = rng.uniform(size=(4, 5)) / 4  # rows summing to about 0.6: the gradient stays exact
+    result = check.check_loss(losses.softmax_cross_entropy, logits, rows)
+    assert result.ok, str(result)
+    smooth = np.full((4, 5), 0.02) + 0.9 * np.eye(5)[[0, 1, 2, 3]]  # label smoothing
+    assert check.check_loss(losses.softmax_cross_entropy, logits, smooth).ok
+
+
+def test_softmax_cross_entropy_labels_of_a_wrong_dtype() -> None:
+    z = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"fractional values such as 1\.5"):
+        losses.softmax_cross_entropy(z, np.array([0.0, 1.5, 2.0]))
+    with pytest.raises(ValueError, match=r"astype\(np\.int64\)"):
+        losses.softmax_cross_entropy(z, np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match="integer class labels"):
+        losses.softmax_cross_entropy(z, np.array([True, False, True]))
+    with pytest.raises(ValueError, match="'pred' is empty"):
+        losses.softmax_cross_entropy(np.zeros((3, 0)), np.array([0, 0, 0]))
+
+
+@pytest.mark.parametrize("name", list(FLOAT_TARGET))
+def test_scalars_lists_and_odd_dtypes_give_clear_errors(name: str) -> None:
+    fn = FLOAT_TARGET[name]
+    p = np.full((2, 1), 0.5)
+    calls: list[Callable[[], object]] = [
+        lambda: fn(np.array(0.5), np.array(0.5)),
+        lambda: fn(np.float64(0.5), p),
+        lambda: fn([[0.5], [0.5]], p),
+        lambda: fn(p, [[0.5], [0.5]]),
+        lambda: fn(p, p.astype(complex)),
+        lambda: fn(p, p.astype(object)),
+        lambda: fn(p, np.array([["a"], ["b"]])),
+        lambda: fn(p.astype(complex), p),
+    ]
+    for call in calls:
+        with pytest.raises((TypeError, ValueError), match=rf"^{name}: argument '(pred|target)'"):
+            call()

@@ -305,3 +305,42 @@ def test_figures_stay_out_of_pyplot_unless_shown(monkeypatch: pytest.MonkeyPatch
     assert calls == [1]
     assert fig.number in plt.get_fignums()
     plt.close("all")
+
+
+# --- sweeps ------------------------------------------------------------------------------------
+
+
+def sweep_table() -> Any:
+    from fnnet.sweep import Table
+
+    records: list[dict[str, Any]] = [
+        {"width": w, "lr": lr, "seed": s, "acc": w * lr + s, "loss": np.linspace(1, lr, 3 + s),
+         "error": None}
+        for w in (16, 32) for lr in (0.1, 0.5) for s in (0, 1, 2)
+    ]  # fmt: skip
+    records[-3:] = [{"width": 32, "lr": 0.5, "seed": s, "error": "ValueError: x"} for s in range(3)]
+    return Table(tuple(records))
+
+
+def test_heatmap_shows_the_median_over_seeds_and_a_dash_where_every_cell_failed(
+    tmp_path: Path,
+) -> None:
+    fig = plot.heatmap(sweep_table(), "width", "lr", "acc", path=tmp_path / "h.png")
+    assert is_png(tmp_path / "h.png")
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["2.6", "9", "4.2", "–"]  # median over seeds 0..2 is seed 1's value
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["16", "32"]
+    assert fig.axes[1].get_ylabel() == "acc"  # the colour bar
+    with pytest.raises(ValueError, match="argument 'value': no record has a field 'accuracy'"):
+        plot.heatmap(sweep_table(), "width", "lr", "accuracy")
+
+
+def test_cell_curves_colours_by_an_axis_and_skips_failed_cells(tmp_path: Path) -> None:
+    fig = plot.cell_curves(sweep_table(), by="lr", threshold=0.2, path=tmp_path / "c.png")
+    assert is_png(tmp_path / "c.png")
+    assert legend_texts(fig)[:2] == ["0.1", "0.5"]
+    lines = fig.axes[0].get_lines()
+    assert max(np.size(line.get_xdata()) for line in lines) == 5  # padded to the longest curve
+    with pytest.raises(ValueError, match="no record without an error has a curve 'acc'"):
+        plot.cell_curves(sweep_table(), "acc")

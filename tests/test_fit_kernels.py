@@ -1,0 +1,121 @@
+"""fit with the kernel tier gives what the reference tier gives, and says which kernels ran."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fnnet import data, layers, losses, metrics, optim, train, tree
+
+NET = layers.mlp([2, 4, 4, 1], hidden=layers.sigmoid, output=layers.sigmoid)
+RATES = np.array([0.5, 0.05, 1.0])
+
+OPTIMIZERS: dict[str, Any] = {
+    "sgd": lambda lr: optim.sgd(lr),
+    "momentum": lambda lr: optim.momentum(lr, 0.9),
+    "nesterov": lambda lr: optim.nesterov(lr, 0.9),
+    "adagrad": lambda lr: optim.adagrad(lr),
+    "rmsprop": lambda lr: optim.rmsprop(lr / 10),
+    "adam": lambda lr: optim.adam(lr / 10),
+    "adamw": lambda lr: optim.adamw(lr / 10, weight_decay=1e-3),
+    "clipped": lambda lr: optim.chain(optim.clip(0.5), optim.sgd(lr)),
+}
+
+
+def both(net: Any, opt: Any, params: Any, xy: Any, **kw: Any) -> tuple[Any, Any]:
+    fast = train.fit(net, losses.mse, opt, params, xy, **kw)
+    plain = train.fit(net, losses.mse, opt, params, xy, kernels=False, **kw)
+    return fast, plain
+
+
+def assert_same(fast: Any, plain: Any, rtol: float = 1e-12) -> None:
+    assert tree.structure(fast.params) == tree.structure(plain.params)
+    assert tree.structure(fast.opt_state) == tree.structure(plain.opt_state)
+    for a, b in zip(tree.leaves(fast.params), tree.leaves(plain.params), strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-14)
+    for a, b in zip(tree.leaves(fast.opt_state), tree.leaves(plain.opt_state), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=1e-14)
+    np.testing.assert_allclose(fast.history.loss, plain.history.loss, rtol=rtol)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_kernels_on_and_off_give_the_same_run(name: str) -> None:
+    x, y = data.xor()
+    _, params = NET.init(0, (2,))
+    fast, plain = both(NET, OPTIMIZERS[name](0.5), params, (x, y), epochs=30)
+    assert fast.kernels == ("fused mlp", "flat buffer") and plain.kernels == ()
+    assert_same(fast, plain)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_stack_with_per_model_rates_is_the_same_with_kernels(name: str) -> None:
+    x, y = data.xor()
+    _, params = layers.init_stack(NET, [0, 1, 2], (2,))
+    fast, plain = both(NET, OPTIMIZERS[name](RATES), params, (x, y), epochs=20, batch_size=8,
+                       key=4)  # fmt: skip
+    assert "flat buffer" in fast.kernels
+    assert_same(fast, plain)
+
+
+def test_float32_stays_float32_through_the_kernels() -> None:
+    x, y = data.xor(np.float32)
+    net = layers.mlp([2, 4, 1], hidden=layers.tanh, output=layers.sigmoid, dtype=np.float32)
+    _, params = net.init(0, (2,))
+    fast, plain = both(net, optim.adam(0.05), params, (x, y), epochs=10)
+    assert {a.dtype for a in tree.leaves(fast.params)} == {np.dtype(np.float32)}
+    arrays = [a for a in tree.leaves(fast.opt_state) if isinstance(a, np.ndarray) and a.ndim]
+    assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
+    assert_same(fast, plain, rtol=1e-5)
+
+
+def test_validation_patience_and_checkpoints_see_the_reference_tree(tmp_path: Any) -> None:
+    (xt, yt), (xv, yv) = data.train_val_split(*data.linear(60, key=0), 0.25, key=1)
+    _, params = NET.init(0, (2,))
+    kw: dict[str, Any] = {"epochs": 25, "batch_size": 10, "val_data": (xv, yv), "patience": 3,
+                          "metrics": {"accuracy": metrics.accuracy}}  # fmt: skip
+    fast, plain = both(NET, optim.adam(0.05), params, (xt, yt), **kw)
+    assert_same(fast, plain)
+    assert fast.best_epoch == plain.best_epoch
+    path = tmp_path / "run.npz"
+    train.fit(NET, losses.mse, optim.adam(0.05), params, (xt, yt), checkpoint=path, **kw)
+    saved = train.load_checkpoint(path, train.init_state(optim.adam(0.05), params))
+    assert tree.structure(saved.params) == tree.structure(params)
+    assert tree.structure(saved.opt_state) == tree.structure(fast.opt_state)
+
+
+def test_a_users_optimizer_or_masked_runs_without_the_flat_buffer() -> None:
+    x, y = data.xor()
+    _, params = NET.init(0, (2,))
+
+    def init(p: Any) -> tuple[()]:
+        return ()
+
+    def update(g: Any, s: tuple[()], p: Any) -> tuple[Any, tuple[()]]:
+        return tree.tree_map(lambda a: -0.5 * a, g), s
+
+    for opt in (optim.Optimizer(init, update), optim.chain(optim.sgd(0.5), optim.freeze((True,)))):
+        fast, plain = both(NET, opt, params, (x, y), epochs=10)
+        assert fast.kernels == ("fused mlp",)
+        assert_same(fast, plain)
+
+
+def test_a_users_layer_runs_through_the_reference() -> None:
+    x, y = data.xor()
+    net = layers.serial(layers.dense(4), layers.tanh, layers.dense(1), layers.sigmoid)
+    _, params = net.init(0, (2,))
+    fast = train.fit(net, losses.mse, optim.sgd(0.5), params, (x, y), epochs=5)
+    assert "flat buffer" in fast.kernels or fast.kernels == ()
+    double = layers.Layer(
+        lambda key, shape: (shape, None),
+        lambda p, x: (2 * x, None),
+        lambda p, r, dy: (None, 2 * dy),
+        lambda p, x: 2 * x,
+        name="double",
+    )
+    user = layers.serial(layers.dense(1), double)
+    _, up = user.init(0, (2,))
+    r = train.fit(user, losses.mse, optim.sgd(0.1), up, (x, y), epochs=3)
+    assert r.kernels == ()
