@@ -149,7 +149,9 @@ def lift(
 def _leaves_like(rule: Callable[..., Any], other: PyTree, g: list[Any], grads: PyTree) -> list[Any]:
     """The leaves of ``other``, checked to have the count and shapes of the gradient leaves."""
     xs = tree.leaves(other)
-    if len(xs) != len(g) or any(np.shape(x) != np.shape(y) for x, y in zip(xs, g, strict=True)):
+    if len(xs) != len(g) or any(
+        getattr(x, "shape", None) != getattr(y, "shape", ()) for x, y in zip(xs, g, strict=True)
+    ):
         raise _mismatch(rule, grads, other)
     return xs
 
