@@ -660,6 +660,7 @@ class _Run(Generic[P, S]):
         self.plan, self.loss, self.metrics, self.data, self.val, self.key = (
             plan, loss, metrics, data, val, key
         )  # fmt: skip
+        self.batch = (data.x, data.y)
         self.step = _step_from(plan, loss, optimizer, metrics)
         fresh = optimizer.init(params)
         start = fresh if opt_state is None else opt_state
@@ -740,8 +741,9 @@ class _Run(Generic[P, S]):
         """One pass over the data: the epoch's record, and False when training must stop."""
         n = self.data.n
         if o.batch_size is None or o.batch_size >= n:
-            self.state, record = self.step(self.state, (self.data.x, self.data.y))
-            return record, self.finite_or_handled(record["loss"], o)
+            self.state, record = self.step(self.state, self.batch)
+            loss = record["loss"]
+            return record, _finite(loss) or self.finite_or_handled(loss, o)
         sums: dict[str, Array] = {}
         shuffle = fold_in(fold_in(self.key, 0), self.epoch)
         for done, (xb, yb) in enumerate(self.data.batches(o.batch_size, shuffle), 1):

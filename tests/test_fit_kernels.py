@@ -1,4 +1,8 @@
-"""fit with the kernel tier gives what the reference tier gives, and says which kernels ran."""
+"""fit with the kernel tier gives what the reference tier gives, and says which kernels ran.
+
+One step agrees to 1e-12 (the kernels fold the bias into the matmul, so rounding differs in the
+last bit); over tens of epochs those last bits compound, so whole runs are compared to 1e-7.
+"""
 
 from __future__ import annotations
 
@@ -30,15 +34,24 @@ def both(net: Any, opt: Any, params: Any, xy: Any, **kw: Any) -> tuple[Any, Any]
     return fast, plain
 
 
-def assert_same(fast: Any, plain: Any, rtol: float = 1e-12) -> None:
+def assert_same(fast: Any, plain: Any, rtol: float = 1e-7, atol: float = 1e-12) -> None:
     assert tree.structure(fast.params) == tree.structure(plain.params)
     assert tree.structure(fast.opt_state) == tree.structure(plain.opt_state)
     for a, b in zip(tree.leaves(fast.params), tree.leaves(plain.params), strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-14)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
     for a, b in zip(tree.leaves(fast.opt_state), tree.leaves(plain.opt_state), strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
     np.testing.assert_allclose(fast.history.loss, plain.history.loss, rtol=rtol)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_one_epoch_agrees_to_1e_12(name: str) -> None:
+    x, y = data.xor()
+    _, params = layers.init_stack(NET, [0, 1, 2], (2,))
+    fast, plain = both(NET, OPTIMIZERS[name](RATES), params, (x, y), epochs=1)
+    assert "flat buffer" in fast.kernels
+    assert_same(fast, plain, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
@@ -68,7 +81,7 @@ def test_float32_stays_float32_through_the_kernels() -> None:
     assert {a.dtype for a in tree.leaves(fast.params)} == {np.dtype(np.float32)}
     arrays = [a for a in tree.leaves(fast.opt_state) if isinstance(a, np.ndarray) and a.ndim]
     assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
-    assert_same(fast, plain, rtol=1e-5)
+    assert_same(fast, plain, rtol=1e-4, atol=1e-6)
 
 
 def test_validation_patience_and_checkpoints_see_the_reference_tree(tmp_path: Any) -> None:
@@ -96,7 +109,10 @@ def test_a_users_optimizer_or_masked_runs_without_the_flat_buffer() -> None:
     def update(g: Any, s: tuple[()], p: Any) -> tuple[Any, tuple[()]]:
         return tree.tree_map(lambda a: -0.5 * a, g), s
 
-    for opt in (optim.Optimizer(init, update), optim.chain(optim.sgd(0.5), optim.freeze((True,)))):
+    for opt in (
+        optim.Optimizer(init, update),
+        optim.chain(optim.sgd(0.5), optim.freeze(lambda p: tuple(i == 0 for i in range(len(p))))),
+    ):
         fast, plain = both(NET, opt, params, (x, y), epochs=10)
         assert fast.kernels == ("fused mlp",)
         assert_same(fast, plain)

@@ -59,7 +59,7 @@ OPTIMIZERS = {
     "rmsprop": optim.rmsprop(0.1),
     "adam": optim.adam(0.1),
     "adamw": optim.adamw(0.1),
-    "clipped": optim.chain(optim.clip_by_global_norm(1.0), optim.sgd(0.1)),
+    "clipped": optim.chain(optim.clip_by_global_norm(1.0, model_axes=0), optim.sgd(0.1)),
 }
 
 
@@ -91,7 +91,7 @@ def test_huge_gradients_give_the_exact_normalised_step(dtype: Any) -> None:
         with np.errstate(**RAISE):  # type: ignore[arg-type]  # errstate's stub wants literals
             u, _ = opt.update([g], opt.init([np.ones(3, dtype)]), [np.ones(3, dtype)])
         np.testing.assert_allclose(u[0], [-0.1, 0.1, 0.0], rtol=1e-6)
-    norm = optim.clip_by_global_norm(1.0)
+    norm = optim.clip_by_global_norm(1.0, model_axes=0)
     with np.errstate(**RAISE):  # type: ignore[arg-type]  # errstate's stub wants literals
         u, _ = norm.update([g], norm.init([g]), [g])
     np.testing.assert_allclose(u[0], [2**-0.5, -(2**-0.5), 0.0], rtol=1e-6)
@@ -125,7 +125,7 @@ def test_adam_flushes_subnormal_moments_of_dead_units() -> None:
     grads = [np.array([1.0, 0.0], np.float32)]
     _, state = opt.update(grads, state, params)  # moment of unit 0 becomes 0.1
     zero = [np.zeros(2, np.float32)]
-    for _ in range(optim.transforms.FLUSH_EVERY * 14):  # 0.1 · 0.9ⁿ falls below 1.2e-38
+    for _ in range(optim.numerics.FLUSH_EVERY * 14):  # 0.1 · 0.9ⁿ falls below 1.2e-38
         _, state = opt.update(zero, state, params)
     tiny = np.finfo(np.float32).tiny
     m = state[0].mu[0]

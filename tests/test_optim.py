@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
@@ -53,8 +54,8 @@ def test_hand_computed_first_steps() -> None:
     np.testing.assert_allclose(one_step(optim.add_decayed_weights(0.5)), G + 0.5 * P)
     np.testing.assert_allclose(one_step(optim.clip(1.0)), [0.5, -1.0])
     norm = np.sqrt(0.25 + 4.0)
-    np.testing.assert_allclose(one_step(optim.clip_by_global_norm(1.0)), G / norm)
-    np.testing.assert_allclose(one_step(optim.clip_by_global_norm(10.0)), G)
+    np.testing.assert_allclose(one_step(optim.clip_by_global_norm(1.0, model_axes=0)), G / norm)
+    np.testing.assert_allclose(one_step(optim.clip_by_global_norm(10.0, model_axes=0)), G)
     np.testing.assert_allclose(one_step(optim.set_to_zero()), [0.0, 0.0])
 
 
@@ -80,7 +81,7 @@ QUADRATIC_TABLE = [
     ("rmsprop", optim.rmsprop(optim.schedules.exponential_decay(0.1, 0.5, 100)), 1000),
     ("adam", optim.adam(optim.schedules.cosine_decay(0.1, 1000)), 1000),
     ("adamw", optim.adamw(optim.schedules.cosine_decay(0.1, 1000), weight_decay=0.0), 1000),
-    ("clipped sgd", optim.chain(optim.clip_by_global_norm(1.0), optim.sgd(0.1)), 400),
+    ("clipped sgd", optim.chain(optim.clip_by_global_norm(1.0, model_axes=0), optim.sgd(0.1)), 400),
     (
         "warmup+step sgd",
         optim.sgd(optim.schedules.warmup(optim.schedules.step_decay(0.2, 0.5, 200), 20)),
@@ -188,8 +189,30 @@ def test_learning_rate_is_readable_from_state() -> None:
         seen.append(optim.learning_rate(state))
     assert seen == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01])
     assert optim.learning_rate(optim.adam(0.3).init([P])) == 0.3
-    with pytest.raises(LookupError):
+    with pytest.raises(LookupError, match="give its state a 'learning_rate' field|by giving"):
         optim.learning_rate(optim.scale_by_adam().init([P]))
+    masked = optim.masked(optim.sgd(np.array([0.1, 0.2])), {"w": True})
+    lr = optim.learning_rate(masked.init({"w": np.ones((2, 3))}))
+    np.testing.assert_array_equal(lr, [0.1, 0.2])
+
+
+def test_a_users_state_joins_the_learning_rate_protocol_with_a_field() -> None:
+    @tree.pytree
+    @attrs.frozen
+    class SignState:
+        learning_rate: float
+
+    def init(p: tree.PyTree) -> SignState:
+        return SignState(0.05)
+
+    def update(g: tree.PyTree, s: SignState, p: tree.PyTree) -> tuple[tree.PyTree, SignState]:
+        return tree.tree_map(lambda a: -s.learning_rate * np.sign(a), g), s
+
+    sign_sgd = optim.Optimizer(init, update)
+    assert isinstance(sign_sgd.init(P), optim.HasLearningRate)
+    assert optim.learning_rate(sign_sgd.init(P)) == 0.05
+    both = optim.chain(optim.scale_by_adam(), sign_sgd)
+    assert optim.learning_rate(both.init(P)) == 0.05
 
 
 def test_schedules() -> None:
@@ -215,14 +238,101 @@ def test_bad_hyperparameters_are_refused() -> None:
     with pytest.raises(ValueError, match="trace: argument 'decay'"):
         optim.momentum(0.1, np.array([0.5, math.nan]))
     opt = optim.sgd(np.array([0.1, 0.2]))
+    with pytest.raises(
+        ValueError, match=r"per-model hyperparameter 'learning_rate' of shape \(2,\)"
+    ):
+        opt.init([np.ones((3, 2))])
     with pytest.raises(ValueError, match=r"per-model hyperparameter of shape \(2,\)"):
-        opt.update([np.ones((3, 2))], opt.init([np.ones((3, 2))]), [np.ones((3, 2))])
+        opt.update([np.ones((3, 2))], (optim.LearningRateState(0, np.array([0.1, 0.2])),), None)
+
+
+BAD_HYPERPARAMETERS: list[tuple[Callable[[], object], type[Exception], str]] = [
+    (
+        lambda: optim.adam(0.1, b1=1.0),
+        ValueError,
+        r"scale_by_adam: argument 'b1' must be in \[0, 1\)",
+    ),
+    (
+        lambda: optim.adam(0.1, b2=1.0),
+        ValueError,
+        r"scale_by_adam: argument 'b2' must be in \[0, 1\)",
+    ),
+    (lambda: optim.adam(0.1, eps=0.0), ValueError, "scale_by_adam: argument 'eps' must be > 0"),
+    (lambda: optim.sgd(True), TypeError, "scale_by_learning_rate: argument 'learning_rate'.*bool"),
+    (lambda: optim.sgd(math.nan), ValueError, "argument 'learning_rate' must be >= 0, got nan"),
+    (lambda: optim.sgd(math.inf), ValueError, "argument 'learning_rate' must be >= 0, got inf"),
+    (lambda: optim.sgd(np.array([0.1, -0.1])), ValueError, "'learning_rate' must be >= 0"),
+    (lambda: optim.sgd(np.array([True])), TypeError, "'learning_rate' must be a real number"),
+    (lambda: optim.sgd([0.1, 0.2]), TypeError, "a numpy array with one per stacked model"),  # type: ignore[arg-type]  # a list on purpose
+    (lambda: optim.sgd(np.zeros(0)), ValueError, "'learning_rate' is an empty array"),
+    (lambda: optim.momentum(0.1, -0.5), ValueError, r"trace: argument 'decay' must be in \[0, 1\]"),
+    (lambda: optim.trace(0.9, nesterov=1), TypeError, "trace: argument 'nesterov'"),  # type: ignore[arg-type]  # an int on purpose
+    (lambda: optim.rmsprop(0.1, decay=1.0), ValueError, "scale_by_rms: argument 'decay'"),
+    (lambda: optim.adagrad(0.1, eps=-1.0), ValueError, "scale_by_adagrad: argument 'eps'"),
+    (lambda: optim.scale_by_adagrad(initial_accumulator_value=-1.0), ValueError, "initial_acc"),
+    (lambda: optim.scale(math.inf), ValueError, "scale: argument 'factor' must be finite"),
+    (lambda: optim.adamw(0.1, weight_decay=-1e-4), ValueError, "add_decayed_weights"),
+    (lambda: optim.clip(-1.0), ValueError, "clip: argument 'max_delta' must be >= 0"),
+    (lambda: optim.clip_by_global_norm(1.0), ValueError, "clip_by_global_norm: say which models"),
+    (lambda: optim.clip_by_global_norm(1.0, True), TypeError, "'model_axes' must be an int"),
+    (lambda: optim.clip_by_global_norm(np.ones(2), 2), ValueError, "match a per-model max_norm"),
+    (lambda: optim.chain(), ValueError, "chain: needs at least one optimizer"),
+    (lambda: optim.chain(optim.sgd(0.1), 0.1), TypeError, "chain: argument 1 must be"),  # type: ignore[arg-type]  # not an optimizer on purpose
+    (lambda: optim.masked(0.1, True), TypeError, "masked: argument 'inner'"),  # type: ignore[arg-type]  # not an optimizer on purpose
+    (lambda: optim.sgd(lambda step: -0.5), ValueError, "schedule returned -0.5 at step 0"),
+    (
+        lambda: optim.schedules.cosine_decay(-0.1, 10),
+        ValueError,
+        "cosine_decay: argument 'init_value'",
+    ),
+    (lambda: optim.schedules.exponential_decay(0.1, math.nan, 10), ValueError, "'decay_rate'"),
+    (lambda: optim.schedules.step_decay(0.1, 0.5, 2.5), TypeError, "step_decay: argument 'every'"),  # type: ignore[arg-type]  # a float on purpose
+    (lambda: optim.schedules.linear(0.1, -1.0, 10), ValueError, "linear: argument 'end_value'"),
+    (lambda: optim.schedules.warmup(-0.1, 10), ValueError, "warmup: argument 'schedule'"),
+    (lambda: optim.schedules.constant(True), TypeError, "constant: argument 'value'"),
+    (lambda: optim.schedules.cosine_decay(0.1, 10, alpha=2.0), ValueError, "'alpha' must be in"),
+]
+
+
+@pytest.mark.parametrize(("make", "error", "message"), BAD_HYPERPARAMETERS)
+def test_each_bad_hyperparameter_gets_a_clear_error(
+    make: Callable[[], object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_a_schedule_going_negative_or_nan_at_run_time_is_refused_naming_the_step() -> None:
+    def going_bad(bad: float) -> optim.schedules.Schedule:
+        return lambda step: 0.1 if step < 3 else bad
+
+    for bad in (-0.1, math.nan, math.inf):
+        opt = optim.sgd(going_bad(bad))
+        state = opt.init(P)
+        for _ in range(3):
+            _, state = opt.update(G, state, P)
+        with pytest.raises(ValueError, match=f"returned {bad} at step 3"):
+            opt.update(G, state, P)
 
 
 def test_update_structure_mismatch_is_reported() -> None:
-    opt = optim.sgd(0.1)
-    with pytest.raises(tree.TreeMismatchError, match="grads have 1 leaves but params have 2"):
+    opt = optim.momentum(0.1)
+    with pytest.raises(tree.TreeMismatchError, match=r"lift\(_momentum\).*from this optimizer"):
         opt.update([G], opt.init([P, P]), [P, P])
+    with pytest.raises(tree.TreeMismatchError, match="do not match the grads"):
+        opt.update(np.ones(3), opt.init(np.ones(2)), np.ones(2))  # one array of another shape
+    decay = optim.adamw(0.1)
+    with pytest.raises(tree.TreeMismatchError, match="do not match the grads"):
+        decay.update([G], decay.init([G]), [P, P])  # params of another structure
+
+
+def test_a_state_from_another_optimizer_is_refused() -> None:
+    with pytest.raises(TypeError, match="scale_by_adam: the state must be the AdamState"):
+        optim.adam(0.1).update(G, optim.momentum(0.1).init(P), P)
+    with pytest.raises(TypeError, match="chain: the state must be the tuple of 3 states"):
+        optim.adamw(0.1).update(G, optim.adam(0.1).init(P), P)
+    with pytest.raises(TypeError, match="every leaf of params must be a floating numpy array"):
+        optim.adam(0.1).init({"w": np.ones(2, int)})
 
 
 def test_a_users_optimizer_is_two_functions() -> None:
@@ -235,6 +345,8 @@ def test_a_users_optimizer_is_two_functions() -> None:
     sign_sgd = optim.Optimizer(init, update)
     u, s = sign_sgd.update([G], sign_sgd.init([P]), [P])
     np.testing.assert_allclose(u[0], [-0.05, 0.05])
+    assert not sign_sgd.per_leaf  # a user's optimizer makes no per-leaf promise by default
+    assert not optim.chain(sign_sgd, optim.sgd(0.1)).per_leaf
     chained = optim.chain(sign_sgd, optim.scale(2.0))  # a user optimizer composes too
     u, _ = chained.update([G], chained.init([P]), [P])
     np.testing.assert_allclose(u[0], [-0.1, 0.1])

@@ -1,23 +1,17 @@
 """Optimizers as values: ``(init, update)`` pairs, small transforms, ``chain``, schedules."""
 
-from fnnet.optim import schedules
+from fnnet.optim import numerics, schedules
 from fnnet.optim.aliases import adagrad, adam, adamw, momentum, nesterov, rmsprop, sgd
-from fnnet.optim.base import (
-    Hyper,
-    LeafTransform,
-    Optimizer,
-    apply_updates,
-    from_leaves,
-    per_model,
-)
+from fnnet.optim.base import Hyper, Optimizer, apply_updates, lift, per_model
 from fnnet.optim.combinators import MaskedState, chain, freeze, masked
-from fnnet.optim.state import learning_rate
+from fnnet.optim.state import HasLearningRate, learning_rate
 from fnnet.optim.transforms import (
     AdagradState,
     AdamState,
     ClipState,
     DecayState,
     EmptyState,
+    GlobalNormState,
     LearningRateState,
     RmsState,
     ScaleState,
@@ -36,16 +30,17 @@ from fnnet.optim.transforms import (
 
 __all__ = [
     "Optimizer",
-    "LeafTransform",
     "Hyper",
     "apply_updates",
-    "from_leaves",
+    "lift",
     "per_model",
+    "numerics",
     "chain",
     "masked",
     "freeze",
     "MaskedState",
     "learning_rate",
+    "HasLearningRate",
     "schedules",
     "sgd",
     "momentum",
@@ -73,4 +68,5 @@ __all__ = [
     "AdamState",
     "DecayState",
     "ClipState",
+    "GlobalNormState",
 ]

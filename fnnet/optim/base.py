@@ -1,17 +1,20 @@
-"""The ``Optimizer`` type: an ``(init, update)`` pair of pure functions, and ``apply_updates``.
+"""The ``Optimizer`` type, ``apply_updates``, and ``lift``: one per-array rule run on every leaf.
 
 ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``; the new
 params are ``apply_updates(params, updates)`` (``params + updates``, leafwise). A user's own
 optimizer is any two functions of these types, passed positionally: ``Optimizer(init, update)``.
 
-fnnet's own transforms are written on the flat list of leaves (:class:`LeafTransform`), so a
-``chain`` of them flattens the gradient tree once per step, not once per transform; the
-``Optimizer`` built from one carries it in ``leafwise`` for the training loop's fast path.
+fnnet's transforms write their update once, as the textbook formula on ONE array, and
+:func:`lift` runs it on every leaf of the params' tree (as ``jax.example_libraries.optimizers``
+lifts its per-array rules). So the moment buffers in a state have the params' tree shape, and the
+same optimizer runs unchanged on one bare array (a tree with one leaf) — how fnnet's kernels run
+it on one flat buffer holding every parameter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeAlias, TypeVar
 
 import attrs
@@ -19,15 +22,16 @@ import numpy as np
 
 from fnnet import tree
 from fnnet.arrays import Array
+from fnnet.optim import numerics
 from fnnet.tree import PyTree
 
 __all__ = [
     "Optimizer",
-    "LeafTransform",
     "Hyper",
     "apply_updates",
-    "from_leaves",
+    "lift",
     "per_model",
+    "hyperparameter",
 ]
 
 S = TypeVar("S")
@@ -39,34 +43,16 @@ leading model axes of every leaf)."""
 
 
 @attrs.frozen
-class LeafTransform(Generic[S]):
-    """A gradient transform on the flat list of leaves.
-
-    ``init(params) -> state`` sees the params tree; ``update(grads, state, params)`` sees lists of
-    leaves in :func:`fnnet.tree.leaves` order and returns the list of updates and the new state.
-
-    >>> halve = LeafTransform(
-    ...     init=lambda params: None,
-    ...     update=lambda grads, state, params: ([-0.5 * g for g in grads], state),
-    ... )
-    >>> opt = from_leaves(halve)
-    >>> u, _ = opt.update({"w": np.array([2.0])}, opt.init(None), {"w": np.array([1.0])})
-    >>> u
-    {'w': array([-1.])}
-    """
-
-    init: Callable[[PyTree], S]
-    update: Callable[[list[Array], S, list[Array]], tuple[list[Array], S]]
-    fresh: bool = attrs.field(default=False, kw_only=True)
-    """``update`` returns arrays it has just allocated, referenced by nothing else (not its
-    state, not its inputs): the training step may add the params into them in place."""
-
-
-@attrs.frozen
 class Optimizer(Generic[S]):
-    """An optimizer as a value: ``Optimizer(init, update)``.
+    """An optimizer as a value: ``Optimizer(init, update, per_leaf=False)``.
 
     ``init(params) -> S``; ``update(grads, state: S, params) -> (updates, state: S)``.
+
+    ``per_leaf=True`` promises that ``update`` applies one per-array rule to every leaf alike
+    (its only reductions run over all leaves of a model), so it gives the same numbers on the
+    leaves concatenated into one array; fnnet's kernels may then run it on one flat buffer.
+    fnnet's transforms and chains of them set it; a user's optimizer is ``False`` unless they say
+    so.
 
     >>> sgd = Optimizer(lambda params: None, lambda g, s, p: (tree.tree_scale(g, -0.1), s))
     >>> params = {"w": np.array([1.0, 2.0])}
@@ -77,32 +63,7 @@ class Optimizer(Generic[S]):
 
     init: Callable[[PyTree], S]
     update: Callable[[PyTree, S, PyTree], tuple[PyTree, S]]
-    leafwise: LeafTransform[S] | None = attrs.field(default=None, kw_only=True, repr=False)
-
-
-def from_leaves(transform: LeafTransform[S]) -> Optimizer[S]:
-    """Wrap a :class:`LeafTransform` as an ``Optimizer`` (flatten once, unflatten once).
-
-    >>> t = LeafTransform(lambda p: 0, lambda g, s, p: ([x * 2 for x in g], s + 1))
-    >>> opt = from_leaves(t)  # the grads tree is flattened once and rebuilt once per update
-    >>> opt.update((np.ones(2), {"b": np.ones(1)}), opt.init(None), (np.ones(2), {"b": np.ones(1)}))
-    ((array([2., 2.]), {'b': array([2.])}), 1)
-    >>> opt.leafwise is t
-    True
-    """
-
-    def update(grads: PyTree, state: S, params: PyTree) -> tuple[PyTree, S]:
-        g, treedef = tree.flatten(grads)
-        p = tree.leaves(params)
-        if len(p) != len(g):
-            raise tree.TreeMismatchError(
-                f"grads have {len(g)} leaves but params have {len(p)} "
-                f"(grads {treedef!r}, params {tree.structure(params)!r})"
-            )
-        updates, state = transform.update(g, state, p)
-        return tree.unflatten(treedef, updates), state
-
-    return Optimizer(transform.init, update, leafwise=transform)
+    per_leaf: bool = attrs.field(default=False, kw_only=True)
 
 
 def apply_updates(params: T, updates: T) -> T:
@@ -131,6 +92,169 @@ def per_model(h: Hyper, leaf: Array) -> Any:
     if h.ndim > leaf.ndim or leaf.shape[: h.ndim] != h.shape:
         raise ValueError(
             f"fnnet.optim: a per-model hyperparameter of shape {h.shape} must match the leading "
-            f"axes of every leaf, got a leaf of shape {leaf.shape}"
+            f"(model) axes of every leaf, got a leaf of shape {leaf.shape}"
         )
     return h.reshape(h.shape + (1,) * (leaf.ndim - h.ndim)).astype(leaf.dtype, copy=False)
+
+
+def lift(
+    rule: Callable[..., tuple[Any, ...]],
+    grads: PyTree,
+    buffers: Sequence[PyTree] = (),
+    *,
+    inputs: Sequence[PyTree] = (),
+    hypers: Sequence[Hyper] = (),
+    count: int | None = None,
+) -> tuple[Any, ...]:
+    """Run a per-array ``rule`` on every leaf: ``(updates, *new_buffers)``, each a tree like grads.
+
+    ``rule(g, *bufs, *ins, *hs) -> (u, *new_bufs)`` sees one leaf of ``grads``, the matching
+    leaves of each state ``buffers`` tree and each read-only ``inputs`` tree (the params), and
+    each hyperparameter shaped for that leaf by :func:`per_model`. On the ``count``-th step, when
+    ``count`` is a multiple of :data:`~fnnet.optim.numerics.FLUSH_EVERY`, the new buffers' subnormal
+    entries are set to zero (:func:`~fnnet.optim.numerics.flush_subnormals`). One bare array is a
+    tree of one leaf: the rule runs on it directly.
+
+    >>> def momentum(g, m, beta):  # the rule: m ← β·m + g; u = m
+    ...     m = beta * m + g
+    ...     return m, m
+    >>> grads = {"w": np.ones(2), "b": np.ones(1)}
+    >>> lift(momentum, grads, [{"w": np.ones(2), "b": np.zeros(1)}], hypers=[0.5])[1]
+    {'b': array([1.]), 'w': array([1.5, 1.5])}
+    >>> m = np.ones((2, 3))  # one array: 2 stacked models of 3 params, one β per model
+    >>> lift(momentum, np.ones((2, 3)), [m], hypers=[np.array([0.5, 0.0])])[0]
+    array([[1.5, 1.5, 1.5],
+           [1. , 1. , 1. ]])
+    """
+    flush = count is not None and count % numerics.FLUSH_EVERY == 0
+    if type(grads) is np.ndarray:  # one array (a flat buffer): the rule itself, no tree walk
+        for other in (*buffers, *inputs):
+            if type(other) is not np.ndarray or other.shape != grads.shape:
+                raise _mismatch(rule, grads, other)
+        hs = [h if type(h) is float else per_model(h, grads) for h in hypers]
+        out = rule(grads, *buffers, *inputs, *hs)
+        return (out[0], *map(numerics.flush_subnormals, out[1:])) if flush else out
+    g, treedef = tree.flatten(grads)
+    columns = [_leaves_like(rule, other, g, grads) for other in (*buffers, *inputs)]
+    results = []
+    for i, x in enumerate(g):
+        hs = [h if type(h) is float else per_model(h, x) for h in hypers]
+        out = rule(x, *[c[i] for c in columns], *hs)
+        results.append((out[0], *map(numerics.flush_subnormals, out[1:])) if flush else out)
+    if not results:  # no leaves: nothing changes
+        return (grads, *buffers)
+    return tuple(tree.unflatten(treedef, list(column)) for column in zip(*results, strict=True))
+
+
+def _leaves_like(rule: Callable[..., Any], other: PyTree, g: list[Any], grads: PyTree) -> list[Any]:
+    """The leaves of ``other``, checked to have the count and shapes of the gradient leaves."""
+    xs = tree.leaves(other)
+    if len(xs) != len(g) or any(
+        getattr(x, "shape", None) != getattr(y, "shape", ()) for x, y in zip(xs, g, strict=True)
+    ):
+        raise _mismatch(rule, grads, other)
+    return xs
+
+
+def _mismatch(rule: Callable[..., Any], grads: PyTree, other: PyTree) -> tree.TreeMismatchError:
+    shapes = [np.shape(x) for x in tree.leaves(other)]
+    return tree.TreeMismatchError(
+        f"fnnet.optim.lift({getattr(rule, '__name__', 'rule')}): an optimizer state buffer or the "
+        f"params do not match the grads: grads {tree.structure(grads)!r} with shapes "
+        f"{[np.shape(x) for x in tree.leaves(grads)]}, got {tree.structure(other)!r} with shapes "
+        f"{shapes} (is the state from this optimizer's init, for these params?)"
+    )
+
+
+def _range_text(low: float, high: float, open_low: bool, open_high: bool) -> str:
+    if high == math.inf:
+        return f"{'>' if open_low else '>='} {low:g}" if low > -math.inf else "finite"
+    return f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+
+
+def hyperparameter(
+    fn: str,
+    name: str,
+    value: object,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> Hyper:
+    """``value`` checked as a hyperparameter in ``[low, high]`` (ends excluded when ``open_*``).
+
+    A real number (not a bool) becomes a Python float (which keeps float32 arrays float32); an
+    array of real numbers (one per stacked model) becomes a read-only float array. NaN, infinity,
+    values out of range, bools, empty arrays and other types raise ``ValueError``/``TypeError``
+    naming ``fn`` and ``name``.
+
+    >>> hyperparameter("adam", "b1", 0.9, 0.0, 1.0, open_high=True)
+    0.9
+    >>> hyperparameter("adam", "b1", 1.0, 0.0, 1.0, open_high=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: adam: argument 'b1' must be in [0, 1), got 1.0
+    """
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        h: Hyper = float(value)
+    elif isinstance(value, np.ndarray | np.generic) and value.dtype.kind in ("f", "i", "u"):
+        h = float(value) if value.ndim == 0 else np.array(value, dtype=np.float64)
+        if isinstance(h, np.ndarray):
+            h.flags.writeable = False
+    else:
+        raise TypeError(
+            f"{fn}: argument {name!r} must be a real number, or a numpy array with one per "
+            f"stacked model, got {type(value).__name__} {value!r}"
+        )
+    if isinstance(h, np.ndarray) and h.size == 0:
+        raise ValueError(f"{fn}: argument {name!r} is an empty array (no models)")
+    values = np.asarray(h)
+    bad = ~np.isfinite(values) | (values <= low if open_low else values < low)
+    bad |= values >= high if open_high else values > high
+    if np.any(bad):
+        raise ValueError(
+            f"{fn}: argument {name!r} must be {_range_text(low, high, open_low, open_high)}, "
+            f"got {value!r}"
+        )
+    return h
+
+
+def check_per_model(fn: str, hypers: Mapping[str, Hyper], params: PyTree) -> None:
+    """Raise ``ValueError`` unless every per-model hyperparameter fits every leaf of ``params``.
+
+    >>> check_per_model("sgd", {"lr": np.array([0.1, 0.2])}, np.zeros((2, 5)))
+    >>> check_per_model("sgd", {"lr": np.array([0.1, 0.2])}, np.zeros((3, 5)))
+    Traceback (most recent call last):
+    ...
+    ValueError: fnnet.optim.sgd: the per-model hyperparameter 'lr' of shape (2,) must match the \
+leading (model) axes of every leaf of params, got a leaf of shape (3, 5)
+    """
+    for name, h in hypers.items():
+        if isinstance(h, np.ndarray):
+            for leaf in tree.leaves(params):
+                shape = np.shape(leaf)
+                if len(shape) < h.ndim or shape[: h.ndim] != h.shape:
+                    raise ValueError(
+                        f"fnnet.optim.{fn}: the per-model hyperparameter {name!r} of shape "
+                        f"{h.shape} must "
+                        f"match the leading (model) axes of every leaf of params, got a leaf of "
+                        f"shape {shape}"
+                    )
+
+
+def check_state(fn: str, state: object, cls: type[S]) -> S:
+    """``state`` if it is a ``cls``, else a ``TypeError`` naming ``fn`` (a state from another
+    optimizer).
+
+    >>> check_state("trace", 0, float)
+    Traceback (most recent call last):
+    ...
+    TypeError: trace: the state must be the float made by this optimizer's init, got int
+    """
+    if not isinstance(state, cls):
+        raise TypeError(
+            f"{fn}: the state must be the {cls.__name__} made by this optimizer's init, got "
+            f"{type(state).__name__}"
+        )
+    return state

@@ -17,73 +17,34 @@ from typing import Any
 import attrs
 
 from fnnet import tree
-from fnnet.arrays import Array
-from fnnet.optim.base import LeafTransform, Optimizer, from_leaves
+from fnnet.optim.base import Optimizer
 from fnnet.tree import PyTree
 
 __all__ = ["chain", "masked", "MaskedState", "freeze"]
 
 
 def chain(*optimizers: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
-    """Apply ``optimizers`` in order, each to the previous one's updates; state is the tuple of
-    their states. When every part is one of fnnet's own leafwise transforms, the whole chain
-    flattens the trees once per step.
+    """Apply ``optimizers`` in order, each to the previous one's updates; the state is the tuple
+    of their states. ``per_leaf`` when every part is.
 
     >>> import numpy as np
     >>> from fnnet import optim
     >>> opt = chain(optim.scale(2.0), optim.scale_by_learning_rate(0.1))  # u = -0.1 · (2 g)
-    >>> p = [np.zeros(2)]
-    >>> u, state = opt.update([np.array([1.0, -3.0])], opt.init(p), p)
-    >>> u[0].tolist(), len(state)
+    >>> p = np.zeros(2)
+    >>> u, state = opt.update(np.array([1.0, -3.0]), opt.init(p), p)
+    >>> u.tolist(), len(state)
     ([-0.2, 0.6], 2)
     """
     parts = tuple(optimizers)
-    if all(o.leafwise is not None for o in parts):
-        leafwise = [o.leafwise for o in parts if o.leafwise is not None]
-        if len(leafwise) == 1:  # no loop for a chain of one (sgd)
-            only = leafwise[0]
+    if not parts:
+        raise ValueError("chain: needs at least one optimizer (an empty chain would not train)")
+    for i, o in enumerate(parts):
+        if not isinstance(o, Optimizer):
+            raise TypeError(
+                f"chain: argument {i} must be an fnnet.optim.Optimizer, got {type(o).__name__}"
+            )
 
-            def init_one(params: PyTree) -> tuple[Any, ...]:
-                return (only.init(params),)
-
-            def update_one(
-                g: list[Array], state: tuple[Any, ...], p: list[Array]
-            ) -> tuple[list[Array], tuple[Any, ...]]:
-                g, s = only.update(g, state[0], p)
-                return g, (s,)
-
-            return from_leaves(LeafTransform(init_one, update_one, fresh=only.fresh))
-        if len(leafwise) == 2:  # the common transform + learning rate pair (adam, momentum)
-            first, second = leafwise
-
-            def init_two(params: PyTree) -> tuple[Any, ...]:
-                return (first.init(params), second.init(params))
-
-            def update_two(
-                g: list[Array], state: tuple[Any, ...], p: list[Array]
-            ) -> tuple[list[Array], tuple[Any, ...]]:
-                s1, s2 = state
-                g, s1 = first.update(g, s1, p)
-                g, s2 = second.update(g, s2, p)
-                return g, (s1, s2)
-
-            return from_leaves(LeafTransform(init_two, update_two, fresh=second.fresh))
-
-        def init_leaves(params: PyTree) -> tuple[Any, ...]:
-            return tuple(t.init(params) for t in leafwise)
-
-        def update_leaves(
-            g: list[Array], state: tuple[Any, ...], p: list[Array]
-        ) -> tuple[list[Array], tuple[Any, ...]]:
-            new_states = []
-            for t, s in zip(leafwise, state, strict=True):
-                g, s = t.update(g, s, p)
-                new_states.append(s)
-            return g, tuple(new_states)
-
-        return from_leaves(
-            LeafTransform(init_leaves, update_leaves, fresh=bool(leafwise) and leafwise[-1].fresh)
-        )
+    updates = [o.update for o in parts]
 
     def init(params: PyTree) -> tuple[Any, ...]:
         return tuple(o.init(params) for o in parts)
@@ -91,25 +52,33 @@ def chain(*optimizers: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
     def update(
         grads: PyTree, state: tuple[Any, ...], params: PyTree
     ) -> tuple[PyTree, tuple[Any, ...]]:
+        if type(state) is not tuple or len(state) != len(parts):
+            raise TypeError(
+                f"chain: the state must be the tuple of {len(parts)} states made by this chain's "
+                f"init, got {type(state).__name__}"
+                + (f" of {len(state)}" if isinstance(state, tuple) else "")
+            )
         new_states = []
-        for o, s in zip(parts, state, strict=True):
-            grads, s = o.update(grads, s, params)
+        for part_update, s in zip(updates, state, strict=True):
+            grads, s = part_update(grads, s, params)
             new_states.append(s)
         return grads, tuple(new_states)
 
-    return Optimizer(init, update)
+    return Optimizer(init, update, per_leaf=all(o.per_leaf for o in parts))
 
 
 @tree.pytree
 @attrs.frozen
 class MaskedState:
-    """``inner``: the wrapped optimizer's state; ``mask``: one bool per leaf (flatten order).
+    """``inner``: the wrapped optimizer's state, for the params with the unselected leaves
+    replaced by ``None``; ``mask``: one bool per leaf of params (flatten order).
 
     >>> import numpy as np
     >>> from fnnet import optim
     >>> params = {"b": np.zeros(1), "w": np.zeros(2)}
-    >>> masked(optim.sgd(0.1), {"b": False, "w": True}).init(params).mask  # one flag per leaf
-    (False, True)
+    >>> s = masked(optim.momentum(0.1), {"b": False, "w": True}).init(params)
+    >>> s.mask, s.inner[0].trace  # momentum buffers for "w" only
+    ((False, True), {'b': None, 'w': array([0., 0.])})
     """
 
     inner: Any
@@ -121,13 +90,24 @@ def _mask_leaves(mask: PyTree | Callable[[PyTree], PyTree], params: PyTree) -> t
     return tuple(bool(m) for m in tree.prefix_leaves(tree_mask, params))
 
 
+def _select(t: PyTree, flags: tuple[bool, ...]) -> PyTree:
+    """``t`` with its unselected leaves replaced by ``None`` (an empty subtree)."""
+    xs, treedef = tree.flatten(t)
+    if len(xs) != len(flags):
+        raise tree.TreeMismatchError(
+            f"masked: the tree has {len(xs)} leaves but the mask made at init has {len(flags)}"
+        )
+    return tree.unflatten(treedef, [x if f else None for x, f in zip(xs, flags, strict=True)])
+
+
 def masked(
     inner: Optimizer[Any], mask: PyTree | Callable[[PyTree], PyTree]
 ) -> Optimizer[MaskedState]:
     """Apply ``inner`` to the leaves where ``mask`` is true; pass the others through unchanged.
 
     ``mask`` is a tree of bools with the params' structure, or a prefix of it (a bool standing
-    for a whole subtree, as in optax), or a function ``params -> mask``.
+    for a whole subtree, as in optax), or a function ``params -> mask``. ``inner`` sees the
+    params and gradients with the unselected leaves replaced by ``None``.
     Typical uses: weight decay on weights only, a per-group learning rate, freezing a layer.
 
     >>> import numpy as np
@@ -138,28 +118,34 @@ def masked(
     >>> u  # g + λ p on "w" only
     {'b': array([1.]), 'w': array([1.5, 1.5])}
     """
-    if inner.leafwise is None:
-        raise TypeError("masked: argument 'inner' must be built from fnnet.optim transforms")
-    leafwise = inner.leafwise
+    if not isinstance(inner, Optimizer):
+        raise TypeError(
+            f"masked: argument 'inner' must be an Optimizer, got {type(inner).__name__}"
+        )
 
     def init(params: PyTree) -> MaskedState:
         flags = _mask_leaves(mask, params)
-        selected = [p for p, f in zip(tree.leaves(params), flags, strict=True) if f]
-        return MaskedState(leafwise.init(selected), flags)
+        return MaskedState(inner.init(_select(params, flags)), flags)
 
-    def update(
-        g: list[Array], state: MaskedState, p: list[Array]
-    ) -> tuple[list[Array], MaskedState]:
-        idx = [i for i, f in enumerate(state.mask) if f]
-        updates, inner_state = leafwise.update(
-            [g[i] for i in idx], state.inner, [p[i] for i in idx]
+    def update(grads: PyTree, state: MaskedState, params: PyTree) -> tuple[PyTree, MaskedState]:
+        if not isinstance(state, MaskedState):
+            raise TypeError(f"masked: the state must be a MaskedState, got {type(state).__name__}")
+        flags = state.mask
+        g, treedef = tree.flatten(grads)
+        u_inner, inner_state = inner.update(
+            _select(grads, flags), state.inner, _select(params, flags)
         )
-        out = list(g)
-        for i, u in zip(idx, updates, strict=True):
-            out[i] = u
-        return out, MaskedState(inner_state, state.mask)
+        selected = tree.leaves(u_inner)
+        if len(selected) != sum(flags):
+            raise tree.TreeMismatchError(
+                f"masked: the inner optimizer returned {len(selected)} updates for the "
+                f"{sum(flags)} selected leaves"
+            )
+        it = iter(selected)
+        out = [next(it) if f else x for x, f in zip(g, flags, strict=True)]
+        return tree.unflatten(treedef, out), MaskedState(inner_state, flags)
 
-    return from_leaves(LeafTransform(init, update))
+    return Optimizer(init, update)
 
 
 def freeze(mask: PyTree | Callable[[PyTree], PyTree]) -> Optimizer[MaskedState]:

@@ -1,7 +1,9 @@
 """Learning-rate schedules: plain functions ``schedule(step) -> value`` of the step count.
 
 Pass one wherever a learning rate is expected; the optimizer state records the value used at each
-step (``state.learning_rate``).
+step (``state.learning_rate``). Every constructor refuses values that would give a negative, NaN
+or infinite rate, and ``scale_by_learning_rate`` checks each value a schedule returns (a user's
+schedule too), naming the step.
 
 >>> s = warmup(cosine_decay(1.0, 100), 10)
 >>> [round(s(t), 3) for t in (0, 5, 10, 60, 110)]
@@ -13,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import TypeAlias
+
+import numpy as np
 
 __all__ = [
     "Schedule",
@@ -27,13 +31,34 @@ __all__ = [
 Schedule: TypeAlias = Callable[[int], float]
 
 
+def _value(fn: str, name: str, value: object, high: float = math.inf) -> float:
+    """``value`` as a float, refused unless a finite real number in ``[0, high]``."""
+    if isinstance(value, bool) or not isinstance(value, float | int | np.integer | np.floating):
+        raise TypeError(f"{fn}: argument {name!r} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not 0.0 <= v <= high:  # NaN fails too
+        bound = f"in [0, {high:g}]" if high < math.inf else "finite and >= 0"
+        raise ValueError(f"{fn}: argument {name!r} must be {bound}, got {value!r}")
+    return v
+
+
+def _steps(fn: str, name: str, value: object) -> int:
+    """``value`` as an int, refused unless an integer > 0."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{fn}: argument {name!r} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{fn}: {name} must be > 0, got {value}")
+    return int(value)
+
+
 def constant(value: float) -> Schedule:
     """``value`` at every step.
 
     >>> [constant(0.1)(t) for t in (0, 1000)]
     [0.1, 0.1]
     """
-    return lambda step: value
+    v = _value("constant", "value", value)
+    return lambda step: v
 
 
 def exponential_decay(
@@ -47,8 +72,10 @@ def exponential_decay(
     >>> exponential_decay(1.0, 0.5, 10, staircase=True)(15)
     0.5
     """
-    if transition_steps <= 0:
-        raise ValueError(f"exponential_decay: transition_steps must be > 0, got {transition_steps}")
+    init_value = _value("exponential_decay", "init_value", init_value)
+    decay_rate = _value("exponential_decay", "decay_rate", decay_rate)
+    transition_steps = _steps("exponential_decay", "transition_steps", transition_steps)
+    staircase = bool(staircase)
 
     def schedule(step: int) -> float:
         p = step / transition_steps
@@ -64,8 +91,9 @@ def step_decay(init_value: float, factor: float, every: int) -> Schedule:
     >>> [round(s(t), 6) for t in (0, 99, 100, 250)]
     [0.1, 0.1, 0.01, 0.001]
     """
-    if every <= 0:
-        raise ValueError(f"step_decay: every must be > 0, got {every}")
+    init_value = _value("step_decay", "init_value", init_value)
+    factor = _value("step_decay", "factor", factor)
+    every = _steps("step_decay", "every", every)
     return lambda step: init_value * factor ** (step // every)
 
 
@@ -76,8 +104,9 @@ def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0) -> Sch
     >>> [round(s(t), 3) for t in (0, 50, 100, 200)]
     [1.0, 0.55, 0.1, 0.1]
     """
-    if decay_steps <= 0:
-        raise ValueError(f"cosine_decay: decay_steps must be > 0, got {decay_steps}")
+    init_value = _value("cosine_decay", "init_value", init_value)
+    decay_steps = _steps("cosine_decay", "decay_steps", decay_steps)
+    alpha = _value("cosine_decay", "alpha", alpha, 1.0)
 
     def schedule(step: int) -> float:
         t = min(step, decay_steps) / decay_steps
@@ -93,8 +122,9 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> Schedu
     >>> [s(t) for t in range(6)]
     [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
     """
-    if transition_steps <= 0:
-        raise ValueError(f"linear: transition_steps must be > 0, got {transition_steps}")
+    init_value = _value("linear", "init_value", init_value)
+    end_value = _value("linear", "end_value", end_value)
+    transition_steps = _steps("linear", "transition_steps", transition_steps)
 
     def schedule(step: int) -> float:
         t = min(step, transition_steps) / transition_steps
@@ -110,9 +140,10 @@ def warmup(schedule: Schedule | float, warmup_steps: int) -> Schedule:
     >>> [round(s(t), 3) for t in range(6)]
     [0.0, 0.025, 0.05, 0.075, 0.1, 0.1]
     """
-    after = constant(schedule) if isinstance(schedule, float | int) else schedule
-    if warmup_steps <= 0:
-        raise ValueError(f"warmup: warmup_steps must be > 0, got {warmup_steps}")
+    if not callable(schedule):
+        schedule = _value("warmup", "schedule", schedule)
+    after = constant(schedule) if isinstance(schedule, float) else schedule
+    warmup_steps = _steps("warmup", "warmup_steps", warmup_steps)
 
     def wrapped(step: int) -> float:
         if step < warmup_steps:
