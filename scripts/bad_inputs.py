@@ -2195,6 +2195,9 @@ KNOWN_FAILURES: dict[str, str] = {
     'train.fit: two threads of one process on one checkpoint path': 'silently-wrong: accepted: returned FitResult',
     'train.load_checkpoint: like = params, not a TrainState': "internal-exception: AttributeError: 'tuple' object has no attribute 'params'",
     'data.read_idx: 200 MB of zeros gzipped (bad magic): refused without inflating': 'hang: MemoryError:',
+    'stack: dropout(0.5).forward_keyed, the same key': 'dropout draws one mask for the whole stack: models 1, 2 get other masks than alone with the same key',
+    'stack: fit: until=loss_below(0.2495): each model stops at its own epoch': 'loss_below stops the stack only when every model is below; models that got there first train on',
+    'stack: fit: patience=2 on val_data: each model keeps its own best params': 'a model out of patience keeps training in a stack and its best params can still change',
 }  # fmt: skip
 """Case id (or a glob over ids) -> the one-line reason it fails today. The ONE list of known
 failures, for the catalogue and for tests/test_stack_independence.py (ids starting "stack: ").
