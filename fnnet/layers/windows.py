@@ -100,7 +100,11 @@ def check_image(fn: str, x: object) -> Array:
 
 @attrs.frozen
 class Geometry:
-    """Where a window meets one input: its ``pads`` and the output size ``out (Ho, Wo)``."""
+    """Where a window meets one input: its ``pads`` and the output size ``out (Ho, Wo)``.
+
+    >>> Window("max_pool2d", (2, 2), (2, 2), 0).geometry("x", (5, 4)).out  # (5 - 2) // 2 + 1
+    (2, 2)
+    """
 
     pads: Pads
     out: Pair
