@@ -32,6 +32,8 @@ __all__ = [
     "require_number",
     "require_float_dtype",
     "omits_model_axes",
+    "require_axes",
+    "require_dtype",
 ]
 
 Array: TypeAlias = npt.NDArray[np.floating[Any]]
@@ -303,3 +305,32 @@ def omits_model_axes(full: Shape, part: Shape, min_ndim: int) -> bool:
     (False, False)
     """
     return min_ndim <= len(part) <= len(full) and full[len(full) - len(part) :] == part
+
+
+def require_axes(fn: str, arg: str, x: np.ndarray[Any, Any], axes: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` unless ``x`` has at least the named trailing ``axes``.
+
+    >>> require_axes("f", "x", np.zeros((4, 3)), ("examples", "features"))
+    >>> require_axes("f", "x", np.zeros(3), ("examples", "features"))
+    Traceback (most recent call last):
+    ValueError: f: argument 'x' must have shape (..., examples, features), got (3,)
+    """
+    if x.ndim < len(axes):
+        raise ValueError(
+            f"{fn}: argument {arg!r} must have shape (..., {', '.join(axes)}), got {x.shape}"
+        )
+
+
+def require_dtype(fn: str, arg: str, x: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> None:
+    """Raise ``TypeError`` unless ``x`` has the params' ``dtype`` (precisions are never mixed).
+
+    >>> require_dtype("f", "x", np.zeros(2, np.float32), np.dtype(np.float64))
+    Traceback (most recent call last):
+    TypeError: f: argument 'x' has dtype float32 but the params are float64; cast one of them
+    (fnnet never mixes precisions silently)
+    """
+    if x.dtype != dtype:
+        raise TypeError(
+            f"{fn}: argument {arg!r} has dtype {x.dtype} but the params are {dtype}; "
+            "cast one of them (fnnet never mixes precisions silently)"
+        )

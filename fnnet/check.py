@@ -154,9 +154,9 @@ def check_layer(
     key: Key = 0,
     **tolerances: Any,
 ) -> GradCheck:
-    """Check ``layer.backward`` (``dparams`` and ``dx``) and ``backward_params`` at ``(params,
-    x)``. ``key`` draws the random cotangent and is passed to a stochastic layer's
-    ``forward_keyed``. ``tolerances``: ``eps``, ``rtol``, ``atol``, ``max_elements``.
+    """Check ``layer.backward`` (``dparams`` and ``dx``) at ``(params, x)``. ``key`` draws the
+    random cotangent and is passed to a stochastic layer's ``forward_keyed``. ``tolerances``:
+    ``eps``, ``rtol``, ``atol``, ``max_elements``.
 
     >>> from fnnet import layers
     >>> square = layers.Layer(  # y = x², with a wrong backward: dx = dy·x instead of 2x·dy
@@ -177,12 +177,6 @@ def check_layer(
     dy = generator(key).normal(size=y.shape)
     dparams, dx = layer.backward(params, res, dy)
     _same_structure("backward", params, dparams)
-    if layer.backward_params is not None:
-        only = layer.backward_params(params, res, dy)
-        _same_structure("backward_params", params, only)
-        for a, b in zip(tree.leaves(only), tree.leaves(dparams), strict=True):
-            if not np.allclose(a, b, rtol=1e-12, atol=1e-12):
-                raise AssertionError("check_layer: backward_params disagrees with backward")
 
     def f(inputs: list[Array]) -> float:
         p = tree.unflatten(treedef, inputs[:-1])
@@ -240,7 +234,7 @@ def check_model(
     **tolerances: Any,
 ) -> GradCheck:
     """Check the gradient of ``Σ_models loss(model(params, x), target)`` w.r.t. ``params``,
-    computed by the backward chain (``backward_params`` when the model has it).
+    computed by the model's ``backward``.
 
     >>> from fnnet import layers, losses
     >>> net = layers.mlp([2, 3, 1], hidden=layers.tanh)
@@ -257,10 +251,7 @@ def check_model(
     params = tree.unflatten(treedef, p_leaves)
     pred, res = model.forward(params, x)
     _, dpred = loss(pred, target)
-    if model.backward_params is not None:
-        grads = model.backward_params(params, res, dpred)
-    else:
-        grads = model.backward(params, res, dpred)[0]
+    grads = model.backward(params, res, dpred)[0]
     _same_structure("backward", params, grads)
 
     def f(inputs: list[Array]) -> float:

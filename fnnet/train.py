@@ -183,7 +183,14 @@ def init_state(optimizer: Optimizer[S], params: P, key: Key = 0) -> TrainState[P
 def _step_from(
     plan: kernel_plan.Plan, loss: LossFn, optimizer: Optimizer[S], metrics: Mapping[str, Metric]
 ) -> Step[Any, S]:
-    """The one training step: forward, loss, backward (params' gradient), update."""
+    """The one training step: forward, loss, backward (params' gradient), update.
+
+    A plan may offer a fused step for this loss and optimizer (the same numbers, fewer calls);
+    otherwise the step is composed here from the plan's forward and grads."""
+    if plan.train_step is not None:
+        fused: Step[Any, S] | None = plan.train_step(loss, optimizer, dict(metrics))
+        if fused is not None:
+            return fused
     forward, forward_keyed, grads_of, update = (
         plan.forward, plan.forward_keyed, plan.grads, optimizer.update
     )  # fmt: skip

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from fnnet import check, layers, tree
 from fnnet.arrays import Array
-from fnnet.layers import Layer
+from fnnet.layers import Layer, spec
 
 ACTIVATIONS: dict[str, Layer[None, Any]] = {
     "identity": layers.identity,
@@ -82,18 +82,48 @@ def test_whole_mlp_with_loss(models: tuple[int, ...], hidden: str) -> None:
     assert check.check_layer(net, params, x).ok
 
 
-def test_serial_backward_params_matches_backward() -> None:
-    net = layers.serial(layers.dense(3), layers.tanh, layers.dense(2))
-    _, params = net.init(0, (4,))
-    x = np.random.default_rng(1).normal(size=(5, 4))
+def test_mlp_is_exactly_a_serial_of_dense_and_activations() -> None:
+    net = layers.mlp([3, 5, 2], hidden=layers.tanh, output=layers.softmax)
+    ref = layers.serial(
+        layers.dense(5, in_features=3), layers.tanh, layers.dense(2), layers.softmax
+    )
+    assert net.name == ref.name == "serial(dense(5), tanh, dense(2), softmax)"
+    assert net.spec == ref.spec
+    assert net.spec == spec.SerialSpec(
+        (
+            spec.DenseSpec(5, 3, np.dtype(np.float64)),
+            spec.ActivationSpec("tanh"),
+            spec.DenseSpec(2, None, np.dtype(np.float64)),
+            spec.ActivationSpec("softmax"),
+        )
+    )
+    _, params = net.init(4, (3,))
+    _, ref_params = ref.init(4, (3,))
+    for a, b in zip(tree.leaves(params), tree.leaves(ref_params), strict=True):
+        np.testing.assert_array_equal(a, b)  # the same keys give the same numbers
+    x = np.random.default_rng(1).normal(size=(5, 3))
     y, res = net.forward(params, x)
-    dy = np.ones_like(y)
-    full, dx = net.backward(params, res, dy)
-    assert net.backward_params is not None
-    only = net.backward_params(params, res, dy)
-    assert dx.shape == x.shape
-    for a, b in zip(tree.leaves(full), tree.leaves(only), strict=True):
+    y_ref, res_ref = ref.forward(params, x)
+    np.testing.assert_array_equal(y, y_ref)
+    grads, dx = net.backward(params, res, np.ones_like(y))
+    grads_ref, dx_ref = ref.backward(params, res_ref, np.ones_like(y))
+    np.testing.assert_array_equal(dx, dx_ref)
+    for a, b in zip(tree.leaves(grads), tree.leaves(grads_ref), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_specs_describe_layers_and_users_layers_have_none() -> None:
+    assert layers.leaky_relu(0.2).spec == spec.ActivationSpec("leaky_relu", 0.2)
+    assert layers.elu().spec == spec.ActivationSpec("elu", 1.0)
+    assert layers.dense(3, dtype=np.float32).spec == spec.DenseSpec(3, None, np.dtype(np.float32))
+    assert layers.serial(layers.dense(2), layers.dropout(0.5)).spec == spec.SerialSpec(
+        (spec.DenseSpec(2, None, np.dtype(np.float64)), None)
+    )
+    user = layers.Layer(lambda k, s: (s, None), lambda p, x: (x, None),
+                        lambda p, r, dy: (None, dy), lambda p, x: x)  # fmt: skip
+    assert user.spec is None
+    with pytest.raises(ValueError, match="must be in"):
+        spec.ActivationSpec("swish")
 
 
 def _stack_equivalence(layer: Layer[Any, Any], input_shape: tuple[int, ...], n: int) -> None:
@@ -160,8 +190,14 @@ def test_dense_shape_errors_name_the_function_and_shapes() -> None:
     _, stacked = layers.init_stack(layer, [0, 1], (4,))
     with pytest.raises(ValueError, match=r"model axes \(3,\) but the params have \(2,\)"):
         layer.apply(stacked, np.ones((3, 5, 4)))
-    with pytest.raises(ValueError, match="mlp: input_shape must be"):
+    with pytest.raises(
+        ValueError, match=r"dense: input_shape must be \(2,\) \(in_features\), got \(3,\)"
+    ):
         layers.mlp([2, 3]).init(0, (3,))
+    with pytest.raises(ValueError, match="dense: argument 'in_features' must be a positive int"):
+        layers.dense(3, in_features=0)
+    with pytest.raises(ValueError, match="dense: argument 'out_features' must be a positive int"):
+        layers.dense(True)
     with pytest.raises(ValueError, match="serial: argument 'params' must be a tuple of 2"):
         layers.serial(layer, layers.relu).apply((p,), np.ones((1, 4)))
     with pytest.raises(TypeError, match="sigmoid: argument 'x'"):

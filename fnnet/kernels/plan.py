@@ -17,9 +17,13 @@ reference tree. A user's own layer or optimizer gets the reference plan, correct
 
 >>> import numpy as np
 >>> from fnnet import layers, optim
->>> net = layers.serial(layers.dense(3), layers.tanh)
+>>> net = layers.mlp([2, 3, 1], hidden=layers.tanh)
 >>> _, p = net.init(0, (2,))
->>> choose(net, optim.sgd(0.1), p, layout=True).kernels  # a plain serial has no kernel here
+>>> choose(net, optim.adam(0.1), p, layout=True).kernels
+('fused mlp', 'flat buffer')
+>>> choose(net, optim.adam(0.1), p, layout=False).kernels  # the params tree kept
+('fused mlp',)
+>>> choose(layers.serial(layers.dense(3), layers.dropout(0.5)), optim.sgd(0.1), p, True).kernels
 ()
 """
 
@@ -62,6 +66,10 @@ class Plan:
     outer: Callable[[Any], Any] = _same
     inner_state: Callable[[Any], Any] = _same
     outer_state: Callable[[Any], Any] = _same
+    train_step: Callable[[Any, Optimizer[Any], dict[str, Any]], Any] | None = None
+    """``train_step(loss, optimizer, metrics)``: a whole fused training step on the plan's
+    layout (same contract as :func:`fnnet.train.make_step`'s step), or None where the plan
+    has none for this loss; ``fit`` then composes ``forward``/``grads``/``optimizer.update``."""
 
 
 def reference(model: Layer[Any, Any]) -> Plan:

@@ -1,6 +1,7 @@
-"""Layers: records of pure ``init``/``forward``/``backward``/``apply`` functions."""
+"""Layers: records of pure ``init``/``forward``/``backward``/``apply`` functions (the reference
+tier). The kernel tier, :mod:`fnnet.kernels`, runs some of them faster and is tested equal."""
 
-from fnnet.layers import initializers
+from fnnet.layers import initializers, spec
 from fnnet.layers.activations import (
     elu,
     identity,
@@ -12,7 +13,7 @@ from fnnet.layers.activations import (
     tanh,
 )
 from fnnet.layers.base import Layer, check_input, init_stack
-from fnnet.layers.combinators import Serial, flat_params, mlp, serial
+from fnnet.layers.combinators import Serial, mlp, serial
 from fnnet.layers.conv import ConvParams, conv2d
 from fnnet.layers.dense import DenseParams, dense
 from fnnet.layers.dropout import dropout
@@ -27,6 +28,7 @@ __all__ = [
     "check_input",
     "init_stack",
     "initializers",
+    "spec",
     "dense",
     "conv2d",
     "max_pool2d",
@@ -36,7 +38,6 @@ __all__ = [
     "dropout",
     "serial",
     "mlp",
-    "flat_params",
     "identity",
     "sigmoid",
     "tanh",

@@ -8,16 +8,16 @@ layer           forward                          backward ``dx``
 identity        y = x                            dy
 sigmoid         y = 1 / (1 + e⁻ˣ)                dy · y(1 − y)
 tanh            y = tanh x                       dy · (1 − y²)
-relu            y = max(x, 0)                    dy · [y > 0]
+relu            y = max(x, 0)                    dy · [x > 0]
 leaky_relu(α)   y = x if x > 0 else αx           dy · (1 if x > 0 else α)
-elu(α)          y = x if x > 0 else α(eˣ − 1)    dy · (1 if x > 0 else y + α)
+elu(α)          y = x if x > 0 else α(eˣ − 1)    dy · (1 if x > 0 else αeˣ)
 softplus        y = log(1 + eˣ)                  dy · sigmoid(x)
 softmax         y = eˣ / Σ eˣ  (last axis)       y ⊙ (dy − Σ dy ⊙ y)
 ==============  ===============================  =====================================
 
 Sigmoid is computed as ``1 / (1 + e⁻ˣ)`` with the (harmless) overflow of ``e⁻ˣ`` to ``inf``
 silenced, and softmax after subtracting the row maximum, so both are finite, accurate in the tails
-and free of overflow warnings for any finite input.
+and free of overflow warnings for any finite input. Every activation keeps the dtype of ``x``.
 
 >>> import numpy as np
 >>> sigmoid.apply(None, np.array([[-1e4, 0.0, 1e4]]))
@@ -27,15 +27,16 @@ array([[0. , 0.5, 1. ]])
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from fnnet.arrays import Array, Shape
-from fnnet.layers.base import Elementwise, Layer, is_quiet
+from fnnet.arrays import Array, Shape, require_float
+from fnnet.layers.base import Layer
+from fnnet.layers.spec import ActivationSpec
 from fnnet.random import Key
 
 __all__ = [
+    "Activation",
     "identity",
     "sigmoid",
     "tanh",
@@ -50,208 +51,135 @@ __all__ = [
 ]
 
 Activation = Layer[None, Array]
-
-
-def _check(name: str, x: object) -> None:
-    if type(x) is not np.ndarray or x.dtype.kind != "f":
-        got = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise TypeError(f"{name}: argument 'x' must be a floating numpy array, got {got}")
+"""A parameter-free layer whose residual is one array (its input or its output)."""
 
 
 def _activation(
-    name: str,
+    spec: ActivationSpec,
     fn: Callable[[Array], Array],
-    grad: Callable[[Array, Array, Array], Array],
-    keep_input: bool,
-    elementwise: Elementwise | None = None,
+    derivative: Callable[[Array, Array], Array],
+    keep: str,
 ) -> Activation:
-    """A parameter-free layer from ``fn(x)`` and ``grad(residual, y_or_x, dy) -> dx``.
-
-    The residual is ``x`` when ``keep_input`` else ``y``. ``elementwise`` (for activations whose
-    derivative is a function of the output) lets ``mlp`` fuse the activation into its dense layer.
-    """
+    """A parameter-free layer from ``y = fn(x)`` and ``dx = derivative(r, dy)``, where the
+    residual ``r`` is ``x`` when ``keep == "x"`` and ``y`` when ``keep == "y"``."""
+    name = spec.name if spec.alpha is None else f"{spec.name}({spec.alpha})"
 
     def init(key: Key, input_shape: Shape) -> tuple[Shape, None]:
         return tuple(input_shape), None
 
     def apply(p: None, x: Array) -> Array:
-        _check(name, x)
-        return fn(x)
+        return fn(require_float(name, "x", x))
 
     def forward(p: None, x: Array) -> tuple[Array, Array]:
-        _check(name, x)
-        y = fn(x)
-        return y, (x if keep_input else y)
+        y = apply(p, x)
+        return y, (x if keep == "x" else y)
 
     def backward(p: None, r: Array, dy: Array) -> tuple[None, Array]:
-        return None, grad(r, r, dy)
+        return None, derivative(r, dy)
 
-    return Layer(init, forward, backward, apply, name=name, elementwise=elementwise)
-
-
-def _sigmoid_of_negated_(t: Array) -> Array:
-    """``1 / (1 + eᵗ) = sigmoid(−t)`` in place in ``t``; ``eᵗ`` may overflow to ``inf`` (giving
-    the correct 0), so the caller silences overflow and underflow warnings."""
-    np.exp(t, out=t)
-    t += 1.0
-    return np.reciprocal(t, out=t)
-
-
-_ONE = {np.dtype(t): np.ones((), t) for t in (np.float16, np.float32, np.float64)}
-"""``1`` as a 0-d array per dtype: numpy converts a Python float operand on every call (~0.4 µs
-on a tiny array); the same value in the array's own dtype gives the same numbers without it."""
-
-
-def _one(x: Array) -> Any:
-    return _ONE.get(x.dtype, 1.0)
-
-
-def _sigmoid_raw_(z: Array) -> Array:
-    """``sigmoid(z)`` in place in ``z``, warnings not silenced (see above)."""
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    np.add(z, _one(z), out=z)
-    return np.reciprocal(z, out=z)
-
-
-def _sigmoid_factor(y: Array) -> Array:
-    """``sigmoid'(x) = y(1 − y)``, a new array."""
-    g: Array = np.subtract(_one(y), y)
-    g *= y
-    return g
-
-
-def _sigmoid_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
-    g = _sigmoid_factor(y)
-    g *= dy
-    return g
-
-
-def _tanh_factor(y: Array) -> Array:
-    """``tanh'(x) = 1 − y²``, a new array."""
-    g = y * y
-    return np.subtract(1.0, g, out=g)
-
-
-def _tanh_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
-    g = _tanh_factor(y)
-    g *= dy
-    return g
-
-
-def _relu_factor(y: Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    """``relu'(x) = [y > 0]``, a new (boolean) array."""
-    return y > 0.0
-
-
-def _identity_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
-    return dy
+    return Layer(init, forward, backward, apply, name=name, spec=spec)
 
 
 def sigmoid_fn(x: Array) -> Array:
     """Logistic ``1 / (1 + e⁻ˣ)``: finite and quiet for any finite ``x`` (``e⁻ˣ`` overflowing to
-    ``inf`` gives exactly 0, and that warning is silenced), accurate to a few ulps in both tails
-    (``sigmoid(−50) ≈ 1.93e−22``), four numpy calls.
+    ``inf`` gives exactly 0, and that warning is silenced), accurate to a few ulps in both tails.
 
     >>> sigmoid_fn(np.array([-50.0, 0.0, 50.0]))
     array([1.92874985e-22, 5.00000000e-01, 1.00000000e+00])
     """
-    t = np.negative(x)
-    if is_quiet():
-        return _sigmoid_of_negated_(t)
     with np.errstate(over="ignore", under="ignore"):
-        return _sigmoid_of_negated_(t)
+        y: Array = 1.0 / (1.0 + np.exp(-x))
+    return y
 
 
-def _sigmoid_grad(y: Array, _: Array, dy: Array) -> Array:
-    g = 1.0 - y
-    g *= y
-    g *= dy
-    return g
+def softmax_fn(x: Array) -> Array:
+    """Softmax over the last axis, stable for any finite input (the row maximum is subtracted
+    first, so ``e^z <= 1``).
+
+    >>> softmax_fn(np.array([[0.0, np.log(3.0)], [1000.0, 1000.0]]))  # rows sum to 1
+    array([[0.25, 0.75],
+           [0.5 , 0.5 ]])
+    """
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    y: Array = e / e.sum(axis=-1, keepdims=True)
+    return y
 
 
-def _tanh_(z: Array) -> Array:
-    return np.tanh(z, out=z)
+def log_softmax_fn(x: Array) -> Array:
+    """``log(softmax(x))`` over the last axis, without forming the softmax.
+
+    >>> log_softmax_fn(np.array([[0.0, 0.0]])).round(4)  # log(1/2)
+    array([[-0.6931, -0.6931]])
+    """
+    z = x - x.max(axis=-1, keepdims=True)
+    out: Array = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return out
 
 
-def _tanh_grad(y: Array, _: Array, dy: Array) -> Array:
-    g = y * y
-    np.subtract(1.0, g, out=g)
-    g *= dy
-    return g
+def _identity(x: Array) -> Array:
+    return x
+
+
+def _identity_derivative(y: Array, dy: Array) -> Array:
+    return dy
+
+
+def _sigmoid_derivative(y: Array, dy: Array) -> Array:
+    return dy * (y * (1.0 - y))
+
+
+def _tanh_derivative(y: Array, dy: Array) -> Array:
+    return dy * (1.0 - y * y)
 
 
 def _relu(x: Array) -> Array:
     return np.maximum(x, 0.0)
 
 
-def _relu_(z: Array) -> Array:
-    return np.maximum(z, 0.0, out=z)
+def _relu_derivative(y: Array, dy: Array) -> Array:
+    return dy * (y > 0.0)  # y > 0 exactly where x > 0
 
 
-def _relu_grad(y: Array, _: Array, dy: Array) -> Array:
-    return np.multiply(dy, y > 0.0)
+def _softplus(x: Array) -> Array:
+    return np.logaddexp(x, 0.0)
 
 
-def _relu_grad_fused(y: Array, dy: Array, owned: bool) -> Array:
-    return np.multiply(dy, y > 0.0, out=dy if owned else None)
+def _softplus_derivative(x: Array, dy: Array) -> Array:
+    return dy * sigmoid_fn(x)
 
 
-def _same(x: Array) -> Array:
-    return x
+def _softmax_derivative(y: Array, dy: Array) -> Array:
+    dx: Array = y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+    return dx
 
 
-identity: Activation = _activation(
-    "identity",
-    _same,
-    lambda r, _, dy: dy,
-    keep_input=False,
-    elementwise=Elementwise(_same, _identity_grad_fused),
-)
-sigmoid: Activation = _activation(
-    "sigmoid",
-    sigmoid_fn,
-    _sigmoid_grad,
-    keep_input=False,
-    elementwise=Elementwise(
-        _sigmoid_raw_, _sigmoid_grad_fused, silence=True, factor=_sigmoid_factor
-    ),
-)
-tanh: Activation = _activation(
-    "tanh",
-    np.tanh,
-    _tanh_grad,
-    keep_input=False,
-    elementwise=Elementwise(_tanh_, _tanh_grad_fused, factor=_tanh_factor),
-)
-relu: Activation = _activation(
-    "relu",
-    _relu,
-    _relu_grad,
-    keep_input=False,
-    elementwise=Elementwise(_relu_, _relu_grad_fused, factor=_relu_factor),
-)
+identity = _activation(ActivationSpec("identity"), _identity, _identity_derivative, keep="y")
+sigmoid = _activation(ActivationSpec("sigmoid"), sigmoid_fn, _sigmoid_derivative, keep="y")
+tanh = _activation(ActivationSpec("tanh"), np.tanh, _tanh_derivative, keep="y")
+relu = _activation(ActivationSpec("relu"), _relu, _relu_derivative, keep="y")
+softplus = _activation(ActivationSpec("softplus"), _softplus, _softplus_derivative, keep="x")
+softmax = _activation(ActivationSpec("softmax"), softmax_fn, _softmax_derivative, keep="y")
 
 
 def leaky_relu(alpha: float = 0.01) -> Activation:
-    """``x`` for ``x > 0``, else ``alpha * x``.
+    """``x`` for ``x > 0``, else ``alpha * x``; derivative ``1`` or ``alpha``.
 
     >>> leaky_relu(0.1).apply(None, np.array([[-2.0, 3.0]]))
     array([[-0.2,  3. ]])
     """
-    a = float(alpha)
+    a = float(alpha)  # a Python float keeps float32 arrays float32
 
     def fn(x: Array) -> Array:
-        return np.where(x > 0.0, x, x * a)
+        return np.where(x > 0.0, x, a * x)
 
-    def grad(x: Array, _: Array, dy: Array) -> Array:
-        return np.where(x > 0.0, dy, dy * a)
+    def derivative(x: Array, dy: Array) -> Array:
+        return np.where(x > 0.0, dy, a * dy)
 
-    return _activation(f"leaky_relu({a})", fn, grad, keep_input=True)
+    return _activation(ActivationSpec("leaky_relu", a), fn, derivative, keep="x")
 
 
 def elu(alpha: float = 1.0) -> Activation:
-    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``.
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``; derivative ``1`` or ``alpha * exp(x)``.
 
     >>> y = elu(1.0).apply(None, np.array([[-1.0, 2.0]]))
     >>> y.round(4)  # e⁻¹ - 1
@@ -262,49 +190,7 @@ def elu(alpha: float = 1.0) -> Activation:
     def fn(x: Array) -> Array:
         return np.where(x > 0.0, x, a * np.expm1(np.minimum(x, 0.0)))
 
-    def grad(x: Array, _: Array, dy: Array) -> Array:
+    def derivative(x: Array, dy: Array) -> Array:
         return np.where(x > 0.0, dy, dy * (a * np.exp(np.minimum(x, 0.0))))
 
-    return _activation(f"elu({a})", fn, grad, keep_input=True)
-
-
-def _softplus(x: Array) -> Array:
-    return np.logaddexp(x, 0.0)
-
-
-softplus: Activation = _activation(
-    "softplus", _softplus, lambda x, _, dy: dy * sigmoid_fn(x), keep_input=True
-)
-
-
-def softmax_fn(x: Array) -> Array:
-    """Softmax over the last axis, stable for any finite input.
-
-    >>> softmax_fn(np.array([[0.0, np.log(3.0)], [1000.0, 1000.0]]))  # rows sum to 1
-    array([[0.25, 0.75],
-           [0.5 , 0.5 ]])
-    """
-    z: Array = x - np.max(x, axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= np.add.reduce(z, axis=-1, keepdims=True)
-    return z
-
-
-def log_softmax_fn(x: Array) -> Array:
-    """``log(softmax(x))`` over the last axis, without forming the softmax.
-
-    >>> log_softmax_fn(np.array([[0.0, 0.0]])).round(4)  # log(1/2)
-    array([[-0.6931, -0.6931]])
-    """
-    z: Array = x - np.max(x, axis=-1, keepdims=True)
-    z -= np.log(np.add.reduce(np.exp(z), axis=-1, keepdims=True))
-    return z
-
-
-def _softmax_grad(y: Array, _: Array, dy: Array) -> Array:
-    g = dy - np.add.reduce(dy * y, axis=-1, keepdims=True)
-    g *= y
-    return g
-
-
-softmax: Activation = _activation("softmax", softmax_fn, _softmax_grad, keep_input=False)
+    return _activation(ActivationSpec("elu", a), fn, derivative, keep="x")

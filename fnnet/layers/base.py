@@ -11,15 +11,10 @@ A layer is a frozen record of
 ``apply(params, x) -> y``
     inference: no residuals kept.
 
-Optional fields extend the contract without changing it: ``backward_params`` computes only
-``dparams`` (a model's first layer never needs ``dx``), ``forward_keyed`` takes a random key
-for stochastic layers such as dropout (the training loop passes a fresh key each step), and
-``elementwise`` describes a parameter-free elementwise activation so that combinators such as
-``mlp`` can fuse it into the dense layer before it (see :class:`Elementwise`), and ``unravel``
-(on a layer made by ``flat_params``) turns its flat params vector back into the structured tree;
-``flat(input_shape)``, when a layer has it, is a specialised implementation of
-``flat_params(layer, input_shape)`` (``mlp`` has one that writes its gradients straight into the
-flat vector).
+and three descriptive fields: ``name``; ``forward_keyed(params, x, key)``, the training forward
+of a stochastic layer such as dropout (the training loop passes a fresh key each step); and
+``spec``, plain data saying what the layer is (:mod:`fnnet.layers.spec`), which the kernel tier
+reads to recognise networks it can run faster. A user's layer leaves both ``None``.
 
 Arrays put features on the last axis and examples on axis -2; any leading axes index a stack of
 independent models (params carry the same leading axes).
@@ -36,75 +31,21 @@ import attrs
 import numpy as np
 
 from fnnet import tree
-from fnnet.arrays import Array, Shape
+from fnnet.arrays import Array, Shape, require_axes, require_dtype, require_float
+from fnnet.layers.spec import Spec
 from fnnet.random import Key
 
-__all__ = ["Layer", "Elementwise", "init_stack", "check_input", "quiet_floats", "is_quiet"]
+__all__ = [
+    "Layer",
+    "init_stack",
+    "check_input",
+    "check_model_axes",
+    "quiet_floats",
+    "is_quiet",
+]
 
 P = TypeVar("P")
 R = TypeVar("R")
-
-
-@attrs.frozen
-class Elementwise:
-    """An elementwise activation in the form a fused layer uses it.
-
-    ``apply_(z)`` computes the activation *in place* in ``z`` (a buffer the caller just allocated
-    and owns) and returns it; ``grad(y, dy, owned)`` returns ``dL/dx`` from the activation's
-    *output* ``y`` and ``dy``, and may overwrite ``dy`` only when ``owned`` is true. Both compute
-    exactly the numbers the activation layer's own ``forward``/``backward`` compute. ``silence``:
-    ``apply_`` may overflow harmlessly (sigmoid's ``e⁻ᶻ → inf``), so the caller runs it under
-    ``np.errstate(over="ignore", under="ignore")`` (once for a whole fused network, and not at all
-    inside :func:`quiet_floats`, which has already silenced them). ``factor(y)``, when given, is
-    the derivative as a new array computed from the output, with ``grad(y, dy, _)`` equal to
-    ``factor(y) * dy`` bit for bit: a fused network whose activations share one ``factor``
-    computes it for all its layers in one pass.
-
-    >>> from fnnet import layers
-    >>> e = layers.relu.elementwise
-    >>> e.apply_(np.array([[-1.0, 2.0]])), e.grad(np.array([[0.0, 2.0]]), np.ones((1, 2)), False)
-    (array([[0., 2.]]), array([[0., 1.]]))
-    """
-
-    apply_: Callable[[Array], Array]
-    grad: Callable[[Array, Array, bool], Array]
-    silence: bool = False
-    factor: Callable[[Array], np.ndarray[Any, Any]] | None = None
-
-
-_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("fnnet_quiet", default=False)
-
-
-@contextlib.contextmanager
-def quiet_floats() -> Iterator[None]:
-    """Silence numpy's floating-point warnings (over, under, invalid, divide) for a whole loop.
-
-    ``scan`` and ``fit`` run their loops inside it. Layers that must silence a harmless overflow
-    (the fused sigmoid's ``e⁻ᶻ → inf``) check :func:`is_quiet` and then skip entering their own
-    ``np.errstate`` on every call (about 2 µs each, a few percent of a tiny network's step); a
-    ``np.errstate`` a caller enters inside it therefore governs those layers too.
-
-    >>> with quiet_floats():
-    ...     print(is_quiet(), np.exp(np.array([1000.0])))
-    True [inf]
-    >>> is_quiet()
-    False
-    """
-    token = _QUIET.set(True)
-    try:
-        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            yield
-    finally:
-        _QUIET.reset(token)
-
-
-def is_quiet() -> bool:
-    """True inside :func:`quiet_floats` (in this thread or task).
-
-    >>> is_quiet()
-    False
-    """
-    return _QUIET.get()
 
 
 @attrs.frozen
@@ -134,15 +75,10 @@ class Layer(Generic[P, R]):
     backward: Callable[[P, R, Array], tuple[P, Array]]
     apply: Callable[[P, Array], Array]
     name: str = attrs.field(default="layer", kw_only=True)
-    backward_params: Callable[[P, R, Array], P] | None = attrs.field(default=None, kw_only=True)
     forward_keyed: Callable[[P, Array, Key], tuple[Array, R]] | None = attrs.field(
         default=None, kw_only=True
     )
-    elementwise: Elementwise | None = attrs.field(default=None, kw_only=True, repr=False)
-    unravel: Callable[[Array], Any] | None = attrs.field(default=None, kw_only=True, repr=False)
-    flat: Callable[[Shape], Layer[Array, Any]] | None = attrs.field(
-        default=None, kw_only=True, repr=False
-    )
+    spec: Spec | None = attrs.field(default=None, kw_only=True, repr=False)
 
     def __repr__(self) -> str:
         return f"Layer({self.name})"
@@ -172,20 +108,62 @@ def check_input(fn: str, x: object, features: int | None, dtype: np.dtype[Any] |
     Traceback (most recent call last):
     ValueError: dense: argument 'x' must have 3 features on its last axis, got (4, 2)
     """
-    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
-        got = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise TypeError(f"{fn}: argument 'x' must be a floating numpy array, got {got}")
-    if x.ndim < 2:
-        raise ValueError(
-            f"{fn}: argument 'x' must have shape (..., examples, features), got {x.shape}"
-        )
+    x = require_float(fn, "x", x)
+    require_axes(fn, "x", x, ("examples", "features"))
     if features is not None and x.shape[-1] != features:
         raise ValueError(
             f"{fn}: argument 'x' must have {features} features on its last axis, got {x.shape}"
         )
-    if dtype is not None and x.dtype != dtype:
-        raise TypeError(
-            f"{fn}: argument 'x' has dtype {x.dtype} but the params are {dtype}; "
-            "cast one of them (fnnet never mixes precisions silently)"
-        )
+    if dtype is not None:
+        require_dtype(fn, "x", x, dtype)
     return x
+
+
+def check_model_axes(fn: str, x: Array, example_ndim: int, w: Array, w_ndim: int) -> None:
+    """Raise ``ValueError`` unless ``x (..., N, *example)`` either has no model axes (one batch
+    shared by the whole stack) or the same model axes as the weight ``w (..., *w_dims)``.
+
+    >>> check_model_axes("dense", np.zeros((3, 5, 4)), 1, np.zeros((2, 4, 1)), 2)
+    Traceback (most recent call last):
+    ValueError: dense: argument 'x' (3, 5, 4) has model axes (3,) but the params have (2,)
+    (w (2, 4, 1)); pass x without model axes to share it
+    """
+    lead = x.shape[: x.ndim - example_ndim - 1]
+    if lead and lead != w.shape[: w.ndim - w_ndim]:
+        raise ValueError(
+            f"{fn}: argument 'x' {x.shape} has model axes {lead} but the params have "
+            f"{w.shape[: w.ndim - w_ndim]} (w {w.shape}); pass x without model axes to share it"
+        )
+
+
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("fnnet_quiet", default=False)
+
+
+@contextlib.contextmanager
+def quiet_floats() -> Iterator[None]:
+    """Silence numpy's floating-point warnings (over, under, invalid, divide) for a whole loop.
+
+    ``scan`` and ``fit`` run their loops inside it; the kernel tier checks :func:`is_quiet` to
+    skip entering its own ``np.errstate`` on every call.
+
+    >>> with quiet_floats():
+    ...     print(is_quiet(), np.exp(np.array([1000.0])))
+    True [inf]
+    >>> is_quiet()
+    False
+    """
+    token = _QUIET.set(True)
+    try:
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            yield
+    finally:
+        _QUIET.reset(token)
+
+
+def is_quiet() -> bool:
+    """True inside :func:`quiet_floats` (in this thread or task).
+
+    >>> is_quiet()
+    False
+    """
+    return _QUIET.get()

@@ -29,18 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from fnnet.arrays import Array, Shape
+from fnnet.arrays import Array, Shape, require_float
 from fnnet.layers.base import Layer
 from fnnet.random import Key, generator
 
 __all__ = ["dropout"]
-
-
-def _check(x: object) -> Array:
-    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
-        got = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise TypeError(f"dropout: argument 'x' must be a floating numpy array, got {got}")
-    return x
 
 
 def dropout(rate: float) -> Layer[None, Array | None]:
@@ -64,13 +57,13 @@ def dropout(rate: float) -> Layer[None, Array | None]:
         return tuple(input_shape), None
 
     def apply(p: None, x: Array) -> Array:
-        return _check(x)
+        return require_float("dropout", "x", x)
 
     def forward(p: None, x: Array) -> tuple[Array, Array | None]:
-        return _check(x), None
+        return require_float("dropout", "x", x), None
 
     def forward_keyed(p: None, x: Array, key: Key) -> tuple[Array, Array | None]:
-        x = _check(x)
+        x = require_float("dropout", "x", x)
         if rate == 0.0:
             return x, None
         dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)

@@ -2,7 +2,8 @@
 
 Shapes: ``x (..., N, H, W, C)`` to ``y (..., N, Ho, Wo, C)`` with ``Ho = (H - ph) // sh + 1`` (no
 padding: trailing rows/columns that fill no whole window are dropped and get zero gradient);
-``stride`` defaults to ``size``. Leading axes (stacked models) pass through.
+``stride`` defaults to ``size``. Leading axes (stacked models) pass through. The window geometry
+is shared with convolution (:mod:`fnnet.layers.windows`).
 
 Both are computed by a loop over the ``ph·pw`` window offsets ``(a, c)``, each reading one strided
 slice ``x[..., a::sh, c::sw, :]`` of all examples and output pixels at once (no loop over pixels):
@@ -27,14 +28,14 @@ array([[ 5.,  7.],
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable
 
 import attrs
 import numpy as np
 
 from fnnet.arrays import Array, IntArray, Shape
 from fnnet.layers.base import Layer
-from fnnet.layers.conv import Pair, as_pair, check_image, out_size, window_slice
+from fnnet.layers.windows import Pair, Window, as_pair, check_image, window_slice
 from fnnet.random import Key
 
 __all__ = ["MaxPoolResiduals", "max_pool2d", "avg_pool2d"]
@@ -54,36 +55,45 @@ class MaxPoolResiduals:
     x_shape: Shape
 
 
-def _geometry(
-    name: str, size: Pair, stride: Pair
-) -> tuple[Callable[[Key, Shape], tuple[Shape, None]], Callable[[object], tuple[Array, Pair]]]:
-    """The pooling ``init`` and an input check returning ``(x, (Ho, Wo))``."""
-    (ph, pw), (sh, sw) = size, stride
-
-    def out_hw(where: str, h: int, w: int) -> Pair:
-        if h < ph or w < pw:
-            raise ValueError(
-                f"{name}: {where} spatial size {(h, w)} is smaller than the window {(ph, pw)}"
-            )
-        return out_size(h, ph, sh, 0), out_size(w, pw, sw, 0)
-
-    def init(key: Key, input_shape: Shape) -> tuple[Shape, None]:
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"{name}: input_shape must be (H, W, C) (channels last), got {input_shape}"
-            )
-        h, w, c = input_shape
-        return (*out_hw("input_shape", h, w), c), None
-
-    def check(x: object) -> tuple[Array, Pair]:
-        x = check_image(name, x)
-        return x, out_hw(f"argument 'x' {x.shape}", x.shape[-3], x.shape[-2])
-
-    return init, check
+def _window(fn: str, size: object, stride: object) -> Window:
+    size2 = as_pair(fn, "size", size)
+    return Window(fn, size2, size2 if stride is None else as_pair(fn, "stride", stride), 0)
 
 
-def _offsets(size: Pair) -> list[Pair]:
-    return [(a, c) for a in range(size[0]) for c in range(size[1])]
+def _init(win: Window, key: Key, input_shape: Shape) -> tuple[Shape, None]:
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{win.fn}: input_shape must be (H, W, C) (channels last), got {input_shape}"
+        )
+    h, w, c = input_shape
+    return (*win.geometry("input_shape", (h, w)).out, c), None
+
+
+def _slices(win: Window, x: object) -> tuple[Array, list[Array]]:
+    """The checked ``x`` and, per window offset, the strided slice of the pixels it reads."""
+    x = check_image(win.fn, x)
+    out = win.geometry(f"argument 'x' {x.shape}", (x.shape[-3], x.shape[-2])).out
+    return x, [x[window_slice(off, win.stride, out)] for off in win.offsets()]
+
+
+def _scatter(win: Window, x_shape: Shape, out: Pair, grads: Iterable[Array]) -> Array:
+    """``dx``: the gradient of each window offset's slice (``grads``, in offset order) added
+    into the pixels it read; written directly when windows do not overlap, and into
+    uninitialised memory when they also tile the input exactly."""
+    (ph, pw), (sh, sw) = win.size, win.stride
+    disjoint = sh >= ph and sw >= pw
+    tiled = (sh, sw) == (ph, pw) and out[0] * ph == x_shape[-3] and out[1] * pw == x_shape[-2]
+    dx: Array | None = None
+    for off, g in zip(win.offsets(), grads, strict=True):
+        if dx is None:
+            dx = (np.empty if tiled else np.zeros)(x_shape, g.dtype)
+        region = dx[window_slice(off, win.stride, out)]
+        if disjoint:
+            region[...] = g
+        else:
+            region += g
+    assert dx is not None  # a window has at least one offset
+    return dx
 
 
 def max_pool2d(
@@ -102,51 +112,34 @@ def max_pool2d(
     >>> layer.init(0, (5, 5, 3))[0]  # (H - 2) // 2 + 1
     (2, 2, 3)
     """
-    size2 = as_pair("max_pool2d", "size", size)
-    stride2 = size2 if stride is None else as_pair("max_pool2d", "stride", stride)
-    init, check = _geometry("max_pool2d", size2, stride2)
-    offsets = _offsets(size2)
-    index_dtype = np.uint8 if len(offsets) <= 255 else np.intp
-    disjoint = stride2[0] >= size2[0] and stride2[1] >= size2[1]
+    win = _window("max_pool2d", size, stride)
+    index_dtype = np.uint8 if len(win.offsets()) <= 255 else np.intp
+
+    def init(key: Key, input_shape: Shape) -> tuple[Shape, None]:
+        return _init(win, key, input_shape)
 
     def apply(p: None, x: Array) -> Array:
-        x, out = check(x)
-        y: Array = x[window_slice(offsets[0], stride2, out)].copy()
-        for off in offsets[1:]:
-            np.maximum(y, x[window_slice(off, stride2, out)], out=y)
+        x, slices = _slices(win, x)
+        y: Array = slices[0].copy()
+        for s in slices[1:]:
+            np.maximum(y, s, out=y)
         return y
 
     def forward(p: None, x: Array) -> tuple[Array, MaxPoolResiduals]:
-        x, out = check(x)
-        y: Array = x[window_slice(offsets[0], stride2, out)].copy()
+        x, slices = _slices(win, x)
+        y: Array = slices[0].copy()
         argmax: IntArray = np.zeros(y.shape, index_dtype)
-        for k, off in enumerate(offsets[1:], start=1):
-            s = x[window_slice(off, stride2, out)]
-            # strict: an equal later value never takes over, so the first max wins; the arg-max
-            # is the last offset k at which the running max grew, i.e. max_k(k · [s_k > y]).
-            # Arithmetic instead of a masked assignment, which is several times slower.
-            grew = np.greater(s, y)
-            step = grew.view(np.uint8) if index_dtype == np.uint8 else grew.astype(index_dtype)
-            step *= k
-            np.maximum(argmax, step, out=argmax)
+        for k, s in enumerate(slices[1:], start=1):
+            # strictly greater: an equal later value never takes over, so the first max wins
+            np.copyto(argmax, k, where=s > y)
             np.maximum(y, s, out=y)
         return y, MaxPoolResiduals(argmax, x.shape)
 
     def backward(p: None, r: MaxPoolResiduals, dy: Array) -> tuple[None, Array]:
-        out = (dy.shape[-3], dy.shape[-2])
-        h, w = r.x_shape[-3], r.x_shape[-2]
-        # windows that tile the input exactly write every element once: no zeros needed
-        tiled = stride2 == size2 and out[0] * size2[0] == h and out[1] * size2[1] == w
-        dx: Array = (np.empty if tiled else np.zeros)(r.x_shape, dy.dtype)
-        for k, off in enumerate(offsets):
-            region = dx[window_slice(off, stride2, out)]
-            if disjoint:  # every input element is in at most one window
-                np.multiply(dy, r.argmax == k, out=region)
-            else:
-                region += dy * (r.argmax == k)
-        return None, dx
+        grads = (dy * (r.argmax == k) for k in range(len(win.offsets())))
+        return None, _scatter(win, r.x_shape, (dy.shape[-3], dy.shape[-2]), grads)
 
-    name = f"max_pool2d({size2}, stride={stride2})"
+    name = f"max_pool2d({win.size}, stride={win.stride})"
     return Layer(init, forward, backward, apply, name=name)
 
 
@@ -164,18 +157,17 @@ def avg_pool2d(
     (array([2.5]), array([[0.25, 0.25],
            [0.25, 0.25]]))
     """
-    size2 = as_pair("avg_pool2d", "size", size)
-    stride2 = size2 if stride is None else as_pair("avg_pool2d", "stride", stride)
-    init, check = _geometry("avg_pool2d", size2, stride2)
-    offsets = _offsets(size2)
-    disjoint = stride2[0] >= size2[0] and stride2[1] >= size2[1]
-    scale = 1.0 / len(offsets)  # a Python float: keeps float32 arrays float32
+    win = _window("avg_pool2d", size, stride)
+    scale = 1.0 / len(win.offsets())  # a Python float: keeps float32 arrays float32
+
+    def init(key: Key, input_shape: Shape) -> tuple[Shape, None]:
+        return _init(win, key, input_shape)
 
     def apply(p: None, x: Array) -> Array:
-        x, out = check(x)
-        y: Array = x[window_slice(offsets[0], stride2, out)].copy()
-        for off in offsets[1:]:
-            y += x[window_slice(off, stride2, out)]
+        x, slices = _slices(win, x)
+        y: Array = slices[0].copy()
+        for s in slices[1:]:
+            y += s
         y *= scale
         return y
 
@@ -183,18 +175,9 @@ def avg_pool2d(
         return apply(p, x), x.shape
 
     def backward(p: None, x_shape: Shape, dy: Array) -> tuple[None, Array]:
-        out = (dy.shape[-3], dy.shape[-2])
         g = dy * scale
-        tiled = stride2 == size2 and out[0] * size2[0] == x_shape[-3]
-        tiled = tiled and out[1] * size2[1] == x_shape[-2]
-        dx: Array = (np.empty if tiled else np.zeros)(x_shape, dy.dtype)
-        for off in offsets:
-            region = dx[window_slice(off, stride2, out)]
-            if disjoint:  # every input element is in at most one window
-                region[...] = g
-            else:
-                region += g
-        return None, dx
+        out = (dy.shape[-3], dy.shape[-2])
+        return None, _scatter(win, x_shape, out, (g for _ in win.offsets()))
 
-    name = f"avg_pool2d({size2}, stride={stride2})"
+    name = f"avg_pool2d({win.size}, stride={win.stride})"
     return Layer(init, forward, backward, apply, name=name)

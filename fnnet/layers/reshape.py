@@ -19,9 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
-from fnnet.arrays import Array, Shape
+from fnnet.arrays import Array, Shape, require_float
 from fnnet.layers.base import Layer
 from fnnet.random import Key
 
@@ -50,9 +48,7 @@ def _reshape_layer(fn: str, name: str, shape: Shape, ndim: int) -> Layer[None, S
         return _resolve(fn, shape, math.prod(input_shape), f"input_shape {input_shape}"), None
 
     def apply(p: None, x: Array) -> Array:
-        if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
-            got = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
-            raise TypeError(f"{fn}: argument 'x' must be a floating numpy array, got {got}")
+        x = require_float(fn, "x", x)
         if x.ndim < ndim + 1:
             raise ValueError(
                 f"{fn}: argument 'x' must have an examples axis and {ndim} example axes, "
@@ -80,6 +76,7 @@ def _check_ndim(fn: str, ndim: object) -> int:
 def flatten(ndim: int = 3) -> Layer[None, Shape]:
     """Merge the last ``ndim`` axes (one example's, ``(H, W, C)`` by default) into one.
 
+    >>> import numpy as np
     >>> layer = flatten()
     >>> y, res = layer.forward(None, np.zeros((5, 4, 4, 3)))  # (N, H, W, C) -> (N, H·W·C)
     >>> y.shape, layer.backward(None, res, y)[1].shape
@@ -94,6 +91,7 @@ def flatten(ndim: int = 3) -> Layer[None, Shape]:
 def reshape(shape: Sequence[int], ndim: int = 1) -> Layer[None, Shape]:
     """Reshape each example's last ``ndim`` axes to ``shape`` (one entry may be ``-1``).
 
+    >>> import numpy as np
     >>> reshape((2, -1)).init(0, (6,))[0]
     (2, 3)
     >>> reshape((2, 3)).apply(None, np.zeros((7, 4, 6))).shape  # (models, N, 6): leading axes kept

@@ -1,0 +1,226 @@
+"""Sliding windows over images, shared by convolution and pooling (channels last).
+
+A :class:`Window` is a ``size (kh, kw)`` moved by ``stride (sh, sw)`` over ``x (..., N, H, W,
+C)`` zero-padded by ``padding``; it yields ``(Ho, Wo)`` windows per image with
+
+    Ho = (H + pad_top + pad_bottom − kh) // sh + 1        (and likewise Wo)
+
+Padding is an int, a pair ``(ph, pw)`` (symmetric), ``"valid"`` (= 0) or ``"same"``: TensorFlow's
+rule, ``Ho = ceil(H / sh)``, with the odd leftover row/column of padding at the bottom/right.
+
+**im2col** gathers every window into one row, ``cols[(n, i, j), (a, c, k)] = xp[n, i·sh + a,
+j·sw + c, k]`` (``xp`` the padded input), so a convolution is one matmul. **col2im** is its
+adjoint: it scatter-adds per-offset blocks back into an input-shaped gradient, one strided slice
+per kernel offset ``(a, c)`` (see :func:`window_slice`), and crops the padding.
+
+>>> import numpy as np
+>>> win = Window("conv2d", (2, 2), (1, 1), 0)
+>>> cols, geo = im2col(win, np.arange(9.0).reshape(1, 3, 3, 1))
+>>> cols  # the four 2x2 windows of a 3x3 image, one per row
+array([[0., 1., 3., 4.],
+       [1., 2., 4., 5.],
+       [3., 4., 6., 7.],
+       [4., 5., 7., 8.]])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import attrs
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from fnnet.arrays import Array, Shape, require_axes, require_float
+
+__all__ = [
+    "Pair",
+    "Pads",
+    "Padding",
+    "Window",
+    "Geometry",
+    "as_pair",
+    "check_padding",
+    "check_image",
+    "window_slice",
+    "im2col",
+    "col2im",
+]
+
+Pair: TypeAlias = tuple[int, int]
+Padding: TypeAlias = int | tuple[int, int] | Literal["same", "valid"]
+Pads: TypeAlias = tuple[Pair, Pair]
+"""``((top, bottom), (left, right))`` zero rows/columns."""
+
+
+def as_pair(fn: str, arg: str, value: object) -> Pair:
+    """``value`` as a pair of positive ints (an int ``k`` means ``(k, k)``).
+
+    >>> as_pair("conv2d", "stride", 2), as_pair("conv2d", "stride", (1, 2))
+    ((2, 2), (1, 2))
+    """
+    items = value if isinstance(value, tuple) else (value, value)
+    ints = [int(v) for v in items if isinstance(v, int | np.integer) and not isinstance(v, bool)]
+    if len(items) != 2 or len(ints) != 2 or min(ints) < 1:
+        raise ValueError(
+            f"{fn}: argument '{arg}' must be a positive int or a pair of them, got {value!r}"
+        )
+    return ints[0], ints[1]
+
+
+def check_padding(fn: str, padding: object) -> Padding:
+    """``padding`` if it is a non-negative int, a pair of them, ``"same"`` or ``"valid"``.
+
+    >>> check_padding("conv2d", "same"), check_padding("conv2d", (1, 0))
+    ('same', (1, 0))
+    """
+    if padding == "same" or padding == "valid":
+        return padding
+    if type(padding) is int and padding >= 0:
+        return padding
+    pair = padding if isinstance(padding, tuple) and len(padding) == 2 else ()
+    if pair and all(type(p) is int and p >= 0 for p in pair):
+        return (int(pair[0]), int(pair[1]))
+    raise ValueError(
+        f"{fn}: argument 'padding' must be a non-negative int, a pair of them, 'same' or "
+        f"'valid', got {padding!r}"
+    )
+
+
+def check_image(fn: str, x: object) -> Array:
+    """``x`` as a floating array ``(..., N, H, W, C)``, or ``TypeError``/``ValueError``.
+
+    >>> check_image("max_pool2d", np.zeros((2, 4, 4, 3))).shape
+    (2, 4, 4, 3)
+    """
+    x = require_float(fn, "x", x)
+    require_axes(fn, "x", x, ("N", "H", "W", "C"))
+    return x
+
+
+@attrs.frozen
+class Geometry:
+    """Where a window meets one input: its ``pads`` and the output size ``out (Ho, Wo)``.
+
+    >>> Window("max_pool2d", (2, 2), (2, 2), 0).geometry("x", (5, 4)).out  # (5 - 2) // 2 + 1
+    (2, 2)
+    """
+
+    pads: Pads
+    out: Pair
+
+
+@attrs.frozen
+class Window:
+    """A ``size`` window moved by ``stride`` over an input padded by ``padding``; ``fn`` names
+    the layer in errors.
+
+    >>> Window("conv2d", (3, 3), (2, 2), "same").geometry("input_shape", (7, 7))
+    Geometry(pads=((1, 1), (1, 1)), out=(4, 4))
+    """
+
+    fn: str
+    size: Pair
+    stride: Pair
+    padding: Padding
+
+    def pads(self, hw: Pair) -> Pads:
+        """The zero rows/columns around an ``hw`` input."""
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        if self.padding == "same":
+            pads: list[Pair] = []
+            for n, k, s in zip(hw, self.size, self.stride, strict=True):
+                total = max((-(-n // s) - 1) * s + k - n, 0)  # to make Ho = ceil(H / sh)
+                pads.append((total // 2, total - total // 2))
+            return pads[0], pads[1]
+        ph, pw = (self.padding, self.padding) if isinstance(self.padding, int) else self.padding
+        return (ph, ph), (pw, pw)
+
+    def geometry(self, where: str, hw: Pair) -> Geometry:
+        """Pads and output size for an ``hw`` input; ``ValueError`` if the padded input is
+        smaller than the window (``where`` names the input in the message)."""
+        pads = self.pads(hw)
+        hp, wp = hw[0] + sum(pads[0]), hw[1] + sum(pads[1])
+        (kh, kw), (sh, sw) = self.size, self.stride
+        if hp < kh or wp < kw:
+            padded = f" (padded {(hp, wp)})" if (hp, wp) != hw else ""
+            raise ValueError(
+                f"{self.fn}: {where} spatial size {hw}{padded} is smaller than the window "
+                f"{self.size}"
+            )
+        return Geometry(pads, ((hp - kh) // sh + 1, (wp - kw) // sw + 1))
+
+    def offsets(self) -> list[Pair]:
+        """Every offset ``(a, c)`` inside the window, row-major."""
+        return [(a, c) for a in range(self.size[0]) for c in range(self.size[1])]
+
+
+def window_slice(offset: Pair, stride: Pair, out: Pair) -> tuple[Any, ...]:
+    """The index ``[..., a : a + sh·(Ho-1) + 1 : sh, c : ... : sw, :]`` of every input pixel
+    that window offset ``(a, c)`` touches, for all output pixels at once.
+
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> x[window_slice((1, 1), (2, 2), (2, 2))][0, :, :, 0]  # bottom-right of each 2x2 window
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+    (a, c), (sh, sw), (ho, wo) = offset, stride, out
+    return (
+        Ellipsis,
+        slice(a, a + sh * (ho - 1) + 1, sh),
+        slice(c, c + sw * (wo - 1) + 1, sw),
+        slice(None),
+    )
+
+
+def _pad(x: Array, pads: Pads) -> Array:
+    (pt, pb), (pl, pr) = pads
+    if not (pt or pb or pl or pr):
+        return x
+    *lead, h, w, c = x.shape
+    xp = np.zeros((*lead, h + pt + pb, w + pl + pr, c), x.dtype)
+    xp[..., pt : pt + h, pl : pl + w, :] = x
+    return xp
+
+
+def im2col(win: Window, x: Array) -> tuple[Array, Geometry]:
+    """``cols (..., N·Ho·Wo, kh·kw·C)`` with columns in the kernel's ``(a, c, k)`` order, and
+    the geometry of ``x (..., N, H, W, C)``.
+
+    >>> cols, geo = im2col(Window("conv2d", (3, 3), (1, 1), "same"), np.ones((2, 5, 5, 4)))
+    >>> cols.shape, geo.out  # 2·5·5 windows of 3·3·4 values
+    ((50, 36), (5, 5))
+    """
+    *lead, h, w, c = x.shape
+    geo = win.geometry(f"argument 'x' {x.shape}", (h, w))
+    (kh, kw), (sh, sw) = win.size, win.stride
+    # (..., N, Hp-kh+1, Wp-kw+1, C, kh, kw), a read-only view; keep every stride-th window
+    view = sliding_window_view(_pad(x, geo.pads), (kh, kw), axis=(-3, -2))[..., ::sh, ::sw, :, :, :]
+    # to (..., N, Ho, Wo, kh, kw, C): runs of C contiguous elements; the reshape copies
+    cols: Array = np.moveaxis(view, -3, -1).reshape(
+        *lead[:-1], lead[-1] * geo.out[0] * geo.out[1], kh * kw * c
+    )
+    return cols, geo
+
+
+def col2im(win: Window, blocks: Array, x_shape: Shape, geo: Geometry) -> Array:
+    """Scatter-add ``blocks (..., kh·kw, N·Ho·Wo, C)`` (one block per window offset, the
+    gradient of the input pixels that offset read) into ``dx`` of shape ``x_shape``: ``kh·kw``
+    strided-slice additions into the padded input, then the padding is cropped.
+
+    >>> win = Window("conv2d", (2, 2), (1, 1), 0)
+    >>> geo = win.geometry("x", (3, 3))
+    >>> col2im(win, np.ones((4, 4, 1)), (1, 3, 3, 1), geo)[0, :, :, 0]  # windows per pixel
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    *lead, h, w, c = x_shape
+    (pt, pb), (pl, pr) = geo.pads
+    (kh, kw) = win.size
+    per_offset = blocks.reshape(*lead[:-1], kh, kw, lead[-1], *geo.out, c)
+    dxp = np.zeros((*lead, h + pt + pb, w + pl + pr, c), blocks.dtype)
+    for a, b in win.offsets():
+        dxp[window_slice((a, b), win.stride, geo.out)] += per_offset[..., a, b, :, :, :, :]
+    return dxp[..., pt : pt + h, pl : pl + w, :]
