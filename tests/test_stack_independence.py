@@ -405,7 +405,8 @@ def _per_model_data(i: int | None) -> Any:
 
 
 VAL = (XOR[0][:7] + 0.05, XOR[1][:7])
-LRS = np.array([0.5, 5.0, 50.0])
+FAST = np.array([0.5, 5.0, 50.0])  # model 2 runs out of patience, then improves again
+LRS = np.array([0.5, 2.0, 8.0])  # larger rates amplify rounding (BLAS batching) past 1e-12
 FIT: list[Row] = [
     _fit_row("sgd, full batch", lambda i: optim.sgd(0.5), epochs=20),
     _fit_row(
@@ -437,10 +438,11 @@ FIT: list[Row] = [
     ),
     _fit_row(
         "patience=2 on val_data: each model keeps its own best params",
-        lambda i: optim.sgd(LRS if i is None else float(LRS[i])),
+        lambda i: optim.sgd(FAST if i is None else float(FAST[i])),
         epochs=60,
         val_data=VAL,
         patience=2,
+        kernels=False,
     ),
     _fit_row(
         "clip_by_global_norm(0.1, model_axes=1) then sgd(1.0)",
