@@ -922,8 +922,8 @@ def _optim_scalars() -> list[Scalar]:
         # function, arg, make(value), low, high, open_low, open_high
         ("sgd", "learning_rate", lambda v: o.sgd(v), 0, inf, False, True),
         ("momentum", "learning_rate", lambda v: o.momentum(v), 0, inf, False, True),
-        ("momentum", "beta", lambda v: o.momentum(0.1, v), 0, 1, False, True),
-        ("nesterov", "beta", lambda v: o.nesterov(0.1, v), 0, 1, False, True),
+        ("momentum", "beta", lambda v: o.momentum(0.1, v), 0, 1, False, False),  # decay 1: a plain sum, not broken
+        ("nesterov", "beta", lambda v: o.nesterov(0.1, v), 0, 1, False, False),  # decay 1: a plain sum, not broken
         ("adagrad", "learning_rate", lambda v: o.adagrad(v), 0, inf, False, True),
         ("adagrad", "eps", lambda v: o.adagrad(0.1, v), 0, inf, True, True),
         ("rmsprop", "decay", lambda v: o.rmsprop(0.1, v), 0, 1, False, True),
@@ -935,7 +935,7 @@ def _optim_scalars() -> list[Scalar]:
         ("adamw", "weight_decay", lambda v: o.adamw(0.1, weight_decay=v), 0, inf, False, True),
         ("scale", "factor", lambda v: o.scale(v), -inf, inf, True, True),
         ("scale_by_learning_rate", "learning_rate", lambda v: o.scale_by_learning_rate(v), 0, inf, False, True),
-        ("trace", "decay", lambda v: o.trace(v), 0, 1, False, True),
+        ("trace", "decay", lambda v: o.trace(v), 0, 1, False, False),  # decay 1: a plain sum, not broken
         ("scale_by_rms", "decay", lambda v: o.scale_by_rms(v), 0, 1, False, True),
         ("scale_by_adam", "b1", lambda v: o.scale_by_adam(b1=v), 0, 1, False, True),
         ("scale_by_adagrad", "eps", lambda v: o.scale_by_adagrad(eps=v), 0, inf, True, True),
@@ -975,7 +975,7 @@ def _schedule_scalars() -> list[Scalar]:
         ("warmup", "warmup_steps", "int", lambda v: S.warmup(0.1, v), 1, inf),
     ]
     return [Scalar(f"optim.schedules.{name}", (name,), arg, kind, low, high,
-                   functools.partial(_schedule_values, make), open_high=True)
+                   functools.partial(_schedule_values, make), open_high=high == inf)
             for name, arg, kind, make, low, high in spec]  # fmt: skip
 
 
@@ -997,7 +997,7 @@ def _layer_scalars() -> list[Scalar]:
         ("conv2d", "stride", "int", lambda v: out(L.conv2d(2, 3, stride=v), img), 1, inf),
         ("conv2d", "padding", "int", lambda v: out(L.conv2d(2, 3, padding=v), img), 0, inf),
         ("max_pool2d", "size", "int", lambda v: out(L.max_pool2d(v), img), 1, 6),
-        ("max_pool2d", "stride", "int", lambda v: out(L.max_pool2d(2, v), img), 1, inf),
+        ("max_pool2d", "stride", "int", lambda v: out(L.max_pool2d(2, v), img), 1, inf),  # None: the window size
         ("avg_pool2d", "size", "int", lambda v: out(L.avg_pool2d(v), img), 1, 6),
         ("dropout", "rate", "float", lambda v: out(L.dropout(v), X, (0, 1)), 0, 1),
         ("leaky_relu", "alpha", "float", lambda v: out(L.leaky_relu(v), X), 0, inf),
@@ -1006,7 +1006,7 @@ def _layer_scalars() -> list[Scalar]:
         ("reshape", "ndim", "int", lambda v: out(L.reshape((-1,), v), img), 3, 3),
         ("mlp", "sizes[1]", "int", lambda v: out(L.mlp([4, v, 2]), X), 1, inf),
     ]
-    return [Scalar(f"layers.{name}", (name,), arg, kind, low, high, build, open_high=name == "dropout",
+    return [Scalar(f"layers.{name}", (name,), arg, kind, low, high, build, open_high=name == "dropout", none_ok=arg == "stride",
                    good=3 if name in ("flatten", "reshape") else None)
             for name, arg, kind, build, low, high in spec]  # fmt: skip
 
@@ -1169,6 +1169,9 @@ def known_block(results: list[tuple[Case, Outcome]]) -> str:
 
 def update_known(results: list[tuple[Case, Outcome]]) -> None:
     """Rewrite ``KNOWN_FAILURES`` in this file to the cases failing now (stack entries kept)."""
+    broken = [c.id for c, _ in results if c.function.startswith("(building")]
+    if broken:
+        raise SystemExit(f"not rewriting KNOWN_FAILURES: some groups could not be built: {broken}")
     path = Path(__file__)
     text = path.read_text()
     head = "\n" + "KNOWN_FAILURES" + ": dict[str, str] = {\n"
@@ -1638,7 +1641,7 @@ def _fit_cases() -> list[Case]:
         _fit_raises("opt_state of another optimizer (adam's for sgd)", ("opt_state",), opt_state=Lazy(lambda: optim.adam(0.1).init(p))),
         _fit_raises("opt_state made for another model's params", ("opt_state",), optimizer=Lazy(lambda: optim.momentum(0.1)), opt_state=Lazy(lambda: optim.momentum(0.1).init(other))),
         _fit_raises("opt_state = a dict", ("opt_state",), opt_state=Lazy(lambda: {"x": 1})),
-        _fit_raises("opt_state with another learning rate than the optimizer", ("opt_state", "learning_rate", "optimizer"), optimizer=Lazy(lambda: optim.sgd(5.0)), opt_state=Lazy(lambda: optim.sgd(0.5).init(p))),
+        Case("train.fit", "opt_state of sgd(0.5) with the optimizer sgd(5.0)", lambda tmp: fit(optimizer=optim.sgd(5.0), opt_state=optim.sgd(0.5).init(p)), "either", names=(("fit",), ("opt_state", "learning_rate", "optimizer")), check=same_as(lambda: fit(optimizer=optim.sgd(5.0)), _fit_view), reference="the run at the optimizer's learning rate 5.0"),
         _fit_raises("a metric named 'loss'", ("metrics", "loss"), metrics={"loss": metrics.accuracy}),
         _fit_raises("a metric named 'val_acc'", ("metrics", "val_acc"), metrics={"val_acc": metrics.accuracy}),
         _fit_raises("a metric that is not a function", ("metrics", "metric"), metrics={"acc": 3}),
@@ -2095,24 +2098,12 @@ KNOWN_FAILURES: dict[str, str] = {
     'optim.adamw(0.1).update: float16 params leaf': 'silently-wrong: accepted: returned dict',
     'optim.adamw(0.1).update: dict as params leaf': 'silently-wrong: accepted: returned dict',
     'optim.adamw(0.1).update: None as params leaf': 'silently-wrong: accepted: returned dict',
-    'optim.momentum: beta = 1': 'silently-wrong: accepted: returned dict',
-    'optim.momentum: beta = 1 (an int)': 'silently-wrong: accepted: returned dict',
-    'optim.momentum: beta = np.int64(1)': 'silently-wrong: accepted: returned dict',
-    'optim.nesterov: beta = 1': 'silently-wrong: accepted: returned dict',
-    'optim.nesterov: beta = 1 (an int)': 'silently-wrong: accepted: returned dict',
-    'optim.nesterov: beta = np.int64(1)': 'silently-wrong: accepted: returned dict',
-    'optim.trace: decay = 1': 'silently-wrong: accepted: returned dict',
-    'optim.trace: decay = 1 (an int)': 'silently-wrong: accepted: returned dict',
-    'optim.trace: decay = np.int64(1)': 'silently-wrong: accepted: returned dict',
     'optim.schedules.constant: value = inf': 'silently-wrong: accepted: returned list [inf, inf, inf, inf]',
     'optim.schedules.exponential_decay: init_value = inf': 'silently-wrong: accepted: returned list [inf, inf, inf, inf]',
     'optim.schedules.exponential_decay: decay_rate = inf': 'silently-wrong: accepted: returned list [0.1, inf, inf, inf]',
     'optim.schedules.step_decay: init_value = inf': 'silently-wrong: accepted: returned list [inf, inf, inf, inf]',
     'optim.schedules.step_decay: factor = inf': 'silently-wrong: accepted: returned list [0.1, inf, inf, inf]',
     'optim.schedules.cosine_decay: init_value = inf': 'silently-wrong: accepted: returned list [inf, inf, inf, inf]',
-    'optim.schedules.cosine_decay: alpha = 1': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
-    'optim.schedules.cosine_decay: alpha = 1 (an int)': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
-    'optim.schedules.cosine_decay: alpha = np.int64(1)': 'silently-wrong: accepted: returned list [0.1, 0.1, 0.1, 0.1]',
     'optim.schedules.linear: init_value = inf': 'silently-wrong: accepted: returned list [nan, nan, nan, nan]',
     'optim.schedules.linear: end_value = inf': 'silently-wrong: accepted: returned list [nan, inf, inf, inf]',
     'layers.dense: out_features = np.int64(3)': "refused: ValueError: dense: argument 'out_features' must be a positive int, got np.int64(3)",
@@ -2120,9 +2111,9 @@ KNOWN_FAILURES: dict[str, str] = {
     'layers.dense: out_features = None': "internal-exception: TypeError: unsupported operand type(s) for *: 'NoneType' and 'int'",
     'layers.conv2d: out_channels = np.int64(3)': "refused: ValueError: conv2d: argument 'out_channels' must be a positive int, got np.int64(3)",
     'layers.conv2d: out_channels = np.int32(3)': "refused: ValueError: conv2d: argument 'out_channels' must be a positive int, got np.int32(3)",
+    'layers.conv2d: stride = None': "refused: ValueError: conv2d: argument 'stride' must be a positive int or a pair of them, got None",
     'layers.conv2d: padding = np.int64(2)': "refused: ValueError: conv2d: argument 'padding' must be a non-negative int, a pair of them, 'same' …",
     'layers.conv2d: padding = np.int32(2)': "refused: ValueError: conv2d: argument 'padding' must be a non-negative int, a pair of them, 'same' …",
-    'layers.max_pool2d: stride = None': 'silently-wrong: accepted: returned array (2, 3, 3, 2) float64',
     'layers.dropout: rate = np.float32(0.5)': "refused: ValueError: dropout: argument 'rate' must be a float in [0, 1), got np.float32(0.5)",
     'layers.leaky_relu: alpha = -1': 'silently-wrong: accepted: returned array (5, 4) float64',
     'layers.leaky_relu: alpha = NaN': 'silently-wrong: accepted: returned array (5, 4) float64',
@@ -2181,7 +2172,7 @@ KNOWN_FAILURES: dict[str, str] = {
     'layers.dense(3).init: input_shape = 4 (not a tuple)': "internal-exception: TypeError: object of type 'int' has no len()",
     'io.save: round trip of numpy scalars (np.float32, np.int64)': 'silently-wrong: a float32 came back as a float',
     'train.fit: val_data y of rank 1': "data-loss: failed after 1 training steps (ValueError: mse: argument 'target' must have the shape of…",
-    'train.fit: opt_state with another learning rate than the optimizer': 'silently-wrong: accepted: returned FitResult',
+    'train.fit: opt_state of sgd(0.5) with the optimizer sgd(5.0)': 'silently-wrong: leaf[0][0].w differs from the reference by up to 0.00593',
     'train.fit: metrics as a list': 'internal-exception: TypeError: cannot convert dictionary update sequence element #0 to a sequence',
     'train.fit: model = a function, not a layer': "internal-exception: AttributeError: 'numpy.ufunc' object has no attribute 'init'",
     'train.fit: loss = a string': "internal-exception: TypeError: 'str' object is not callable",
