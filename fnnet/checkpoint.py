@@ -152,7 +152,8 @@ def state_record(state: Any) -> dict[str, Any]:
     array([0, 1])
     """
     key = np.array((state.key,) if isinstance(state.key, int) else state.key, dtype=np.int64)
-    return {"params": state.params, "opt_state": state.opt_state, "step": state.step, "key": key}
+    return {"params": state.params, "opt_state": state.opt_state, "step": state.step, "key": key,
+            "model_state": state.model_state}  # fmt: skip
 
 
 def train_state(record: dict[str, Any]) -> Any:
@@ -160,7 +161,9 @@ def train_state(record: dict[str, Any]) -> Any:
     from fnnet.train import TrainState
 
     key = tuple(int(k) for k in record["key"])
-    return TrainState(record["params"], record["opt_state"], record["step"], key)
+    return TrainState(
+        record["params"], record["opt_state"], record["step"], key, record["model_state"]
+    )
 
 
 def layout(state: Any, best_params: Any) -> dict[str, Any]:
@@ -177,8 +180,9 @@ def layout(state: Any, best_params: Any) -> dict[str, Any]:
         else None,
         "epoch": 0,
         "history": {"names": np.array(""), "values": np.zeros(0)},
-        "best": {"params": best_params, "epoch": 0, "val": np.zeros(0), "since": np.zeros(0),
-                 "dead": np.zeros(0)},
+        "best": {"params": best_params, "epoch": 0,
+                 "model_state": getattr(state, "model_state", None), "val": np.zeros(0),
+                 "since": np.zeros(0), "dead": np.zeros(0)},
     }  # fmt: skip
 
 

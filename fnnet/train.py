@@ -86,18 +86,20 @@ class DivergenceError(FloatingPointError):
 
 @attrs.frozen
 class TrainState(Generic[P, S]):
-    """Everything a step reads and writes: params, optimizer state, step count, random key.
+    """Everything a step reads and writes: params, optimizer state, step count, random key,
+    and the model's state (batch norm's running statistics; ``None`` for a stateless model).
 
     >>> from fnnet import optim
     >>> s = init_state(optim.sgd(0.1), {"w": np.zeros(2)}, key=7)
-    >>> s.step, s.key, s.params
-    (0, 7, {'w': array([0., 0.])})
+    >>> s.step, s.key, s.params, s.model_state
+    (0, 7, {'w': array([0., 0.])}, None)
     """
 
     params: P
     opt_state: S
     step: int = 0
     key: Key = 0
+    model_state: Any = None
 
 
 @attrs.frozen
@@ -152,7 +154,9 @@ class FitResult(Generic[P, S]):
     ('fused mlp', 'flat buffer')
 
     ``kernels`` names the kernels that ran (empty when the reference code ran alone);
-    ``checkpoint_error`` says why a checkpoint could not be written (the run itself finished).
+    ``checkpoint_error`` says why a checkpoint could not be written (the run itself finished);
+    ``model_state`` is the model's state after training (or at the best epoch, with patience):
+    batch norm's running statistics, ``None`` for a stateless model.
     """
 
     params: P
@@ -164,29 +168,37 @@ class FitResult(Generic[P, S]):
     best_epoch: int | None = None
     kernels: tuple[str, ...] = ()
     checkpoint_error: str | None = None
+    model_state: Any = None
 
 
 Step: TypeAlias = Callable[[TrainState[P, S], Batch], tuple[TrainState[P, S], dict[str, Array]]]
 
 
-def init_state(optimizer: Optimizer[S], params: P, key: Key = 0) -> TrainState[P, S]:
-    """A fresh ``TrainState`` for ``params``.
+def init_state(
+    optimizer: Optimizer[S], params: P, key: Key = 0, model_state: Any = None
+) -> TrainState[P, S]:
+    """A fresh ``TrainState`` for ``params`` (and the model's state, for a stateful model).
 
     >>> from fnnet import optim
     >>> s = init_state(optim.momentum(0.1), [np.ones(2)])
     >>> s.step, s.opt_state[0].trace  # momentum buffers start at zero, in the params' shape
     (0, [array([0., 0.])])
     """
-    return TrainState(params, optimizer.init(params), 0, key)
+    return TrainState(params, optimizer.init(params), 0, key, model_state)
 
 
 def _step_from(
-    plan: kernel_plan.Plan, loss: LossFn, optimizer: Optimizer[S], metrics: Mapping[str, Metric]
+    plan: kernel_plan.Plan,
+    loss: LossFn,
+    optimizer: Optimizer[S],
+    metrics: Mapping[str, Metric],
+    model: Layer[Any, Any],
 ) -> Step[Any, S]:
     """The one training step: forward, loss, backward (params' gradient), update.
 
     A plan may offer a fused step for this loss and optimizer (the same numbers, fewer calls);
-    otherwise the step is composed here from the plan's forward and grads."""
+    otherwise the step is composed here from the plan's forward and grads. A stateful model's
+    forward also returns its new state (batch statistics folded into the running ones)."""
     if plan.train_step is not None:
         fused: Step[Any, S] | None = plan.train_step(loss, optimizer, dict(metrics))
         if fused is not None:
@@ -194,14 +206,19 @@ def _step_from(
     forward, forward_keyed, grads_of, update = (
         plan.forward, plan.forward_keyed, plan.grads, optimizer.update
     )  # fmt: skip
+    stateful = model.state
+    keyed = model.forward_keyed is not None
     named = tuple(metrics.items())
 
     def step(
         state: TrainState[Any, S], batch: Batch
     ) -> tuple[TrainState[Any, S], dict[str, Array]]:
         x, target = batch
-        params = state.params
-        if forward_keyed is not None:
+        params, model_state = state.params, state.model_state
+        if stateful is not None:
+            key = fold_in(state.key, state.step) if keyed else None
+            pred, res, model_state = stateful.forward(params, model_state, x, key)
+        elif forward_keyed is not None:
             pred, res = forward_keyed(params, x, fold_in(state.key, state.step))
         else:
             pred, res = forward(params, x)
@@ -210,7 +227,8 @@ def _step_from(
         out = {"loss": value}
         for name, metric in named:
             out[name] = metric(pred, target)
-        return TrainState(apply_updates(params, updates), opt_state, state.step + 1, state.key), out
+        new_params = apply_updates(params, updates)
+        return TrainState(new_params, opt_state, state.step + 1, state.key, model_state), out
 
     return step
 
@@ -243,7 +261,7 @@ def make_step(
     plan = kernel_plan.reference(model)
     if kernels:
         plan = kernel_plan.choose(model, optimizer, None, layout=False)
-    return _step_from(plan, loss, optimizer, dict(metrics or {}))
+    return _step_from(plan, loss, optimizer, dict(metrics or {}), model)
 
 
 def _finite(value: Array) -> bool:
@@ -474,9 +492,11 @@ def evaluate(
     data: Batch,
     batch_size: int | None = None,
     metrics: Mapping[str, Metric] | None = None,
+    model_state: Any = None,
 ) -> dict[str, Array]:
     """Loss and metrics of ``params`` on ``data``, in batches of ``batch_size`` (default all),
-    averaged over examples. Returns ``{"loss": ..., **metrics}``, one value per model.
+    averaged over examples. Returns ``{"loss": ..., **metrics}``, one value per model. A
+    stateful model is evaluated with ``model_state`` (batch norm: its running statistics).
 
     >>> from fnnet import data, layers, losses, metrics
     >>> x, y = data.xor()
@@ -488,8 +508,14 @@ def evaluate(
     """
     located = _locate("evaluate", "data", model, params, data)
     size = _positive_int("evaluate", "batch_size", batch_size, optional=True)
+    fns = model.state
+    apply = model.apply
+    if fns is not None:
+        if model_state is None:
+            raise ValueError(f"evaluate: {model.name} has state; pass its 'model_state'")
+        apply = lambda p, x: fns.apply(p, model_state, x)  # noqa: E731
     with quiet_floats():
-        return _evaluate(model.apply, loss, params, located, size, dict(metrics or {}))
+        return _evaluate(apply, loss, params, located, size, dict(metrics or {}))
 
 
 def _positive_int(fn: str, arg: str, value: object, optional: bool = False) -> int | None:
@@ -565,6 +591,7 @@ def fit(
     checkpoint_every: int = 1,
     resume: bool = False,
     kernels: bool = True,
+    model_state: Any = None,
 ) -> FitResult[P, S]:
     """Train ``model`` for up to ``epochs`` epochs and return a :class:`FitResult`.
 
@@ -595,7 +622,12 @@ def fit(
       the result says why (``checkpoint_error``);
     - ``kernels=False`` runs the model's and optimizer's own code only (to step through it in a
       debugger); by default a kernel runs where one computes the same numbers, and
-      ``result.kernels`` names it.
+      ``result.kernels`` names it;
+    - ``model_state``: a stateful model's starting state (batch norm's running statistics, from
+      :func:`fnnet.layers.state.init`), required for such a model. Training threads it through
+      every step (batch statistics folded into the running ones); validation uses it; the result
+      returns it (``result.model_state``, the best epoch's with ``patience``) and checkpoints
+      save it.
 
     NumPy's overflow/invalid warnings are silenced inside the loop: the divergence check
     reports a non-finite loss with the epoch instead.
@@ -627,12 +659,43 @@ def fit(
         if kernels
         else kernel_plan.reference(model)
     )
-    run = _Run(plan, loss, optimizer, params, opt_state, as_tuple(key), named, train_data, val)
+    _check_model_state(model, model_state)
+    for arg, located in (("data", train_data), ("val_data", val)):
+        if located is not None:
+            _probe(arg, model, params, located, model_state)
+    run = _Run(
+        model, plan, loss, optimizer, params, opt_state, as_tuple(key), named, train_data, val
+    )
+    run.start_model_state(model, model_state)
     run.identity = ckpt.run_identity(
         model.name, optimizer.init(params), options.batch_size, as_tuple(key), list(named),
         (train_data.x, train_data.y), (val.x, val.y) if val is not None else None,
     )  # fmt: skip
     return run.fit(options)
+
+
+def _probe(arg: str, model: Layer[Any, Any], params: Any, data: _Data, model_state: Any) -> None:
+    """Run the model's own ``apply`` on one example of ``data``: any mismatch between data,
+    params and model is reported now, in the reference layers' words, before training."""
+    x = _take(data.x, slice(0, 1), data.axis)
+    try:
+        if model.state is not None:
+            model.state.apply(params, model_state, x)
+        else:
+            model.apply(params, x)
+    except (TypeError, ValueError) as e:
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(f"fit: x in {arg!r} does not fit the model and params: {e}") from e
+
+
+def _check_model_state(model: Layer[Any, Any], model_state: Any) -> None:
+    if model.state is not None and model_state is None:
+        raise ValueError(
+            f"fit: {model.name} has state (running statistics) but argument 'model_state' is "
+            "None; start from fnnet.layers.state.init(model, key, input_shape)"
+        )
+    if model.state is None and model_state is not None:
+        raise ValueError(f"fit: argument 'model_state' given, but {model.name} has no state")
 
 
 def _metric_names(metrics: Mapping[str, Metric] | None) -> dict[str, Metric]:
@@ -654,6 +717,7 @@ class _Run(Generic[P, S]):
 
     def __init__(
         self,
+        model: Layer[Any, Any],
         plan: kernel_plan.Plan,
         loss: LossFn,
         optimizer: Optimizer[S],
@@ -668,7 +732,7 @@ class _Run(Generic[P, S]):
             plan, loss, metrics, data, val, key
         )  # fmt: skip
         self.batch = (data.x, data.y)
-        self.step = _step_from(plan, loss, optimizer, metrics)
+        self.step = _step_from(plan, loss, optimizer, metrics, model)
         fresh = optimizer.init(params)
         start = fresh if opt_state is None else opt_state
         if tree.structure(start) != tree.structure(fresh):
@@ -690,6 +754,8 @@ class _Run(Generic[P, S]):
         self.epoch = 0
         self.records: list[dict[str, Array]] = []
         self.best_params: Any = self.state.params
+        self.best_model_state: Any = None
+        self.evaluate_with: Callable[[Any, Array], Array] = plan.apply
         self.best_epoch = -1
         self.best_val: Array | None = None
         self.since_best: Array = np.zeros((), dtype=np.int64)
@@ -697,6 +763,15 @@ class _Run(Generic[P, S]):
         self.identity: dict[str, Any] = {}
         self.checkpoint_error: str | None = None
         self.display: Progress | None = None
+
+    def start_model_state(self, model: Layer[Any, Any], model_state: Any) -> None:
+        """A stateful model starts from ``model_state`` and is evaluated with its current
+        state (batch norm: the running statistics, never the evaluation batch's)."""
+        self.state = attrs.evolve(self.state, model_state=model_state)
+        self.best_model_state = model_state
+        fns = model.state
+        if fns is not None:
+            self.evaluate_with = lambda p, x: fns.apply(p, self.state.model_state, x)
 
     def fit(self, o: _Options) -> FitResult[P, S]:
         lock = ckpt.Lock(o.checkpoint) if o.checkpoint is not None else None
@@ -720,16 +795,16 @@ class _Run(Generic[P, S]):
         """Run epochs until a stopping rule says so; the reason."""
         while self.epoch < o.epochs:
             self.epoch += 1
-            before = self.state.params
+            before = self.state
             record, go_on = self.train_epoch(o)
             if not go_on:
                 self.records.append(record)
-                self.state = attrs.evolve(self.state, params=before)  # the last finite params
+                self.state = attrs.evolve(  # the last finite params
+                    self.state, params=before.params, model_state=before.model_state
+                )
                 return "diverged"
             if self.dead is not None:
-                self.state = attrs.evolve(
-                    self.state, params=_keep_best(self.dead, before, self.state.params)
-                )
+                self.freeze_dead(before)
             if self.val is not None:
                 record = self.validate(record, o.batch_size)
             if self.dead is not None:
@@ -778,13 +853,23 @@ class _Run(Generic[P, S]):
         self.dead = ~finite
         return not bool(np.all(self.dead))
 
+    def freeze_dead(self, before: TrainState[Any, S]) -> None:
+        """Diverged models of a stack keep their params (and model state) from ``before``."""
+        dead, now = self.dead, self.state
+        assert dead is not None
+        model_state = now.model_state
+        if model_state is not None:
+            model_state = _keep_best(dead, before.model_state, model_state)
+        params = _keep_best(dead, before.params, now.params)
+        self.state = attrs.evolve(now, params=params, model_state=model_state)
+
     def live(self, loss: Array) -> Array:
         return loss if self.dead is None else loss[~self.dead]
 
     def validate(self, record: dict[str, Array], batch_size: int | None) -> dict[str, Array]:
         assert self.val is not None
         val = _evaluate(
-            self.plan.apply, self.loss, self.state.params, self.val, batch_size, self.metrics
+            self.evaluate_with, self.loss, self.state.params, self.val, batch_size, self.metrics
         )
         record = {**record, "val_loss": val.pop("loss")}
         record.update({f"val_{k}": v for k, v in val.items()})
@@ -797,11 +882,16 @@ class _Run(Generic[P, S]):
             self.best_val, self.best_params, self.best_epoch = (
                 current, self.state.params, self.epoch
             )  # fmt: skip
+            self.best_model_state = self.state.model_state
             return False
         improved = current < self.best_val
         self.best_val = np.where(improved, current, self.best_val)
         self.since_best = np.where(improved, 0, self.since_best + 1)
         self.best_params = _keep_best(improved, self.state.params, self.best_params)
+        if self.best_model_state is not None:
+            self.best_model_state = _keep_best(
+                improved, self.state.model_state, self.best_model_state
+            )
         if np.all(improved):
             self.best_epoch = self.epoch
         return bool(np.all(self.since_best >= patience))
@@ -811,16 +901,21 @@ class _Run(Generic[P, S]):
             assert self.display is not None
             self.display.line(epoch_line(self.epoch, record, self.display.elapsed()))
 
-    def result(self, reason: str, patience: bool) -> FitResult[P, S]:
-        plan, state = self.plan, self.state
-        params = plan.outer(self.best_params if patience else state.params)
-        outer = TrainState(
-            plan.outer(state.params), plan.outer_state(state.opt_state), state.step, state.key
+    def outer(self) -> TrainState[Any, S]:
+        """The train state in the reference layout (params and optimizer state as trees)."""
+        plan, s = self.plan, self.state
+        return TrainState(
+            plan.outer(s.params), plan.outer_state(s.opt_state), s.step, s.key, s.model_state
         )
+
+    def result(self, reason: str, patience: bool) -> FitResult[P, S]:
+        outer = self.outer()
+        params = self.plan.outer(self.best_params) if patience else outer.params
+        model_state = self.best_model_state if patience else outer.model_state
         best = self.best_epoch if self.best_epoch > 0 else None
         return FitResult(
             params, outer.opt_state, _stack(self.records), outer, self.epoch, reason, best,
-            plan.kernels, self.checkpoint_error,
+            self.plan.kernels, self.checkpoint_error, model_state,
         )  # fmt: skip
 
     # -- checkpoints ---------------------------------------------------------------------
@@ -829,16 +924,14 @@ class _Run(Generic[P, S]):
         if not self.records:
             return
         names = list(self.records[0])
-        plan, state = self.plan, self.state
         snapshot = {
             "run": self.identity,
-            "state": ckpt.state_record(TrainState(plan.outer(state.params),
-                                                  plan.outer_state(state.opt_state),
-                                                  state.step, state.key)),
+            "state": ckpt.state_record(self.outer()),
             "epoch": self.epoch,
             "history": {"names": np.array(",".join(names)),
                         "values": _columns(self.records, names)},
-            "best": {"params": plan.outer(self.best_params), "epoch": self.best_epoch,
+            "best": {"params": self.plan.outer(self.best_params), "epoch": self.best_epoch,
+                     "model_state": self.best_model_state,
                      "val": np.asarray(np.nan if self.best_val is None else self.best_val),
                      "since": np.asarray(self.since_best),
                      "dead": np.asarray(False) if self.dead is None else self.dead},
@@ -853,8 +946,7 @@ class _Run(Generic[P, S]):
 
     def restore(self, path: Path, epochs: int) -> None:
         """Continue from the checkpoint at ``path`` (refusing one of another run)."""
-        plan, state = self.plan, self.state
-        outer = TrainState(plan.outer(state.params), plan.outer_state(state.opt_state), 0, 0)
+        outer = self.outer()
         try:
             saved = io.load(path, ckpt.layout(outer, outer.params), strict=False)
         except ValueError as e:
@@ -874,13 +966,14 @@ class _Run(Generic[P, S]):
     def load(self, saved: dict[str, Any]) -> None:
         plan, got = self.plan, ckpt.train_state(saved["state"])
         self.state = TrainState(plan.inner(got.params), plan.inner_state(got.opt_state), got.step,
-                                got.key)  # fmt: skip
+                                got.key, got.model_state)  # fmt: skip
         self.epoch = saved["epoch"]
         names = str(saved["history"]["names"]).split(",")
         values = saved["history"]["values"]
         self.records = [dict(zip(names, values[i], strict=True)) for i in range(self.epoch)]
         best = saved["best"]
         self.best_params, self.best_epoch = plan.inner(best["params"]), best["epoch"]
+        self.best_model_state = best["model_state"]
         self.best_val = None if np.all(np.isnan(best["val"])) else best["val"]
         self.since_best = best["since"]
         self.dead = None if best["dead"].ndim == 0 else best["dead"]

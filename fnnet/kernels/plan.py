@@ -93,7 +93,7 @@ def choose(model: Layer[Any, Any], optimizer: Optimizer[Any], params: PyTree, la
     ``layout=False`` keeps the params tree as the run's layout (what ``make_step`` needs: its
     state is the user's); ``layout=True`` also allows the flat buffer.
     """
-    fused = mlp_kernels.fused(model)
+    fused = mlp_kernels.fused(model) if model.state is None else None
     if fused is None:
         return reference(model)
     if layout and optimizer.per_leaf:

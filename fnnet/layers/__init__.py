@@ -1,7 +1,7 @@
 """Layers: records of pure ``init``/``forward``/``backward``/``apply`` functions (the reference
 tier). The kernel tier, :mod:`fnnet.kernels`, runs some of them faster and is tested equal."""
 
-from fnnet.layers import initializers, spec
+from fnnet.layers import initializers, spec, state
 from fnnet.layers.activations import (
     elu,
     identity,
@@ -13,14 +13,33 @@ from fnnet.layers.activations import (
     tanh,
 )
 from fnnet.layers.base import Layer, check_input, init_stack
+from fnnet.layers.branches import fan_in_concat, fan_in_sum, fan_out, parallel, residual
 from fnnet.layers.combinators import Serial, mlp, serial
 from fnnet.layers.conv import ConvParams, conv2d
 from fnnet.layers.dense import DenseParams, dense
 from fnnet.layers.dropout import dropout
+from fnnet.layers.normalization import (
+    BatchNormState,
+    NormParams,
+    batch_norm,
+    group_norm,
+    layer_norm,
+)
 from fnnet.layers.pool import avg_pool2d, max_pool2d
 from fnnet.layers.reshape import flatten, reshape
 
 __all__ = [
+    "state",
+    "parallel",
+    "fan_out",
+    "fan_in_sum",
+    "fan_in_concat",
+    "residual",
+    "layer_norm",
+    "group_norm",
+    "batch_norm",
+    "NormParams",
+    "BatchNormState",
     "Layer",
     "Serial",
     "DenseParams",

@@ -11,10 +11,13 @@ A layer is a frozen record of
 ``apply(params, x) -> y``
     inference: no residuals kept.
 
-and three descriptive fields: ``name``; ``forward_keyed(params, x, key)``, the training forward
-of a stochastic layer such as dropout (the training loop passes a fresh key each step); and
-``spec``, plain data saying what the layer is (:mod:`fnnet.layers.spec`), which the kernel tier
-reads to recognise networks it can run faster. A user's layer leaves both ``None``.
+and four optional fields: ``name``; ``forward_keyed(params, x, key)``, the training forward
+of a stochastic layer such as dropout (the training loop passes a fresh key each step);
+``state``, the state functions of a layer that keeps statistics between steps (batch norm's
+running mean and variance: an explicit value threaded by the training loop, see
+:mod:`fnnet.layers.state`); and ``spec``, plain data saying what the layer is
+(:mod:`fnnet.layers.spec`), which the kernel tier reads to recognise networks it can run faster.
+A user's layer leaves all but ``name`` as ``None``.
 
 Arrays put features on the last axis and examples on axis -2; any leading axes index a stack of
 independent models (params carry the same leading axes).
@@ -25,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import numpy as np
@@ -34,6 +37,9 @@ from fnnet import tree
 from fnnet.arrays import Array, Shape, require_axes, require_dtype, require_float
 from fnnet.layers.spec import Spec
 from fnnet.random import Key
+
+if TYPE_CHECKING:
+    from fnnet.layers.state import Stateful
 
 __all__ = [
     "Layer",
@@ -78,6 +84,7 @@ class Layer(Generic[P, R]):
     forward_keyed: Callable[[P, Array, Key], tuple[Array, R]] | None = attrs.field(
         default=None, kw_only=True
     )
+    state: Stateful[P, R, Any] | None = attrs.field(default=None, kw_only=True, repr=False)
     spec: Spec | None = attrs.field(default=None, kw_only=True, repr=False)
 
     def __repr__(self) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fnnet.arrays import Array, Shape
+from fnnet.layers import state as layer_state
 from fnnet.layers.activations import Activation, identity
 from fnnet.layers.base import Layer
 from fnnet.layers.dense import dense
@@ -122,6 +123,7 @@ def serial(*layers: Layer[Any, Any]) -> Serial:
         apply,
         name="serial(" + ", ".join(layer.name for layer in layers) + ")",
         forward_keyed=forward_keyed if keyed else None,
+        state=layer_state.compose(layers),
         spec=SerialSpec(tuple(layer.spec for layer in layers)),
     )
 

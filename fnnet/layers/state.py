@@ -53,7 +53,7 @@ array([0.5, 0.2])
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -103,17 +103,6 @@ class Stateful(Generic[P, R, T]):
     frozen: Callable[[T], Layer[P, Any]]
 
 
-@attrs.frozen(repr=False)
-class _WithState(Layer[P, R]):
-    """A ``Layer`` with the ``state`` field, until ``Layer`` itself has it (then: delete this
-    class and let :func:`attach` use ``attrs.evolve``)."""
-
-    state: Stateful[P, R, Any] | None = attrs.field(default=None, kw_only=True, repr=False)
-
-    def __repr__(self) -> str:
-        return f"Layer({self.name})"
-
-
 def of(layer: Layer[P, R]) -> Stateful[P, R, Any] | None:
     """``layer``'s state functions, or ``None`` for a stateless layer.
 
@@ -123,7 +112,7 @@ def of(layer: Layer[P, R]) -> Stateful[P, R, Any] | None:
     >>> of(layers.dense(3)) is None, of(batch_norm()) is None
     (True, False)
     """
-    return cast("Stateful[P, R, Any] | None", getattr(layer, "state", None))
+    return layer.state
 
 
 def attach(layer: Layer[P, R], fns: Stateful[P, R, Any] | None) -> Layer[P, R]:
@@ -138,9 +127,7 @@ def attach(layer: Layer[P, R], fns: Stateful[P, R, Any] | None) -> Layer[P, R]:
     """
     if fns is None:
         return layer
-    fields = attrs.asdict(layer, recurse=False)
-    fields.pop("state", None)
-    return _WithState(**fields, state=fns)
+    return attrs.evolve(layer, state=fns)
 
 
 def needs_state(fn: str) -> TypeError:
