@@ -1006,7 +1006,7 @@ def _layer_scalars() -> list[Scalar]:
         ("reshape", "ndim", "int", lambda v: out(L.reshape((-1,), v), img), 3, 3),
         ("mlp", "sizes[1]", "int", lambda v: out(L.mlp([4, v, 2]), X), 1, inf),
     ]
-    return [Scalar(f"layers.{name}", (name,), arg, kind, low, high, build, open_high=name == "dropout", none_ok=arg == "stride",
+    return [Scalar(f"layers.{name}", (name,), arg, kind, low, high, build, open_high=name == "dropout", none_ok=arg == "stride" and "pool" in name,
                    good=3 if name in ("flatten", "reshape") else None)
             for name, arg, kind, build, low, high in spec]  # fmt: skip
 
@@ -2111,7 +2111,6 @@ KNOWN_FAILURES: dict[str, str] = {
     'layers.dense: out_features = None': "internal-exception: TypeError: unsupported operand type(s) for *: 'NoneType' and 'int'",
     'layers.conv2d: out_channels = np.int64(3)': "refused: ValueError: conv2d: argument 'out_channels' must be a positive int, got np.int64(3)",
     'layers.conv2d: out_channels = np.int32(3)': "refused: ValueError: conv2d: argument 'out_channels' must be a positive int, got np.int32(3)",
-    'layers.conv2d: stride = None': "refused: ValueError: conv2d: argument 'stride' must be a positive int or a pair of them, got None",
     'layers.conv2d: padding = np.int64(2)': "refused: ValueError: conv2d: argument 'padding' must be a non-negative int, a pair of them, 'same' …",
     'layers.conv2d: padding = np.int32(2)': "refused: ValueError: conv2d: argument 'padding' must be a non-negative int, a pair of them, 'same' …",
     'layers.dropout: rate = np.float32(0.5)': "refused: ValueError: dropout: argument 'rate' must be a float in [0, 1), got np.float32(0.5)",
