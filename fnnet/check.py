@@ -30,6 +30,7 @@ import numpy as np
 from fnnet import tree
 from fnnet.arrays import Array
 from fnnet.layers.base import Layer
+from fnnet.losses import Loss
 from fnnet.random import Key, generator
 
 __all__ = ["GradCheck", "check_layer", "check_loss", "check_model", "check_gradients"]
@@ -75,7 +76,7 @@ class GradCheck:
 
 
 def _to64(x: Any) -> Any:
-    return tree.tree_map(
+    return tree.map(
         lambda a: a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a,
         x,
     )
@@ -202,7 +203,7 @@ def _same_structure(what: str, params: Any, grads: Any) -> None:
 
 
 def check_loss(
-    loss: Callable[[Array, Any], tuple[Array, Array]],
+    loss: Loss,
     pred: Array,
     target: Any,
     **tolerances: Any,
@@ -227,7 +228,7 @@ def check_loss(
 
 def check_model(
     model: Layer[Any, Any],
-    loss: Callable[[Array, Any], tuple[Array, Array]],
+    loss: Loss,
     params: Any,
     x: Array,
     target: Any,

@@ -55,6 +55,7 @@ import numpy as np
 from fnnet import io, layers, train, tree
 from fnnet.arrays import Array
 from fnnet.layers import Layer
+from fnnet.losses import Loss
 from fnnet.optim import Optimizer
 from fnnet.random import Key
 
@@ -79,8 +80,6 @@ Cell: TypeAlias = dict[str, Any]
 
 Record: TypeAlias = dict[str, Any]
 """One cell's outcome: its settings, its outputs (numbers, strings, arrays) and ``"error"``."""
-
-LossFn: TypeAlias = Callable[[Array, Any], tuple[Array, Array]]
 
 
 # --- cells -------------------------------------------------------------------------------------
@@ -226,7 +225,7 @@ class Setup:
     """
 
     model: Layer[Any, Any]
-    loss: LossFn
+    loss: Loss
     optimizer: Optimizer[Any]
     data: tuple[Array, Any]
     val_data: tuple[Array, Any] | None = None
@@ -268,7 +267,7 @@ def init_stack(
             f"fnnet.sweep.init_stack: argument 'axes' {axes} holds {int(np.prod(axes))} models "
             f"but {len(keys)} keys were given"
         )
-    return tree.tree_map(lambda a: a.reshape(axes + a.shape[1:]), params)
+    return tree.map(lambda a: a.reshape(axes + a.shape[1:]), params)
 
 
 def _per_model(name: str, cells: Sequence[Cell]) -> Array:

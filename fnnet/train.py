@@ -30,6 +30,7 @@ from fnnet.arrays import Array, IntArray
 from fnnet.checkpoint import load_checkpoint
 from fnnet.kernels import plan as kernel_plan
 from fnnet.layers.base import Layer, quiet_floats
+from fnnet.losses import Loss
 from fnnet.optim.base import Optimizer, apply_updates
 from fnnet.progress import Progress, epoch_line
 from fnnet.random import Key, as_tuple, fold_in, generator
@@ -65,8 +66,6 @@ Metric: TypeAlias = Callable[[Array, Any], Array]
 
 StopRule: TypeAlias = Callable[[int, Array], bool]
 """``rule(epoch, loss per model) -> stop?``, asked after every epoch."""
-
-LossFn: TypeAlias = Callable[[Array, Any], tuple[Array, Array]]
 
 
 class DivergenceError(FloatingPointError):
@@ -189,7 +188,7 @@ def init_state(
 
 def _step_from(
     plan: kernel_plan.Plan,
-    loss: LossFn,
+    loss: Loss,
     optimizer: Optimizer[S],
     metrics: Mapping[str, Metric],
     model: Layer[Any, Any],
@@ -235,7 +234,7 @@ def _step_from(
 
 def make_step(
     model: Layer[P, Any],
-    loss: LossFn,
+    loss: Loss,
     optimizer: Optimizer[S],
     metrics: Mapping[str, Metric] | None = None,
     *,
@@ -467,7 +466,7 @@ def _locate(fn: str, arg: str, model: Layer[Any, Any], params: Any, data: object
 
 def _evaluate(
     apply: Callable[[Any, Array], Array],
-    loss: LossFn,
+    loss: Loss,
     params: Any,
     data: _Data,
     batch_size: int | None,
@@ -487,7 +486,7 @@ def _evaluate(
 
 def evaluate(
     model: Layer[P, Any],
-    loss: LossFn,
+    loss: Loss,
     params: P,
     data: Batch,
     batch_size: int | None = None,
@@ -571,7 +570,7 @@ class _Options:
 
 def fit(
     model: Layer[P, Any],
-    loss: LossFn,
+    loss: Loss,
     optimizer: Optimizer[S],
     params: P,
     data: Batch,
@@ -719,7 +718,7 @@ class _Run(Generic[P, S]):
         self,
         model: Layer[Any, Any],
         plan: kernel_plan.Plan,
-        loss: LossFn,
+        loss: Loss,
         optimizer: Optimizer[S],
         params: P,
         opt_state: S | None,

@@ -820,12 +820,6 @@ def _flatten_like(t: PyTree, hint: _Codec | None) -> tuple[list[Any], _Codec]:
     return out, _codec(treedef)
 
 
-# internal; kept until callers move (fnnet.train and fnnet.layers.combinators import these).
-Codec = _Codec
-codec = _codec
-flatten_like = _flatten_like
-
-
 class Raveled:
     """The layout of a pytree raveled into one vector per model (see :func:`ravel`).
 

@@ -107,7 +107,7 @@ def test_a_users_optimizer_or_masked_runs_without_the_flat_buffer() -> None:
         return ()
 
     def update(g: Any, s: tuple[()], p: Any) -> tuple[Any, tuple[()]]:
-        return tree.tree_map(lambda a: -0.5 * a, g), s
+        return tree.map(lambda a: -0.5 * a, g), s
 
     for opt in (
         optim.Optimizer(init, update),

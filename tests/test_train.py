@@ -167,7 +167,7 @@ def test_a_users_optimizer_trains_through_fit() -> None:
         return 0
 
     def update(g: tree.PyTree, s: int, p: tree.PyTree) -> tuple[tree.PyTree, int]:
-        return tree.tree_map(lambda a: -0.05 * np.sign(a), g), s + 1
+        return tree.map(lambda a: -0.05 * np.sign(a), g), s + 1
 
     x, y = data.linear(100, key=0)
     _, params = LAB.init(0, (2,))

@@ -153,8 +153,7 @@ def test_old_names_are_aliases_of_the_new_ones() -> None:
     public = set(tree.__all__)
     assert {"map", "at", "add", "sub", "scale", "vdot"} <= public
     assert not public & {"tree_map", "Codec", "codec", "flatten_like"}
-    assert tree.Codec is tree._Codec and tree.codec is tree._codec  # internal, until callers move
-    assert tree.flatten_like is tree._flatten_like
+    assert not hasattr(tree, "Codec") and not hasattr(tree, "flatten_like")  # private now
 
 
 def test_builtin_map_is_untouched_outside_the_module() -> None:

@@ -73,7 +73,7 @@ def apply_updates(params: T, updates: T) -> T:
     >>> apply_updates(p, {"w": np.array([0.5, -0.5])})  # a float32 param stays float32
     {'w': array([1.5, 0.5], dtype=float32)}
     """
-    return tree.tree_map(lambda p, u: np.add(p, u, dtype=p.dtype), params, updates)
+    return tree.map(lambda p, u: np.add(p, u, dtype=p.dtype), params, updates)
 
 
 def per_model(h: Hyper, leaf: Array) -> Any:

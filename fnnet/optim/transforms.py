@@ -80,7 +80,7 @@ def _zeros(fn: str, params: PyTree, value: float = 0.0) -> PyTree:
                 f"{fn}: every leaf of params must be a floating numpy array, got "
                 f"{type(leaf).__name__} {getattr(leaf, 'dtype', '')}".rstrip()
             )
-    return tree.tree_map(lambda p: np.full_like(p, value), params)
+    return tree.map(lambda p: np.full_like(p, value), params)
 
 
 def _scale(g: Array, s: Any) -> tuple[Array]:
