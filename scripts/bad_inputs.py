@@ -662,6 +662,8 @@ def layer_targets() -> list[Target]:
         ("flatten()", lambda: L.flatten(), FEATURE_MAPS, False, True),
         ("reshape((2, 2))", lambda: L.reshape((2, 2)), X, False, False),
         ("dropout(0.5)", lambda: L.dropout(0.5), X, False, False),
+        ("layer_norm()", lambda: L.layer_norm(), X, True, True),
+        ("group_norm(2)", lambda: L.group_norm(2), FEATURE_MAPS[..., :2], True, False),
     ]
     out = [t for name, make, x0, params, deep in specs for t in _layer_targets(name, make, x0, params=params, deep=deep)]
 
@@ -1959,6 +1961,107 @@ def _fm_folder(tmp: Path) -> Path:
     return folder
 
 
+
+
+# --- every public function: junk in every argument ------------------------------------------
+
+_JUNK: tuple[tuple[str, Callable[[], object]], ...] = (
+    ("None", lambda: None),
+    ("the string 'x'", lambda: "x"),
+    ("a list of floats", lambda: [0.5, 1.5]),
+    ("an object()", object),
+)
+_NO_JUNK = frozenset({"fashion_mnist", "cache_dir", "fashion_mnist_dirs", "xor", "quiet_floats", "is_quiet", "run", "run_task"})
+"""Functions that download, need no arguments, or start an executor: probed elsewhere."""
+
+
+def public_functions() -> list[tuple[str, Callable[..., object]]]:
+    """``(module.name, function)`` for every function in the ``__all__`` of fnnet's user-facing
+    modules (classes, type aliases and modules excluded)."""
+    import importlib
+    import inspect
+
+    import fnnet
+
+    out: dict[int, tuple[str, Callable[..., object]]] = {}
+    for top in fnnet.__all__:
+        if top == "arrays":  # validation helpers: their first arguments are the caller's names
+            continue
+        mod = importlib.import_module(f"fnnet.{top}")
+        names = [(mod, n) for n in getattr(mod, "__all__", [])]
+        for n in list(getattr(mod, "__all__", [])):
+            sub = getattr(mod, n, None)
+            if inspect.ismodule(sub) and sub.__name__.startswith("fnnet."):
+                names += [(sub, m) for m in getattr(sub, "__all__", [])]
+        for m, n in names:
+            f = getattr(m, n, None)
+            if inspect.isfunction(f) and id(f) not in out and n not in _NO_JUNK:
+                out[id(f)] = (f"{m.__name__.removeprefix('fnnet.')}.{n}", f)
+    return sorted(out.values(), key=lambda t: t[0])
+
+
+def _required(f: Callable[..., object]) -> int:
+    import inspect
+
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in params if p.kind in kinds and p.default is inspect.Parameter.empty)
+
+
+@group("junk arguments")
+def _junk_cases() -> list[Case]:
+    out = []
+    for name, f in public_functions():
+        n = _required(f)
+        if n == 0:  # nothing to put junk into
+            continue
+        short = name.split(".")[-1]
+        for text, junk in _JUNK:
+            def call(tmp: Path, f: Callable[..., object] = f, n: int = n, junk: Callable[[], object] = junk) -> object:
+                return f(*[junk() for _ in range(n)])
+
+            out.append(Case(name, f"{text} for {'its' if n == 1 else f'each of its {n}'} required argument{'s' if n > 1 else ''}", call, "either", names=((short, name.split(".")[0], f"fnnet.{name.split('.')[0]}"),), reference="anything (a clear error is fine)", isolate=name.split(".")[0] in ("plot", "sweep"), timeout=10))
+    return out
+
+
+@group("checking gradients")
+def _check_cases() -> list[Case]:
+    from fnnet import check, layers, tree
+
+    @tree.pytree
+    @attrs.frozen
+    class Scale:
+        s: Any
+
+    def scale_layer() -> Any:
+        """The tour's layer ``p.s * x`` (wrong on a stack: s (M, F) meets x (M, N, F) as (N, F))."""
+        return layers.Layer(
+            lambda key, shape: (shape, Scale(np.ones(shape))),
+            lambda p, x: (p.s * x, x),
+            lambda p, x, dy: (Scale((dy * x).sum(axis=-2)), dy * p.s),
+            lambda p, x: p.s * x,
+            name="scale",
+        )
+
+    stacked = Scale(_rng(20).normal(size=(3, 4)))
+    x = _rng(21).normal(size=(3, 3, 4))  # 3 models, 3 examples: ambiguous
+    dense = layers.dense(3)
+    dp = dense.init(0, (4,))[1]
+    return [
+        Case("check.check_layer", "a layer wrong on stacks, checked with models == examples", lambda tmp: check.check_layer(scale_layer(), stacked, x), "either", names=(("check_layer",), ("x", "params", "models", "examples", "ambiguous")), check=lambda r: None if not r.ok else "the wrong layer passed the check", reference="a failed check (or a refusal of the ambiguous shapes)"),
+        Case("check.check_layer", "params of another layer", lambda tmp: check.check_layer(dense, layers.dense(5).init(0, (4,))[1], X), "raises", names=(("check_layer", "dense"), ("params",))),
+        Case("check.check_layer", "an integer x", lambda tmp: check.check_layer(dense, dp, X.astype(np.int64)), "either", names=(("check_layer", "dense"), ("x",)), check=lambda r: None if r.ok else "failed on an int x", reference="a passing check in float64"),
+        Case("check.check_loss", "a (N,) target for (N, 1) predictions", lambda tmp: check.check_loss(__import__("fnnet").losses.mse, np.ones((4, 1)), np.ones(4)), "raises", names=(("check_loss", "mse"), ("target",))),
+        Case("check.check_gradients", "eps = 0", lambda tmp: check.check_gradients(lambda xs: float(np.sum(xs[0] ** 2)), [np.ones(3)], [2 * np.ones(3)], ["w"], eps=0.0), "raises", names=(("check_gradients",), ("eps",))),
+        Case("check.check_gradients", "eps = NaN", lambda tmp: check.check_gradients(lambda xs: float(np.sum(xs[0] ** 2)), [np.ones(3)], [2 * np.ones(3)], ["w"], eps=float("nan")), "raises", names=(("check_gradients",), ("eps",))),
+        Case("check.check_gradients", "names shorter than inputs", lambda tmp: check.check_gradients(lambda xs: float(np.sum(xs[0] ** 2)), [np.ones(3), np.ones(2)], [2 * np.ones(3), 2 * np.ones(2)], ["w"]), "raises", names=(("check_gradients",), ("names",))),
+        Case("check.check_gradients", "a wrong gradient is caught", lambda tmp: check.check_gradients(lambda xs: float(np.sum(xs[0] ** 2)), [np.ones(3)], [np.ones(3)], ["w"]), "returns", check=lambda r: None if not r.ok else "a wrong gradient passed", reference="ok = False"),
+    ]
+
+
 KNOWN_FAILURES: dict[str, str] = {
     'layers.dense(3).backward: int64 dy': 'silently-wrong: accepted: returned tuple',
     'layers.dense(3).backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
@@ -2022,6 +2125,12 @@ KNOWN_FAILURES: dict[str, str] = {
     'layers.flatten().backward: None as dy': "internal-exception: AttributeError: 'NoneType' object has no attribute 'reshape'",
     'layers.dropout(0.5).apply: 0-d array as x': 'silently-wrong: accepted: returned array () float64',
     "layers.dropout(0.5).apply: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned array (4,) float64',
+    'layers.layer_norm().backward: int64 dy': 'silently-wrong: accepted: returned tuple',
+    'layers.layer_norm().backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
+    "layers.layer_norm().backward: rank-1 (one example's row) as dy": 'internal-exception: AxisError: axis -2 is out of bounds for array of dimension 1',
+    'layers.layer_norm().backward: empty (no examples) dy': 'internal-exception: ValueError: operands could not be broadcast together with shapes (0,4) (5,4)',
+    'layers.layer_norm().backward: nested list as dy': 'silently-wrong: accepted: returned tuple',
+    'layers.layer_norm().backward: None as dy': "internal-exception: TypeError: unsupported operand type(s) for *: 'NoneType' and 'float'",
     'layers.dropout(0.5).forward_keyed: 0-d array as x': 'silently-wrong: accepted: returned tuple (np.float64(0.0), np.float64(0.0))',
     "layers.dropout(0.5).forward_keyed: rank-1 (one example's row) as x": 'silently-wrong: accepted: returned tuple',
     'losses.softmax_cross_entropy: float16 pred': 'silently-wrong: accepted: returned tuple',
@@ -2180,6 +2289,181 @@ KNOWN_FAILURES: dict[str, str] = {
     'train.fit: two threads of one process on one checkpoint path': 'silently-wrong: accepted: returned FitResult',
     'train.load_checkpoint: like = params, not a TrainState': "internal-exception: AttributeError: 'tuple' object has no attribute 'params'",
     'data.read_idx: 200 MB of zeros gzipped (bad magic): refused without inflating': 'hang: MemoryError:',
+    'check.check_gradients: None for each of its 4 required arguments': "internal-exception: TypeError: 'NoneType' object is not iterable",
+    "check.check_gradients: the string 'x' for each of its 4 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'shape'",
+    'check.check_gradients: a list of floats for each of its 4 required arguments': "internal-exception: AttributeError: 'float' object has no attribute 'shape'",
+    'check.check_gradients: an object() for each of its 4 required arguments': "internal-exception: TypeError: 'object' object is not iterable",
+    'check.check_layer: None for each of its 3 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'forward_keyed'",
+    "check.check_layer: the string 'x' for each of its 3 required arguments": "internal-exception: ValueError: could not convert string to float: 'x'",
+    'check.check_layer: a list of floats for each of its 3 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'forward_keyed'",
+    'check.check_layer: an object() for each of its 3 required arguments': "internal-exception: TypeError: float() argument must be a string or a real number, not 'object'",
+    'check.check_loss: None for each of its 3 required arguments': "internal-exception: TypeError: 'NoneType' object is not callable",
+    "check.check_loss: the string 'x' for each of its 3 required arguments": "internal-exception: ValueError: could not convert string to float: 'x'",
+    'check.check_loss: a list of floats for each of its 3 required arguments': "internal-exception: TypeError: 'list' object is not callable",
+    'check.check_loss: an object() for each of its 3 required arguments': "internal-exception: TypeError: float() argument must be a string or a real number, not 'object'",
+    'check.check_model: None for each of its 5 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'forward'",
+    "check.check_model: the string 'x' for each of its 5 required arguments": "internal-exception: ValueError: could not convert string to float: 'x'",
+    'check.check_model: a list of floats for each of its 5 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'forward'",
+    'check.check_model: an object() for each of its 5 required arguments': "internal-exception: TypeError: float() argument must be a string or a real number, not 'object'",
+    'data.read_idx: None for its required argument': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not NoneType',
+    'data.read_idx: a list of floats for its required argument': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not list',
+    'data.read_idx: an object() for its required argument': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not object',
+    'io.check_writable: None for its required argument': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not NoneType',
+    'io.check_writable: a list of floats for its required argument': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not list',
+    'io.check_writable: an object() for its required argument': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not object',
+    'io.describe: None for its required argument': "internal-exception: AttributeError: 'NoneType' object has no attribute 'node'",
+    "io.describe: the string 'x' for its required argument": "internal-exception: AttributeError: 'str' object has no attribute 'node'",
+    'io.describe: a list of floats for its required argument': "internal-exception: AttributeError: 'list' object has no attribute 'node'",
+    'io.describe: an object() for its required argument': "internal-exception: AttributeError: 'object' object has no attribute 'node'",
+    'io.load: None for each of its 2 required arguments': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not NoneType',
+    'io.load: a list of floats for each of its 2 required arguments': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not list',
+    'io.load: an object() for each of its 2 required arguments': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not object',
+    'io.save: None for each of its 2 required arguments': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not NoneType',
+    'io.save: a list of floats for each of its 2 required arguments': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not list',
+    'layers.check_input: a list of floats for each of its 4 required arguments': "internal-exception: TypeError: [0.5, 1.5]: argument 'x' must be a numpy array, got a list (convert …",
+    'layers.check_input: an object() for each of its 4 required arguments': "internal-exception: TypeError: <object object at 0x7f0979ec76b0>: argument 'x' must be a numpy arra…",
+    'layers.init_stack: None for each of its 3 required arguments': "internal-exception: TypeError: object of type 'NoneType' has no len()",
+    "layers.init_stack: the string 'x' for each of its 3 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'init'",
+    'layers.init_stack: a list of floats for each of its 3 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'init'",
+    'layers.init_stack: an object() for each of its 3 required arguments': "internal-exception: TypeError: object of type 'object' has no len()",
+    'layers.initializers.fans: None for its required argument': "internal-exception: TypeError: object of type 'NoneType' has no len()",
+    'layers.initializers.fans: an object() for its required argument': "internal-exception: TypeError: object of type 'object' has no len()",
+    'layers.initializers.zeros: None for each of its 3 required arguments': 'internal-exception: TypeError: Use () not None as shape arguments',
+    "layers.initializers.zeros: the string 'x' for each of its 3 required arguments": "internal-exception: TypeError: 'str' object cannot be interpreted as an integer",
+    'layers.initializers.zeros: a list of floats for each of its 3 required arguments': "internal-exception: TypeError: 'float' object cannot be interpreted as an integer",
+    'layers.initializers.zeros: an object() for each of its 3 required arguments': "internal-exception: TypeError: expected a sequence of integers or a single integer, got '<object ob…",
+    'layers.mlp: None for its required argument': "internal-exception: TypeError: 'NoneType' object is not iterable",
+    'layers.mlp: an object() for its required argument': "internal-exception: TypeError: 'object' object is not iterable",
+    'layers.reshape: None for its required argument': "internal-exception: TypeError: 'NoneType' object is not iterable",
+    'layers.reshape: an object() for its required argument': "internal-exception: TypeError: 'object' object is not iterable",
+    'layers.residual: None for its required argument': "internal-exception: AttributeError: 'NoneType' object has no attribute 'name'",
+    "layers.residual: the string 'x' for its required argument": "internal-exception: AttributeError: 'str' object has no attribute 'name'",
+    'layers.residual: a list of floats for its required argument': "internal-exception: AttributeError: 'list' object has no attribute 'name'",
+    'layers.residual: an object() for its required argument': "internal-exception: AttributeError: 'object' object has no attribute 'name'",
+    'layers.state.apply: None for each of its 4 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'state'",
+    "layers.state.apply: the string 'x' for each of its 4 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'state'",
+    'layers.state.apply: a list of floats for each of its 4 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'state'",
+    'layers.state.apply: an object() for each of its 4 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'state'",
+    "layers.state.attach: the string 'x' for each of its 2 required arguments": "internal-exception: NotAnAttrsClassError: <class 'str'> is not an attrs-decorated class.",
+    'layers.state.attach: a list of floats for each of its 2 required arguments': "internal-exception: NotAnAttrsClassError: <class 'list'> is not an attrs-decorated class.",
+    'layers.state.attach: an object() for each of its 2 required arguments': "internal-exception: NotAnAttrsClassError: <class 'object'> is not an attrs-decorated class.",
+    'layers.state.compose: None for its required argument': "internal-exception: TypeError: 'NoneType' object is not iterable",
+    "layers.state.compose: the string 'x' for its required argument": "internal-exception: AttributeError: 'str' object has no attribute 'state'",
+    'layers.state.compose: a list of floats for its required argument': "internal-exception: AttributeError: 'float' object has no attribute 'state'",
+    'layers.state.compose: an object() for its required argument': "internal-exception: TypeError: 'object' object is not iterable",
+    'layers.state.forward: None for each of its 4 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'state'",
+    "layers.state.forward: the string 'x' for each of its 4 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'state'",
+    'layers.state.forward: a list of floats for each of its 4 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'state'",
+    'layers.state.forward: an object() for each of its 4 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'state'",
+    'layers.state.freeze: None for each of its 2 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'state'",
+    "layers.state.freeze: the string 'x' for each of its 2 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'state'",
+    'layers.state.freeze: a list of floats for each of its 2 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'state'",
+    'layers.state.freeze: an object() for each of its 2 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'state'",
+    'layers.state.init: None for each of its 3 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'init'",
+    "layers.state.init: the string 'x' for each of its 3 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'init'",
+    'layers.state.init: a list of floats for each of its 3 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'init'",
+    'layers.state.init: an object() for each of its 3 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'init'",
+    'layers.state.init_stack: None for each of its 3 required arguments': "internal-exception: TypeError: object of type 'NoneType' has no len()",
+    "layers.state.init_stack: the string 'x' for each of its 3 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'init'",
+    'layers.state.init_stack: a list of floats for each of its 3 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'init'",
+    'layers.state.init_stack: an object() for each of its 3 required arguments': "internal-exception: TypeError: object of type 'object' has no len()",
+    'layers.state.of: None for its required argument': "internal-exception: AttributeError: 'NoneType' object has no attribute 'state'",
+    "layers.state.of: the string 'x' for its required argument": "internal-exception: AttributeError: 'str' object has no attribute 'state'",
+    'layers.state.of: a list of floats for its required argument': "internal-exception: AttributeError: 'list' object has no attribute 'state'",
+    'layers.state.of: an object() for its required argument': "internal-exception: AttributeError: 'object' object has no attribute 'state'",
+    "optim.apply_updates: the string 'x' for each of its 2 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'dtype'",
+    'optim.apply_updates: a list of floats for each of its 2 required arguments': "internal-exception: AttributeError: 'float' object has no attribute 'dtype'",
+    'optim.apply_updates: an object() for each of its 2 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'dtype'",
+    "optim.lift: the string 'x' for each of its 2 required arguments": "internal-exception: TypeError: 'str' object is not callable",
+    'optim.lift: a list of floats for each of its 2 required arguments': "internal-exception: TypeError: 'list' object is not callable",
+    'optim.lift: an object() for each of its 2 required arguments': "internal-exception: TypeError: 'object' object is not callable",
+    'optim.numerics.flush_subnormals: None for its required argument': "internal-exception: TypeError: bad operand type for abs(): 'NoneType'",
+    "optim.numerics.flush_subnormals: the string 'x' for its required argument": "internal-exception: UFuncTypeError: ufunc 'absolute' did not contain a loop with signature matching…",
+    'optim.numerics.flush_subnormals: a list of floats for its required argument': "internal-exception: AttributeError: 'list' object has no attribute 'dtype'",
+    'optim.numerics.flush_subnormals: an object() for its required argument': "internal-exception: TypeError: bad operand type for abs(): 'object'",
+    'optim.numerics.root_ema_of_squares: None for each of its 3 required arguments': "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'NoneType' and 'float'",
+    "optim.numerics.root_ema_of_squares: the string 'x' for each of its 3 required arguments": "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'str' and 'float'",
+    'optim.numerics.root_ema_of_squares: a list of floats for each of its 3 required arguments': "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'list' and 'float'",
+    'optim.numerics.root_ema_of_squares: an object() for each of its 3 required arguments': "internal-exception: TypeError: unsupported operand type(s) for ** or pow(): 'object' and 'float'",
+    'optim.numerics.root_sum_of_squares: None for each of its 2 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'hypot'",
+    "optim.numerics.root_sum_of_squares: the string 'x' for each of its 2 required arguments": "internal-exception: TypeError: ufunc 'hypot' not supported for the input types, and the inputs coul…",
+    'optim.numerics.root_sum_of_squares: an object() for each of its 2 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'hypot'",
+    'optim.per_model: None for each of its 2 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'ndim'",
+    "optim.per_model: the string 'x' for each of its 2 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'ndim'",
+    'optim.per_model: a list of floats for each of its 2 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'ndim'",
+    'optim.per_model: an object() for each of its 2 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'ndim'",
+    'plot.cell_curves: None for its required argument': "internal-exception: TypeError: 'NoneType' object is not iterable",
+    "plot.cell_curves: the string 'x' for its required argument": "internal-exception: AttributeError: 'str' object has no attribute 'get'",
+    'plot.cell_curves: a list of floats for its required argument': "internal-exception: AttributeError: 'float' object has no attribute 'get'",
+    'plot.cell_curves: an object() for its required argument': "internal-exception: TypeError: 'object' object is not iterable",
+    'plot.class_colors: None for its required argument': "internal-exception: TypeError: '<=' not supported between instances of 'NoneType' and 'int'",
+    "plot.class_colors: the string 'x' for its required argument": "internal-exception: TypeError: '<=' not supported between instances of 'str' and 'int'",
+    'plot.class_colors: a list of floats for its required argument': "internal-exception: TypeError: '<=' not supported between instances of 'list' and 'int'",
+    'plot.class_colors: an object() for its required argument': "internal-exception: TypeError: '<=' not supported between instances of 'object' and 'int'",
+    'plot.heatmap: None for each of its 4 required arguments': "internal-exception: TypeError: 'NoneType' object is not iterable",
+    "plot.heatmap: the string 'x' for each of its 4 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'pivot'",
+    'plot.heatmap: a list of floats for each of its 4 required arguments': "internal-exception: TypeError: argument of type 'float' is not iterable",
+    'plot.heatmap: an object() for each of its 4 required arguments': "internal-exception: TypeError: 'object' object is not iterable",
+    'plot.learning_curve: None for its required argument': 'internal-exception: AssertionError:',
+    "plot.learning_curve: the string 'x' for its required argument": "internal-exception: ValueError: could not convert string to float: 'x'",
+    'plot.learning_curve: an object() for its required argument': "internal-exception: TypeError: float() argument must be a string or a real number, not 'object'",
+    "plot.stacked_curves: the string 'x' for its required argument": "internal-exception: ValueError: could not convert string to float: 'x'",
+    'plot.stacked_curves: an object() for its required argument': "internal-exception: TypeError: float() argument must be a string or a real number, not 'object'",
+    'random.split: None for each of its 2 required arguments': "internal-exception: TypeError: 'NoneType' object cannot be interpreted as an integer",
+    "random.split: the string 'x' for each of its 2 required arguments": "internal-exception: TypeError: 'str' object cannot be interpreted as an integer",
+    'random.split: a list of floats for each of its 2 required arguments': "internal-exception: TypeError: 'list' object cannot be interpreted as an integer",
+    'random.split: an object() for each of its 2 required arguments': "internal-exception: TypeError: 'object' object cannot be interpreted as an integer",
+    'sweep.init_stack: None for each of its 3 required arguments': "internal-exception: TypeError: 'NoneType' object is not iterable",
+    "sweep.init_stack: the string 'x' for each of its 3 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'init'",
+    'sweep.init_stack: a list of floats for each of its 3 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'init'",
+    'sweep.init_stack: an object() for each of its 3 required arguments': "internal-exception: TypeError: 'object' object is not iterable",
+    'sweep.label: None for its required argument': "internal-exception: AttributeError: 'NoneType' object has no attribute 'items'",
+    "sweep.label: the string 'x' for its required argument": "internal-exception: AttributeError: 'str' object has no attribute 'items'",
+    'sweep.label: a list of floats for its required argument': "internal-exception: AttributeError: 'list' object has no attribute 'items'",
+    'sweep.label: an object() for its required argument': "internal-exception: AttributeError: 'object' object has no attribute 'items'",
+    'train.first_below: None for each of its 2 required arguments': "internal-exception: TypeError: '<' not supported between instances of 'NoneType' and 'NoneType'",
+    "train.first_below: the string 'x' for each of its 2 required arguments": "internal-exception: AttributeError: 'bool' object has no attribute 'any'",
+    'train.first_below: a list of floats for each of its 2 required arguments': "internal-exception: AttributeError: 'bool' object has no attribute 'any'",
+    'train.first_below: an object() for each of its 2 required arguments': "internal-exception: TypeError: '<' not supported between instances of 'object' and 'object'",
+    'train.fit: None for each of its 5 required arguments': "internal-exception: TypeError: fit() missing 1 required keyword-only argument: 'epochs'",
+    "train.fit: the string 'x' for each of its 5 required arguments": "internal-exception: TypeError: fit() missing 1 required keyword-only argument: 'epochs'",
+    'train.fit: a list of floats for each of its 5 required arguments': "internal-exception: TypeError: fit() missing 1 required keyword-only argument: 'epochs'",
+    'train.fit: an object() for each of its 5 required arguments': "internal-exception: TypeError: fit() missing 1 required keyword-only argument: 'epochs'",
+    'train.init_state: None for each of its 2 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'init'",
+    "train.init_state: the string 'x' for each of its 2 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'init'",
+    'train.init_state: a list of floats for each of its 2 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'init'",
+    'train.init_state: an object() for each of its 2 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'init'",
+    'train.load_checkpoint: None for each of its 2 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'params'",
+    "train.load_checkpoint: the string 'x' for each of its 2 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'params'",
+    'train.load_checkpoint: a list of floats for each of its 2 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'params'",
+    'train.load_checkpoint: an object() for each of its 2 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'params'",
+    'train.make_step: None for each of its 3 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'backward'",
+    "train.make_step: the string 'x' for each of its 3 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'backward'",
+    'train.make_step: a list of floats for each of its 3 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'backward'",
+    'train.make_step: an object() for each of its 3 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'backward'",
+    'train.scan: None for each of its 3 required arguments': "internal-exception: TypeError: 'NoneType' object is not iterable",
+    "train.scan: the string 'x' for each of its 3 required arguments": "internal-exception: TypeError: 'str' object is not callable",
+    'train.scan: a list of floats for each of its 3 required arguments': "internal-exception: TypeError: 'list' object is not callable",
+    'train.scan: an object() for each of its 3 required arguments': "internal-exception: TypeError: 'object' object is not iterable",
+    'tree.add: an object() for each of its 2 required arguments': "internal-exception: TypeError: unsupported operand type(s) for +: 'object' and 'object'",
+    "tree.global_norm: the string 'x' for its required argument": "internal-exception: UFuncTypeError: ufunc 'absolute' did not contain a loop with signature matching…",
+    'tree.global_norm: an object() for its required argument': "internal-exception: TypeError: bad operand type for abs(): 'object'",
+    "tree.map: the string 'x' for each of its 2 required arguments": "internal-exception: TypeError: 'str' object is not callable",
+    'tree.map: a list of floats for each of its 2 required arguments': "internal-exception: TypeError: 'list' object is not callable",
+    'tree.map: an object() for each of its 2 required arguments': "internal-exception: TypeError: 'object' object is not callable",
+    'tree.register: a list of floats for each of its 3 required arguments': "internal-exception: TypeError: unhashable type: 'list'",
+    "tree.scale: the string 'x' for each of its 2 required arguments": "internal-exception: TypeError: can't multiply sequence by non-int of type 'str'",
+    'tree.scale: a list of floats for each of its 2 required arguments': "internal-exception: TypeError: can't multiply sequence by non-int of type 'float'",
+    'tree.scale: an object() for each of its 2 required arguments': "internal-exception: TypeError: unsupported operand type(s) for *: 'object' and 'object'",
+    "tree.sub: the string 'x' for each of its 2 required arguments": "internal-exception: UFuncTypeError: ufunc 'subtract' did not contain a loop with signature matching…",
+    'tree.sub: an object() for each of its 2 required arguments': "internal-exception: TypeError: unsupported operand type(s) for -: 'object' and 'object'",
+    "tree.vdot: the string 'x' for each of its 2 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'dtype'",
+    'tree.vdot: a list of floats for each of its 2 required arguments': "internal-exception: AttributeError: 'float' object has no attribute 'dtype'",
+    'tree.vdot: an object() for each of its 2 required arguments': "internal-exception: AttributeError: 'object' object has no attribute 'dtype'",
+    'check.check_layer: params of another layer': 'silently-wrong: accepted: returned GradCheck',
+    'check.check_gradients: eps = 0': 'internal-exception: ZeroDivisionError: float division by zero',
+    'check.check_gradients: eps = NaN': 'silently-wrong: accepted: returned GradCheck',
+    'check.check_gradients: names shorter than inputs': 'internal-exception: ValueError: zip() argument 3 is shorter than arguments 1-2',
     'stack: dropout(0.5).forward_keyed, the same key': 'dropout draws one mask for the whole stack: models 1, 2 get other masks than alone with the same key',
     'stack: fit: until=loss_below(0.2495): each model stops at its own epoch': 'loss_below stops the stack only when every model is below; models that got there first train on',
     'stack: fit: patience=2 on val_data: each model keeps its own best params': 'a model out of patience keeps training in a stack and its best params can still change',

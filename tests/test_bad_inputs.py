@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # scri
 import bad_inputs  # noqa: E402
 
 CASES = bad_inputs.cases()
+INDEX = {c.id: i for i, c in enumerate(CASES)}
 
 
 def _param(case: bad_inputs.Case) -> Any:
@@ -32,9 +33,16 @@ def _param(case: bad_inputs.Case) -> Any:
     return pytest.param(case, id=case.id, marks=marks)
 
 
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cases")  # one folder per case below: cheaper than tmp_path
+
+
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
-def test_case(case: bad_inputs.Case, tmp_path: Path) -> None:
-    outcome = bad_inputs.run(case, tmp_path)
+def test_case(case: bad_inputs.Case, scratch: Path) -> None:
+    folder = scratch / f"case{INDEX[case.id]}"
+    folder.mkdir()
+    outcome = bad_inputs.run(case, folder)
     assert outcome.verdict not in bad_inputs.FAILING, (
         f"{outcome.verdict}: {case.id}: expected {case.expected()}; got {outcome.what}"
     )
