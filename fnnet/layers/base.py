@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Layer",
     "init_stack",
+    "over_examples",
     "check_input",
     "check_model_axes",
     "quiet_floats",
@@ -89,6 +90,22 @@ class Layer(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Layer({self.name})"
+
+
+def over_examples(a: Array) -> Array:
+    """A per-model parameter ``(*models, F)`` as ``(*models, 1, F)``: it then broadcasts over
+    the examples axis of an input ``(*models, N, F)``, one row per model — what a layer's own
+    elementwise params need to stay correct on a stack (``p.s * x`` alone would pair model ``m``
+    with example ``m`` whenever the counts happen to match).
+
+    >>> s = np.array([[1.0, 2.0], [10.0, 20.0]])  # 2 models, 2 features
+    >>> x = np.ones((2, 3, 2))                    # 2 models, 3 examples each
+    >>> (over_examples(s) * x)[1]                 # model 1's examples, scaled by model 1's s
+    array([[10., 20.],
+           [10., 20.],
+           [10., 20.]])
+    """
+    return a[..., None, :]
 
 
 def init_stack(layer: Layer[P, Any], keys: Sequence[Key], input_shape: Shape) -> tuple[Shape, P]:
