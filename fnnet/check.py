@@ -29,7 +29,7 @@ import numpy as np
 
 from fnnet import tree
 from fnnet.arrays import Array
-from fnnet.layers.base import Layer
+from fnnet.layers.base import Layer, examples_axis
 from fnnet.losses import Loss
 from fnnet.random import Key, generator
 
@@ -147,6 +147,34 @@ def _forward(layer: Layer[Any, Any], params: Any, x: Array, key: Key | None) -> 
     return layer.forward(params, x)
 
 
+def _detect_pairing(layer: Layer[Any, Any], params: Any, x: Array, key: Key) -> None:
+    """With as many examples as models, a layer that pairs model ``m`` with example ``m`` by
+    broadcasting (instead of :func:`fnnet.layers.over_examples`) would pass a gradient check:
+    run it once more with one more example and refuse it if the examples axis does not follow."""
+    try:
+        axis, lead = examples_axis("check_layer", "x", layer, params, x)
+    except ValueError:
+        return  # a layer whose init cannot say: nothing to compare
+    n = x.shape[axis]
+    if not lead or n not in lead:
+        return
+    more = np.concatenate([x, np.take(x, [0], axis=axis)], axis=axis)
+    try:
+        y = _forward(layer, params, x, key)[0]
+        y_more = _forward(layer, params, more, key)[0]
+        grew = [i for i, (a, b) in enumerate(zip(y.shape, y_more.shape, strict=True)) if a != b]
+        ok = len(grew) == 1 and y_more.shape[grew[0]] == n + 1
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"check_layer: {layer.name} does not keep the examples axis of x {x.shape} ({n} "
+            f"examples, params of {lead} models): it works with {n} examples but not with "
+            f"{n + 1}, so it pairs each model with one example by broadcasting; broadcast "
+            "per-model params with layers.over_examples"
+        )
+
+
 def check_layer(
     layer: Layer[Any, Any],
     params: Any,
@@ -171,6 +199,7 @@ def check_layer(
     (False, 'x[0, 1]', 2.0)
     """
     params, x = _to64(params), np.array(x, dtype=np.float64)
+    _detect_pairing(layer, params, x, key)
     p_leaves, treedef = tree.flatten(params)
     p_leaves = [np.array(p, dtype=np.float64) for p in p_leaves]
     params = tree.unflatten(treedef, p_leaves)

@@ -29,7 +29,7 @@ from fnnet import io, tree
 from fnnet.arrays import Array, IntArray
 from fnnet.checkpoint import load_checkpoint
 from fnnet.kernels import plan as kernel_plan
-from fnnet.layers.base import Layer, quiet_floats
+from fnnet.layers.base import Layer, examples_axis, quiet_floats
 from fnnet.losses import Loss
 from fnnet.optim.base import Optimizer, apply_updates
 from fnnet.progress import Progress, epoch_line
@@ -396,34 +396,6 @@ def _check_pair(fn: str, arg: str, data: object) -> tuple[Array, Any]:
     return data[0], data[1]
 
 
-def _model_axes(fn: str, params: Any, single: Any) -> tuple[int, ...]:
-    """The leading (model) axes of ``params`` over a single model's ``single`` params; a
-    ``ValueError`` when ``params`` are not of this model (structure or shapes)."""
-    if tree.structure(params) != tree.structure(single):
-        raise ValueError(
-            f"{fn}: argument 'params' has structure {tree.structure(params)!r}, but the model "
-            f"makes {tree.structure(single)!r}: were they made by another model?"
-        )
-    lead: tuple[int, ...] | None = None
-    for p, s, where in zip(
-        tree.leaves(params), tree.leaves(single), tree.paths(single), strict=True
-    ):
-        p_shape, s_shape = np.shape(p), np.shape(s)
-        extra = len(p_shape) - len(s_shape)
-        if (
-            extra < 0
-            or p_shape[extra:] != s_shape
-            or (lead is not None and p_shape[:extra] != lead)
-        ):
-            raise ValueError(
-                f"{fn}: params{where} has shape {p_shape}, but the model makes {s_shape} "
-                f"(with any leading model axes {lead if lead is not None else ''}): were the "
-                "params made by another model?"
-            )
-        lead = p_shape[:extra]
-    return lead or ()
-
-
 def _check_params_values(fn: str, params: Any) -> None:
     """Every leaf of ``params`` a finite float32 or float64 array."""
     for leaf, where in zip(tree.leaves(params), tree.paths(params), strict=True):
@@ -442,26 +414,14 @@ def _check_params_values(fn: str, params: Any) -> None:
 def _locate(fn: str, arg: str, model: Layer[Any, Any], params: Any, data: object) -> _Data:
     """Check ``data`` against the model and ``params`` and find its examples axis."""
     x, y = _check_pair(fn, arg, data)
-    problem: Exception | None = None
-    for k in range(max(1, x.ndim - 1)):
-        try:
-            _, single = model.init(0, tuple(x.shape[k + 1 :]))
-        except (ValueError, TypeError) as e:
-            problem = problem or e
-            continue
-        lead = _model_axes(fn, params, single)
-        if k == 0 or x.shape[:k] == lead:
-            y_axis = k if y.ndim > k and y.shape[:k] == lead else 0
-            if y.shape[y_axis] != x.shape[k]:
-                raise ValueError(
-                    f"{fn}: x and y in {arg!r} must have the same number of examples, got x "
-                    f"{x.shape} and y {y.shape}"
-                )
-            return _Data(x, y, k, y_axis)
-    raise ValueError(
-        f"{fn}: x in {arg!r} of shape {x.shape} fits neither (examples, *input) nor "
-        f"(*models, examples, *input) for this model: {problem}"
-    )
+    k, lead = examples_axis(fn, f"x in {arg!r}", model, params, x)
+    y_axis = k if y.ndim > k and y.shape[:k] == lead else 0
+    if y.shape[y_axis] != x.shape[k]:
+        raise ValueError(
+            f"{fn}: x and y in {arg!r} must have the same number of examples, got x "
+            f"{x.shape} and y {y.shape}"
+        )
+    return _Data(x, y, k, y_axis)
 
 
 def _evaluate(

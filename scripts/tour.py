@@ -38,25 +38,32 @@ result = train.fit(net, losses.mse, optim.Optimizer(init, update), params, (x, y
 print("sign descent: loss", result.history.loss[0], "->", result.history.loss[-1])
 
 
-# 4. Your own layer (y = s ⊙ x), its gradient checked against finite differences.
+# 4. Your own layer (y = s ⊙ x), its gradient checked against finite differences, also on a
+#    stack of 3 models (over_examples lines each model's s up with its own examples).
 @fnnet.tree.pytree
 @attrs.frozen
 class ScaleParams:
-    s: Array
+    s: Array  # (*models, features)
 
 
 def scale_init(key: Key, shape: Shape) -> tuple[Shape, ScaleParams]:
     return shape, ScaleParams(np.random.default_rng(key).normal(size=shape))
 
 
+def scale_apply(p: ScaleParams, x: Array) -> Array:
+    return layers.over_examples(p.s) * x
+
+
 def scale_forward(p: ScaleParams, x: Array) -> tuple[Array, Array]:
-    return p.s * x, x  # output, residual for backward
+    return scale_apply(p, x), x  # output, residual for backward
 
 
 def scale_backward(p: ScaleParams, x: Array, dy: Array) -> tuple[ScaleParams, Array]:
-    return ScaleParams(np.sum(dy * x, axis=-2)), dy * p.s  # (dparams, dx)
+    return ScaleParams(np.sum(dy * x, axis=-2)), dy * layers.over_examples(p.s)  # (dp, dx)
 
 
-scale = layers.Layer(scale_init, scale_forward, scale_backward, lambda p, x: p.s * x)
+scale = layers.Layer(scale_init, scale_forward, scale_backward, scale_apply, name="scale")
 _, sp = scale.init(0, (3,))
 print(check.check_layer(scale, sp, np.ones((4, 3))))
+_, stacked = layers.init_stack(scale, [0, 1, 2], (3,))
+print(check.check_layer(scale, stacked, np.ones((3, 4, 3))).ok)

@@ -74,3 +74,29 @@ def test_max_elements_samples() -> None:
     _, p = layer.init(0, (6,))
     result = check.check_layer(layer, p, np.ones((3, 6)), max_elements=5)
     assert result.ok and result.checked == 15
+
+
+def test_check_layer_detects_params_paired_with_examples_by_broadcasting() -> None:
+    @tree.pytree
+    @attrs.frozen
+    class S:
+        s: Any
+
+    wrong = layers.Layer(  # p.s * x: pairs model m with example m on a stack
+        lambda key, shape: (shape, S(np.ones(shape))),
+        lambda p, x: (p.s * x, x),
+        lambda p, x, dy: (S(np.sum(dy * x, axis=-2)), dy * p.s),
+        lambda p, x: p.s * x,
+    )
+    _, p = layers.init_stack(wrong, [0, 1, 2], (2,))
+    with pytest.raises(ValueError, match="pairs each model with one example"):
+        check.check_layer(wrong, p, np.ones((3, 2)))  # 3 examples, 3 models: looks fine alone
+    with pytest.raises(ValueError):  # another count: the broadcasting bug shows by itself
+        check.check_layer(wrong, p, np.ones((4, 2)))
+    right = layers.Layer(
+        lambda key, shape: (shape, S(np.ones(shape))),
+        lambda p, x: (layers.over_examples(p.s) * x, x),
+        lambda p, x, dy: (S(np.sum(dy * x, axis=-2)), dy * layers.over_examples(p.s)),
+        lambda p, x: layers.over_examples(p.s) * x,
+    )
+    assert check.check_layer(right, p, np.ones((3, 3, 2))).ok

@@ -12,7 +12,7 @@ from fnnet.layers.activations import (
     softplus,
     tanh,
 )
-from fnnet.layers.base import Layer, check_input, init_stack
+from fnnet.layers.base import Layer, check_input, init_stack, over_examples
 from fnnet.layers.branches import fan_in_concat, fan_in_sum, fan_out, parallel, residual
 from fnnet.layers.combinators import Serial, mlp, serial
 from fnnet.layers.conv import ConvParams, conv2d
@@ -46,6 +46,7 @@ __all__ = [
     "ConvParams",
     "check_input",
     "init_stack",
+    "over_examples",
     "initializers",
     "spec",
     "dense",

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Layer",
     "init_stack",
+    "over_examples",
+    "model_axes",
+    "examples_axis",
     "check_input",
     "check_model_axes",
     "quiet_floats",
@@ -89,6 +92,89 @@ class Layer(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Layer({self.name})"
+
+
+def model_axes(fn: str, params: Any, single: Any) -> tuple[int, ...]:
+    """The leading (model) axes of ``params`` over a single model's ``single`` params; a
+    ``ValueError`` when ``params`` are not of this model (structure or shapes).
+
+    >>> model_axes("f", {"w": np.zeros((3, 2, 4))}, {"w": np.zeros((2, 4))})
+    (3,)
+    """
+    if tree.structure(params) != tree.structure(single):
+        raise ValueError(
+            f"{fn}: argument 'params' has structure {tree.structure(params)!r}, but the model "
+            f"makes {tree.structure(single)!r}: were they made by another model?"
+        )
+    lead: tuple[int, ...] | None = None
+    for p, s, where in zip(
+        tree.leaves(params), tree.leaves(single), tree.paths(single), strict=True
+    ):
+        p_shape, s_shape = np.shape(p), np.shape(s)
+        extra = len(p_shape) - len(s_shape)
+        if (
+            extra < 0
+            or p_shape[extra:] != s_shape
+            or (lead is not None and p_shape[:extra] != lead)
+        ):
+            raise ValueError(
+                f"{fn}: params{where} has shape {p_shape}, but the model makes {s_shape} "
+                f"(with any leading model axes {lead if lead is not None else ''}): were the "
+                "params made by another model?"
+            )
+        lead = p_shape[:extra]
+    return lead or ()
+
+
+def examples_axis(
+    fn: str, arg: str, layer: Layer[Any, Any], params: Any, x: Array
+) -> tuple[int, tuple[int, ...]]:
+    """Where the examples of ``x`` are for ``layer`` with ``params``, and the params' model axes.
+
+    ``x`` is ``(N, *input)`` when it is shared by every model of a stack, or
+    ``(*models, N, *input)`` per model: the examples axis is 0 or the number of model axes.
+    Found by asking ``layer.init`` for the params of a single model at each candidate input
+    shape and comparing with ``params`` (never by guessing from sizes); a ``ValueError`` says
+    when ``x`` or ``params`` do not fit the layer.
+
+    >>> from fnnet import layers
+    >>> net = layers.dense(4)
+    >>> _, p = init_stack(net, [0, 1, 2], (2,))
+    >>> examples_axis("f", "x", net, p, np.zeros((5, 2)))  # shared by the 3 models
+    (0, (3,))
+    >>> examples_axis("f", "x", net, p, np.zeros((3, 5, 2)))  # one batch per model
+    (1, (3,))
+    """
+    problem: Exception | None = None
+    for k in range(max(1, x.ndim - 1)):
+        try:
+            _, single = layer.init(0, tuple(x.shape[k + 1 :]))
+        except (ValueError, TypeError) as e:
+            problem = problem or e
+            continue
+        lead = model_axes(fn, params, single)
+        if k == 0 or x.shape[:k] == lead:
+            return k, lead
+    raise ValueError(
+        f"{fn}: {arg} of shape {x.shape} fits neither (examples, *input) nor "
+        f"(*models, examples, *input) for this model: {problem}"
+    )
+
+
+def over_examples(a: Array) -> Array:
+    """A per-model parameter ``(*models, F)`` as ``(*models, 1, F)``: it then broadcasts over
+    the examples axis of an input ``(*models, N, F)``, one row per model — what a layer's own
+    elementwise params need to stay correct on a stack (``p.s * x`` alone would pair model ``m``
+    with example ``m`` whenever the counts happen to match).
+
+    >>> s = np.array([[1.0, 2.0], [10.0, 20.0]])  # 2 models, 2 features
+    >>> x = np.ones((2, 3, 2))                    # 2 models, 3 examples each
+    >>> (over_examples(s) * x)[1]                 # model 1's examples, scaled by model 1's s
+    array([[10., 20.],
+           [10., 20.],
+           [10., 20.]])
+    """
+    return a[..., None, :]
 
 
 def init_stack(layer: Layer[P, Any], keys: Sequence[Key], input_shape: Shape) -> tuple[Shape, P]:
