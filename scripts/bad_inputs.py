@@ -1971,7 +1971,7 @@ _JUNK: tuple[tuple[str, Callable[[], object]], ...] = (
     ("a list of floats", lambda: [0.5, 1.5]),
     ("an object()", object),
 )
-_NO_JUNK = frozenset({"fashion_mnist", "cache_dir", "fashion_mnist_dirs", "xor", "quiet_floats", "is_quiet", "run", "run_task"})
+_NO_JUNK = frozenset({"check_input", "fashion_mnist", "cache_dir", "fashion_mnist_dirs", "xor", "quiet_floats", "is_quiet", "run", "run_task"})
 """Functions that download, need no arguments, or start an executor: probed elsewhere."""
 
 
@@ -2000,30 +2000,34 @@ def public_functions() -> list[tuple[str, Callable[..., object]]]:
     return sorted(out.values(), key=lambda t: t[0])
 
 
-def _required(f: Callable[..., object]) -> int:
+def _required(f: Callable[..., object]) -> tuple[int, tuple[str, ...]]:
+    """How many positional arguments ``f`` requires, and its required keyword-only ones."""
     import inspect
 
     try:
-        params = inspect.signature(f).parameters.values()
+        params = list(inspect.signature(f).parameters.values())
     except (TypeError, ValueError):
-        return 1
+        return 1, ()
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(1 for p in params if p.kind in kinds and p.default is inspect.Parameter.empty)
+    empty = inspect.Parameter.empty
+    positional = sum(1 for p in params if p.kind in kinds and p.default is empty)
+    keywords = tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is empty)
+    return positional, keywords
 
 
 @group("junk arguments")
 def _junk_cases() -> list[Case]:
     out = []
     for name, f in public_functions():
-        n = _required(f)
-        if n == 0:  # nothing to put junk into
+        n, keywords = _required(f)
+        if n + len(keywords) == 0:  # nothing to put junk into
             continue
         short = name.split(".")[-1]
         for text, junk in _JUNK:
-            def call(tmp: Path, f: Callable[..., object] = f, n: int = n, junk: Callable[[], object] = junk) -> object:
-                return f(*[junk() for _ in range(n)])
+            def call(tmp: Path, f: Callable[..., object] = f, n: int = n, kw: tuple[str, ...] = keywords, junk: Callable[[], object] = junk) -> object:
+                return f(*[junk() for _ in range(n)], **{k: junk() for k in kw})
 
-            out.append(Case(name, f"{text} for {'its' if n == 1 else f'each of its {n}'} required argument{'s' if n > 1 else ''}", call, "either", names=((short, name.split(".")[0], f"fnnet.{name.split('.')[0]}"),), reference="anything (a clear error is fine)", isolate=name.split(".")[0] in ("plot", "sweep"), timeout=10))
+            out.append(Case(name, f"{text} for {'its' if n + len(keywords) == 1 else f'each of its {n + len(keywords)}'} required argument{'s' if n + len(keywords) > 1 else ''}", call, "either", names=((short, name.split(".")[0], f"fnnet.{name.split('.')[0]}"),), reference="anything (a clear error is fine)", isolate=name.split(".")[0] in ("plot", "sweep"), timeout=10))
     return out
 
 
@@ -2320,8 +2324,6 @@ KNOWN_FAILURES: dict[str, str] = {
     'io.load: an object() for each of its 2 required arguments': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not object',
     'io.save: None for each of its 2 required arguments': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not NoneType',
     'io.save: a list of floats for each of its 2 required arguments': 'internal-exception: TypeError: expected str, bytes or os.PathLike object, not list',
-    'layers.check_input: a list of floats for each of its 4 required arguments': "internal-exception: TypeError: [0.5, 1.5]: argument 'x' must be a numpy array, got a list (convert …",
-    'layers.check_input: an object() for each of its 4 required arguments': "internal-exception: TypeError: <object object at 0x7f0979ec76b0>: argument 'x' must be a numpy arra…",
     'layers.init_stack: None for each of its 3 required arguments': "internal-exception: TypeError: object of type 'NoneType' has no len()",
     "layers.init_stack: the string 'x' for each of its 3 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'init'",
     'layers.init_stack: a list of floats for each of its 3 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'init'",
@@ -2429,10 +2431,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "train.first_below: the string 'x' for each of its 2 required arguments": "internal-exception: AttributeError: 'bool' object has no attribute 'any'",
     'train.first_below: a list of floats for each of its 2 required arguments': "internal-exception: AttributeError: 'bool' object has no attribute 'any'",
     'train.first_below: an object() for each of its 2 required arguments': "internal-exception: TypeError: '<' not supported between instances of 'object' and 'object'",
-    'train.fit: None for each of its 5 required arguments': "internal-exception: TypeError: fit() missing 1 required keyword-only argument: 'epochs'",
-    "train.fit: the string 'x' for each of its 5 required arguments": "internal-exception: TypeError: fit() missing 1 required keyword-only argument: 'epochs'",
-    'train.fit: a list of floats for each of its 5 required arguments': "internal-exception: TypeError: fit() missing 1 required keyword-only argument: 'epochs'",
-    'train.fit: an object() for each of its 5 required arguments': "internal-exception: TypeError: fit() missing 1 required keyword-only argument: 'epochs'",
     'train.init_state: None for each of its 2 required arguments': "internal-exception: AttributeError: 'NoneType' object has no attribute 'init'",
     "train.init_state: the string 'x' for each of its 2 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'init'",
     'train.init_state: a list of floats for each of its 2 required arguments': "internal-exception: AttributeError: 'list' object has no attribute 'init'",
