@@ -1125,6 +1125,21 @@ def run_all(selected: list[Case]) -> list[tuple[Case, Outcome]]:
         return results
 
 
+def coverage(results: list[tuple[Case, Outcome]]) -> list[str]:
+    """Which public functions the cases call (by name), and which they do not."""
+    counts: dict[str, int] = {}
+    for name, _ in public_functions():
+        short = name.split(".")[-1]
+        counts[name] = sum(1 for c, _ in results if re.search(rf"(?<![A-Za-z0-9_]){re.escape(short)}(?![A-Za-z0-9_])", c.function))
+    missing = sorted(n for n, k in counts.items() if k == 0)
+    return [
+        f"Coverage: {len(counts)} public functions in the `__all__` of the user-facing modules "
+        f"(fnnet.arrays' helpers aside); {len(counts) - len(missing)} are called by at least one "
+        f"case{'; not yet: ' + ', '.join(f'`{n}`' for n in missing) if missing else ''}. "
+        "The download and argument-free functions are probed by hand-written cases.",
+    ]
+
+
 def page(results: list[tuple[Case, Outcome]], seconds: float) -> str:
     """docs/BAD-INPUTS.md."""
     counts = Counter(o.verdict for _, o in results)
@@ -1144,6 +1159,7 @@ def page(results: list[tuple[Case, Outcome]], seconds: float) -> str:
     known = Counter(o.verdict for c, o in results if known_reason(c.id) is not None)
     for v in VERDICTS:
         lines.append(f"| {v} | {counts.get(v, 0)} | {known.get(v, 0)} |")
+    lines += ["", *coverage(results)]
     lines += [
         "",
         "| # | function | input | expected | outcome | verdict |",
@@ -2066,6 +2082,63 @@ def _check_cases() -> list[Case]:
     ]
 
 
+
+
+@group("optimizer state")
+def _optimizer_state_cases() -> list[Case]:
+    from fnnet import optim
+
+    p = {"b": np.zeros(3), "w": np.ones((2, 3))}
+    q = {"b": np.zeros(4), "w": np.ones((2, 4))}
+    g = {"b": np.ones(3), "w": np.ones((2, 3))}
+    U = ("update", "sgd", "adam", "momentum", "chain", "masked", "scale_by_learning_rate", "scale_by_adam", "trace")
+    S = ("state", "opt_state")
+
+    def upd(opt: Callable[[], Any], state: Callable[[], Any], grads: Any = g, params: Any = p) -> object:
+        return opt().update(grads, state(), params)
+
+    return [
+        _raises("optim.sgd(0.1).update", "adam's state", lambda: upd(lambda: optim.sgd(0.1), lambda: optim.adam(0.1).init(p)), U, S),
+        _raises("optim.adam(0.1).update", "sgd's state", lambda: upd(lambda: optim.adam(0.1), lambda: optim.sgd(0.1).init(p)), U, S),
+        _raises("optim.adam(0.1).update", "a state made for params of other shapes", lambda: upd(lambda: optim.adam(0.1), lambda: optim.adam(0.1).init(q)), U, S + ("shape",)),
+        _raises("optim.momentum(0.1).update", "a state made for params of other shapes", lambda: upd(lambda: optim.momentum(0.1), lambda: optim.momentum(0.1).init(q)), U, S + ("shape",)),
+        _raises("optim.adam(0.1).update", "state = None", lambda: upd(lambda: optim.adam(0.1), lambda: None), U, S),
+        _raises("optim.chain(clip(1.0), sgd(0.1)).update", "a state tuple one short", lambda: upd(lambda: optim.chain(optim.clip(1.0), optim.sgd(0.1)), lambda: optim.chain(optim.clip(1.0), optim.sgd(0.1)).init(p)[:1]), U, S),
+        _raises("optim.masked(adam(0.1), mask)", "a mask of another structure", lambda: optim.masked(optim.adam(0.1), {"b": True}).init(p), ("masked",), ("mask",)),
+        _either("optim.masked(adam(0.1), mask)", "a mask of 0/1 ints", lambda: optim.masked(optim.adam(0.1), {"b": 1, "w": 0}).init(p), ("masked",), ("mask",), None, "a state (0/1 read as bools)"),
+        _raises("optim.adam(0.1).update", "grads of other shapes than params", lambda: upd(lambda: optim.adam(0.1), lambda: optim.adam(0.1).init(p), grads={"b": np.ones(4), "w": np.ones((2, 4))}), U, ("grads", "params", "shape")),
+        _raises("optim.apply_updates", "updates of another structure", lambda: optim.apply_updates(p, [np.ones(3)]), ("apply_updates", "tree structures differ"), ("updates", "params")),
+        _raises("optim.apply_updates", "updates of other shapes", lambda: optim.apply_updates(p, q), ("apply_updates",), ("updates", "shape")),
+        _raises("optim.learning_rate", "a state with no learning rate", lambda: optim.learning_rate(optim.scale_by_adam().init(p)), ("learning_rate",), ("state",)),
+        _returns("optim.learning_rate", "the state of adam(0.1) after 2 steps", lambda: optim.learning_rate(_two_steps(optim.adam(0.1), p, g)), lambda r: None if float(r) == 0.1 else f"{r}", "0.1"),
+        _returns("optim.adam(0.1).update", "float32 params, grads and a float64 np.float64 learning rate stay float32", lambda: optim.adam(np.float64(0.1)).update({"w": np.ones(3, np.float32)}, optim.adam(np.float64(0.1)).init({"w": np.ones(3, np.float32)}), {"w": np.ones(3, np.float32)})[0]["w"].dtype, lambda d: None if d == np.float32 else f"dtype {d}", "float32 updates"),
+        _returns("optim.sgd(0.1).update", "a bare ndarray as params", lambda: optim.sgd(0.1).update(np.ones(3), optim.sgd(0.1).init(np.ones(3)), np.ones(3))[0], same_as(lambda: np.full(3, -0.1)), "-0.1 everywhere"),
+        _returns("optim.adam(per-model lr).update", "per-model learning rates on one bare (models, n) array", lambda: optim.adam(np.array([0.1, 0.2])).update(np.ones((2, 3)), optim.adam(np.array([0.1, 0.2])).init(np.ones((2, 3))), np.ones((2, 3)))[0], same_as(lambda: np.stack([optim.adam(0.1).update(np.ones(3), optim.adam(0.1).init(np.ones(3)), np.ones(3))[0], optim.adam(0.2).update(np.ones(3), optim.adam(0.2).init(np.ones(3)), np.ones(3))[0]])), "each model's own update"),
+    ]
+
+
+def _two_steps(opt: Any, p: Any, g: Any) -> Any:
+    s = opt.init(p)
+    for _ in range(2):
+        _, s = opt.update(g, s, p)
+    return s
+
+
+@group("sweeps")
+def _sweep_cases() -> list[Case]:
+    from fnnet import sweep
+
+    fn = ("grid", "zip_axes", "sweep")
+    return [
+        _raises("sweep.grid", "an empty axis", lambda: sweep.grid(lr=[]), fn, ("lr",)),
+        _raises("sweep.grid", "an axis that is a number", lambda: sweep.grid(lr=0.1), fn, ("lr",)),  # type: ignore[arg-type]  # deliberately wrong
+        _either("sweep.grid", "an axis that is a string", lambda: sweep.grid(act="relu"), fn, ("act",), lambda r: None if len(r) == 1 else f"{len(r)} cells: the string was split into letters", "one cell (or a refusal)"),
+        _raises("sweep.zip_axes", "axes of different lengths", lambda: sweep.zip_axes(lr=[0.1, 0.2], seed=[0]), ("zip_axes",), ("lr", "seed", "length")),
+        _returns("sweep.grid", "np.float64 and np.int64 values", lambda: sweep.grid(lr=[np.float64(0.1)], seed=[np.int64(1)]), lambda r: None if len(r) == 1 else f"{len(r)} cells", "one cell"),
+        _either("sweep.grid", "the same axis in a block and as a keyword", lambda: sweep.grid(sweep.zip_axes(lr=[0.1]), lr=[0.2]), fn, ("lr",), lambda r: "a duplicate axis was accepted", "a refusal"),
+    ]
+
+
 KNOWN_FAILURES: dict[str, str] = {
     'layers.dense(3).backward: int64 dy': 'silently-wrong: accepted: returned tuple',
     'layers.dense(3).backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
@@ -2466,6 +2539,7 @@ KNOWN_FAILURES: dict[str, str] = {
     'check.check_gradients: eps = 0': 'internal-exception: ZeroDivisionError: float division by zero',
     'check.check_gradients: eps = NaN': 'silently-wrong: accepted: returned GradCheck',
     'check.check_gradients: names shorter than inputs': 'internal-exception: ValueError: zip() argument 3 is shorter than arguments 1-2',
+    'optim.apply_updates: updates of other shapes': 'internal-exception: ValueError: operands could not be broadcast together with shapes (3,) (4,)',
     'stack: dropout(0.5).forward_keyed, the same key': 'dropout draws one mask for the whole stack: models 1, 2 get other masks than alone with the same key',
     'stack: fit: until=loss_below(0.2495): each model stops at its own epoch': 'loss_below stops the stack only when every model is below; models that got there first train on',
     'stack: fit: patience=2 on val_data: each model keeps its own best params': 'a model out of patience keeps training in a stack and its best params can still change',
