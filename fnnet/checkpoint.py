@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,13 @@ def load_checkpoint(path: str | os.PathLike[str], like: Any) -> Any:
     >>> state.step, bool(np.array_equal(state.params[0].w, r.params[0].w))
     (2, True)
     """
+    from fnnet.train import TrainState
+
+    if not isinstance(like, TrainState):
+        raise TypeError(
+            f"load_checkpoint: argument 'like' must be a TrainState of the run (for example "
+            f"train.init_state(optimizer, params)), got {type(like).__name__}"
+        )
     saved = io.load(path, layout(like, like.params), strict=False)["state"]
     check_params(Path(path), saved["params"], like.params)
     return train_state(saved)
@@ -182,7 +190,7 @@ def layout(state: Any, best_params: Any) -> dict[str, Any]:
         "history": {"names": np.array(""), "values": np.zeros(0)},
         "best": {"params": best_params, "epoch": 0,
                  "model_state": getattr(state, "model_state", None), "val": np.zeros(0),
-                 "since": np.zeros(0), "dead": np.zeros(0)},
+                 "since": np.zeros(0), "dead": np.zeros(0), "stopped": np.zeros(0)},
     }  # fmt: skip
 
 
@@ -216,6 +224,22 @@ class Lock:
 
     def __init__(self, target: Path) -> None:
         self.path = target.with_name(target.name + ".lock")
+        key = str(self.path.resolve())
+        with _HELD_GUARD:  # one process, two threads: the pid alone cannot tell them apart
+            if key in _HELD:
+                raise ValueError(
+                    f"fit: checkpoint {target} is in use by another run in this process; use "
+                    "another checkpoint path"
+                )
+            _HELD.add(key)
+        self.key = key
+        try:
+            self._acquire(target)
+        except BaseException:
+            self._forget()
+            raise
+
+    def _acquire(self, target: Path) -> None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             if not self._try_create():
@@ -254,6 +278,16 @@ class Lock:
     def release(self) -> None:
         """Remove the lock file."""
         self.path.unlink(missing_ok=True)
+        self._forget()
+
+    def _forget(self) -> None:
+        with _HELD_GUARD:
+            _HELD.discard(self.key)
+
+
+_HELD: set[str] = set()
+"""Lock files held by runs in this process."""
+_HELD_GUARD = threading.Lock()
 
 
 def _alive(pid: int) -> bool:

@@ -196,6 +196,21 @@ def _epochs(n: int) -> npt.NDArray[np.int64]:
     return np.arange(1, n + 1)
 
 
+def _loss_scale(ax: Axes, log_scale: bool, threshold: float | None, *curves: Array | None) -> bool:
+    """The loss axis of a curve figure: the dotted ``threshold`` line (labelled for the legend),
+    a log scale when asked and there is something positive to show (returned), and the top
+    limited so a diverging curve leaves through it (:func:`_limit_divergence`)."""
+    if threshold is not None:
+        ax.axhline(
+            threshold, color="grey", linestyle=":", linewidth=1.2, label=f"threshold {threshold:g}"
+        )
+    log_scale = log_scale and _can_log(*curves)
+    _limit_divergence(ax, log_scale, threshold, *curves)
+    if log_scale:
+        ax.set_yscale("log")
+    return log_scale
+
+
 def _scatter_classes(
     ax: Axes,
     x: Array,
@@ -362,14 +377,7 @@ def learning_curve(
     ax.plot(epochs, train_loss, color="C0", label=f"train {loss_name}")
     if val is not None:
         ax.plot(epochs, val, color="C1", label=f"validation {loss_name}")
-    if threshold is not None:
-        ax.axhline(
-            threshold, color="grey", linestyle=":", linewidth=1.2, label=f"threshold {threshold:g}"
-        )
-    log_scale = log_scale and _can_log(train_loss, val)
-    _limit_divergence(ax, log_scale, threshold, train_loss, val)
-    if log_scale:
-        ax.set_yscale("log")
+    log_scale = _loss_scale(ax, log_scale, threshold, train_loss, val)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{loss_name} (log scale)" if log_scale else loss_name)
     ax.grid(alpha=0.3)
@@ -588,16 +596,7 @@ def study_grid(
     pts = _points(fn, x)
     classes = _classes(fn, "y", y, pts.shape[0])
     names = _class_names(fn, None, [classes])
-    curves = []
-    for i, p in enumerate(panels):
-        c = _finite_only(np.asarray(p.loss, dtype=np.float64))
-        if c.ndim == 1:
-            c = c[:, None]
-        if c.ndim != 2:
-            raise ValueError(
-                f"fnnet.plot.{fn}: panels[{i}].loss must be (T,) or (T, M), got {c.shape}"
-            )
-        curves.append(c)
+    curves = _panel_curves(fn, panels)
     boundaries = any(p.predict is not None for p in panels)
     log_scale = log_scale and _can_log(*curves)
     cols = min(columns, len(panels))
@@ -610,42 +609,93 @@ def study_grid(
         r, col = divmod(i, cols)
         ax = fig.add_subplot(grid[r * per_row, col], sharex=first_curve, sharey=first_curve)
         first_curve = first_curve or ax
-        epochs = _epochs(c.shape[0])
-        for m in range(c.shape[1]):
-            if m != panel.highlight:
-                ax.plot(epochs, c[:, m], color="C0", alpha=0.35, linewidth=0.8)
-        if 0 <= panel.highlight < c.shape[1]:
-            ax.plot(epochs, c[:, panel.highlight], color="C0", linewidth=1.6)
-        if threshold is not None:
-            ax.axhline(threshold, color="grey", linestyle=":", linewidth=1.0)
-        _limit_divergence(ax, log_scale, threshold, *curves)
-        if log_scale:
-            ax.set_yscale("log")
-        _few_ticks(ax, log_scale)
-        ax.set_title(panel.label + (f"\n{panel.note}" if panel.note else ""), fontsize="small")
-        ax.set_xlabel("epoch", fontsize="small")
-        ax.set_ylabel(loss_name, fontsize="small")
-        ax.tick_params(labelsize="x-small")
-        ax.grid(alpha=0.3)
+        _draw_panel_curves(ax, panel, c, curves, log_scale, threshold, loss_name)
         if panel.predict is not None:
             bx = fig.add_subplot(grid[r * per_row + 1, col])
-            _draw_boundary(
-                bx,
-                panel.predict,
-                pts,
-                classes,
-                names,
-                resolution=resolution,
-                threshold=0.5,
-                margin=0.05 * float(np.ptp(pts)),
-                size=14.0 if pts.shape[0] <= 200 else 5.0,
-                fn=fn,
+            _draw_panel_boundary(bx, panel.predict, pts, classes, names, resolution, fn)
+    handles, labels = _grid_legend(names, threshold, boundaries)
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path, show, dpi)
+
+
+def _panel_curves(fn: str, panels: Sequence[StudyPanel]) -> list[Array]:
+    """Each panel's loss as ``(T, M)`` (one column for a single run), inf shown as a gap."""
+    curves = []
+    for i, p in enumerate(panels):
+        c = _finite_only(np.asarray(p.loss, dtype=np.float64))
+        if c.ndim == 1:
+            c = c[:, None]
+        if c.ndim != 2:
+            raise ValueError(
+                f"fnnet.plot.{fn}: panels[{i}].loss must be (T,) or (T, M), got {c.shape}"
             )
-            bx.set_xlabel("x₀", fontsize="small")
-            bx.set_ylabel("x₁", fontsize="small")
-            bx.tick_params(labelsize="x-small")
-            _few_ticks(bx, False)
-    # one legend for the whole grid: line styles and classes
+        curves.append(c)
+    return curves
+
+
+def _draw_panel_curves(
+    ax: Axes,
+    panel: StudyPanel,
+    c: Array,
+    every_curve: Sequence[Array],
+    log_scale: bool,
+    threshold: float | None,
+    loss_name: str,
+) -> None:
+    """A panel's seeds as thin lines, the ``highlight`` one bold, on the grid's shared axes."""
+    epochs = _epochs(c.shape[0])
+    for m in range(c.shape[1]):
+        if m != panel.highlight:
+            ax.plot(epochs, c[:, m], color="C0", alpha=0.35, linewidth=0.8)
+    if 0 <= panel.highlight < c.shape[1]:
+        ax.plot(epochs, c[:, panel.highlight], color="C0", linewidth=1.6)
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle=":", linewidth=1.0)
+    _limit_divergence(ax, log_scale, threshold, *every_curve)
+    if log_scale:
+        ax.set_yscale("log")
+    _few_ticks(ax, log_scale)
+    ax.set_title(panel.label + (f"\n{panel.note}" if panel.note else ""), fontsize="small")
+    ax.set_xlabel("epoch", fontsize="small")
+    ax.set_ylabel(loss_name, fontsize="small")
+    ax.tick_params(labelsize="x-small")
+    ax.grid(alpha=0.3)
+
+
+def _draw_panel_boundary(
+    bx: Axes,
+    predict: Predict,
+    pts: Array,
+    classes: IntArray,
+    names: Sequence[str],
+    resolution: int,
+    fn: str,
+) -> None:
+    """A panel's decision boundary (p = 0.5) behind the data points, with small ticks."""
+    _draw_boundary(
+        bx,
+        predict,
+        pts,
+        classes,
+        names,
+        resolution=resolution,
+        threshold=0.5,
+        margin=0.05 * float(np.ptp(pts)),
+        size=14.0 if pts.shape[0] <= 200 else 5.0,
+        fn=fn,
+    )
+    bx.set_xlabel("x₀", fontsize="small")
+    bx.set_ylabel("x₁", fontsize="small")
+    bx.tick_params(labelsize="x-small")
+    _few_ticks(bx, False)
+
+
+def _grid_legend(
+    names: Sequence[str], threshold: float | None, boundaries: bool
+) -> tuple[list[Any], list[str]]:
+    """One legend for the whole grid: the line styles, then the classes and the boundary."""
     from matplotlib.lines import Line2D
 
     handles: list[Any] = [
@@ -664,10 +714,7 @@ def study_grid(
             labels.append(name)
         handles.append(Line2D([], [], color="black", linewidth=1.2))
         labels.append("boundary p = 0.5")
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small")
-    if title:
-        fig.suptitle(title)
-    return _finish(fig, path, show, dpi)
+    return handles, labels
 
 
 # --- confusion matrix --------------------------------------------------------------------------
@@ -784,64 +831,14 @@ def stacked_curves(
     if len(names) != m:
         raise ValueError(f"fnnet.plot.{fn}: argument 'labels' has {len(names)} for {m} models")
     groups = list(dict.fromkeys(names))
-    import matplotlib as mpl
-
-    if cmap is None and len(groups) <= 10:
-        palette = [f"C{i}" for i in range(len(groups))]
-    else:
-        cm = mpl.colormaps[cmap or "viridis"]
-        steps = max(len(groups) - 1, 1)
-        palette = [mpl.colors.to_hex(cm(0.9 * i / steps)) for i in range(len(groups))]
-    palette = [(colors or {}).get(g, c) for g, c in zip(groups, palette, strict=True)]
     fig = _new_figure((8.2, 4.6), show)
     ax = fig.subplots()
-    epochs = _epochs(t)
-    for name, color in zip(groups, palette, strict=True):
-        idx = [i for i, n in enumerate(names) if n == name]
-        summarize = median and len(idx) > 1
-        for i in idx:
-            ax.plot(
-                epochs,
-                s[:, i],
-                color=color,
-                linewidth=0.7 if summarize else 1.0,
-                alpha=0.35 if summarize else 0.9,
-                label=None if summarize or i != idx[0] else name,
-            )
-        if summarize:
-            block = s[:, idx]
-            finite = np.isfinite(block)
-            mid = np.full(t, np.nan)
-            rows = finite.any(axis=1)
-            mid[rows] = [float(np.median(r[f])) for r, f in zip(block[rows], finite[rows])]  # noqa: B905
-            ax.plot(epochs, mid, color=color, linewidth=2.0, label=name)
+    for name, color in zip(groups, _group_colors(groups, cmap, colors), strict=True):
+        columns = [i for i, n in enumerate(names) if n == name]
+        _draw_group(ax, s, columns, name, color, median and len(columns) > 1)
     for k, (mark_name, where) in enumerate((marks or {}).items()):
-        e = np.asarray(where).astype(np.int64).reshape(-1)
-        if e.shape != (m,):
-            raise ValueError(
-                f"fnnet.plot.{fn}: marks[{mark_name!r}] must have one epoch per model ({m}), "
-                f"got {e.shape}"
-            )
-        idx_ok = np.flatnonzero((e >= 1) & (e <= t))
-        ax.scatter(
-            e[idx_ok],
-            s[e[idx_ok] - 1, idx_ok],
-            marker="ox^sD"[k % 5],
-            s=22,
-            facecolors="none",
-            edgecolors="black",
-            linewidths=0.8,
-            label=mark_name,
-            zorder=3,
-        )
-    if threshold is not None:
-        ax.axhline(
-            threshold, color="grey", linestyle=":", linewidth=1.2, label=f"threshold {threshold:g}"
-        )
-    log_scale = log_scale and _can_log(s)
-    _limit_divergence(ax, log_scale, threshold, s)
-    if log_scale:
-        ax.set_yscale("log")
+        _draw_marks(ax, fn, s, mark_name, where, "ox^sD"[k % 5])
+    log_scale = _loss_scale(ax, log_scale, threshold, s)
     if log_epochs:
         ax.set_xscale("log")
     ax.set_xlabel("epoch (log scale)" if log_epochs else "epoch")
@@ -851,6 +848,68 @@ def stacked_curves(
     if title:
         ax.set_title(title)
     return _finish(fig, path, show, dpi)
+
+
+def _group_colors(
+    groups: Sequence[str], cmap: str | None, colors: Mapping[str, str] | None
+) -> list[str]:
+    """A colour per group: matplotlib's cycle for up to ten unordered groups, else ``cmap``
+    (viridis by default) evenly along 0–0.9; ``colors`` overrides some groups."""
+    import matplotlib as mpl
+
+    if cmap is None and len(groups) <= 10:
+        palette = [f"C{i}" for i in range(len(groups))]
+    else:
+        cm = mpl.colormaps[cmap or "viridis"]
+        steps = max(len(groups) - 1, 1)
+        palette = [mpl.colors.to_hex(cm(0.9 * i / steps)) for i in range(len(groups))]
+    return [(colors or {}).get(g, c) for g, c in zip(groups, palette, strict=True)]
+
+
+def _draw_group(
+    ax: Axes, s: Array, columns: Sequence[int], name: str, color: str, summarize: bool
+) -> None:
+    """The models ``columns`` of ``s`` in one colour and one legend entry: each model's line,
+    or, with ``summarize``, thin lines under a bold one, their median per epoch."""
+    epochs = _epochs(s.shape[0])
+    for i in columns:
+        ax.plot(
+            epochs,
+            s[:, i],
+            color=color,
+            linewidth=0.7 if summarize else 1.0,
+            alpha=0.35 if summarize else 0.9,
+            label=None if summarize or i != columns[0] else name,
+        )
+    if summarize:
+        block = s[:, columns]
+        finite = np.isfinite(block)
+        mid = np.full(s.shape[0], np.nan)
+        rows = finite.any(axis=1)
+        mid[rows] = [float(np.median(r[f])) for r, f in zip(block[rows], finite[rows])]  # noqa: B905
+        ax.plot(epochs, mid, color=color, linewidth=2.0, label=name)
+
+
+def _draw_marks(ax: Axes, fn: str, s: Array, name: str, where: npt.ArrayLike, marker: str) -> None:
+    """A hollow ``marker`` on each model's curve at its epoch in ``where`` (``-1``: none)."""
+    t, m = s.shape
+    e = np.asarray(where).astype(np.int64).reshape(-1)
+    if e.shape != (m,):
+        raise ValueError(
+            f"fnnet.plot.{fn}: marks[{name!r}] must have one epoch per model ({m}), got {e.shape}"
+        )
+    idx_ok = np.flatnonzero((e >= 1) & (e <= t))
+    ax.scatter(
+        e[idx_ok],
+        s[e[idx_ok] - 1, idx_ok],
+        marker=marker,
+        s=22,
+        facecolors="none",
+        edgecolors="black",
+        linewidths=0.8,
+        label=name,
+        zorder=3,
+    )
 
 
 # --- sweeps ------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import numpy as np
 
 from fnnet import checkpoint as ckpt
 from fnnet import io, tree
-from fnnet.arrays import Array, IntArray
+from fnnet.arrays import Array, IntArray, require_float, require_ndim, require_number
 from fnnet.checkpoint import load_checkpoint
 from fnnet.kernels import plan as kernel_plan
 from fnnet.layers.base import Layer, examples_axis, quiet_floats
@@ -302,6 +302,11 @@ def scan(
     records = []
     with quiet_floats():
         for batch in batches:
+            if not isinstance(batch, tuple) or len(batch) != 2:
+                got = (
+                    f"a tuple of {len(batch)}" if isinstance(batch, tuple) else type(batch).__name__
+                )
+                raise TypeError(f"scan: every batch must be a pair (x, y), got {got}")
             state, m = step(state, batch)
             records.append(m)
             if not _finite(m["loss"]):
@@ -318,10 +323,7 @@ def loss_below(threshold: float) -> StopRule:
     >>> rule(3, np.array(0.05)), rule(3, np.array([0.05, 0.2]))  # every model must be below
     (True, False)
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
-        raise TypeError(f"loss_below: argument 'threshold' must be a number, got {threshold!r}")
-    if not math.isfinite(threshold):
-        raise ValueError(f"loss_below: argument 'threshold' must be finite, got {threshold!r}")
+    threshold = require_number("loss_below", "threshold", threshold)
 
     def rule(epoch: int, loss: Array) -> bool:
         return float(loss) < threshold if loss.ndim == 0 else bool(np.all(loss < threshold))
@@ -337,6 +339,9 @@ def first_below(series: Array, threshold: float) -> IntArray:
     >>> first_below(loss, 0.26), first_below(loss, 0.01)
     (array([2, 2]), array([-1, -1]))
     """
+    series = require_float("first_below", "series", series)
+    require_ndim("first_below", "series", series, 1)
+    threshold = require_number("first_below", "threshold", threshold)
     below = series < threshold
     hit = below.any(axis=0)
     epochs: IntArray = np.where(hit, below.argmax(axis=0) + 1, -1)
@@ -564,16 +569,20 @@ def fit(
       before that epoch's update), one column per stacked model;
     - ``val_data`` is evaluated after every epoch (``history.val_loss``, ``val_<metric>``);
     - stopping: ``until(epoch, loss)`` (e.g. ``loss_below(0.01)``), ``epochs``, ``patience``
-      epochs without a lower validation loss (the best params per model are kept and returned);
+      epochs without a lower validation loss (the best params per model are kept and returned).
+      In a stack the rules are asked per model (``until`` with each model's loss alone): a model
+      that stops is frozen where it would have stopped alone, its history repeating its last
+      epoch, and the fit ends when every model has stopped;
     - divergence: a NaN/inf loss raises :class:`DivergenceError` naming the epoch (and the models
       of a stack). With ``on_nonfinite="stop"`` a single model's run ends with
       ``stop_reason="diverged"``, its history so far and its last finite params; in a stack only
       the diverged models stop — frozen at their last finite params, their losses recorded as
-      NaN — while the others train on (``until`` then asks about the live models only);
+      NaN — while the others train on;
     - ``log_every=k`` prints an epoch line every ``k`` epochs; ``progress`` shows a bar on a
       terminal (plain epoch lines otherwise);
     - ``opt_state`` starts from an earlier optimizer state (of this optimizer, in the params'
-      tree shape);
+      tree shape): its buffers (moments) and step counts continue, while its hyperparameters
+      are those of ``optimizer`` — a learning rate stored in the state never overrides yours;
     - ``checkpoint=path`` saves everything needed to continue every ``checkpoint_every`` epochs
       and at the end (see :mod:`fnnet.checkpoint`: what is restored, what must match);
       ``resume=True`` continues from that file when it exists. A resumed run ends bit-identical
@@ -609,7 +618,9 @@ def fit(
     )  # fmt: skip
     if patience is not None and val_data is None:
         raise ValueError("fit: argument 'patience' needs 'val_data' to monitor")
+    _check_parts(model, loss, optimizer)
     named = _metric_names(metrics)
+    key = _check_key("fit", key)
     _check_params_values("fit", params)
     train_data = _locate("fit", "data", model, params, data)
     val = _locate("fit", "val_data", model, params, val_data) if val_data is not None else None
@@ -621,30 +632,86 @@ def fit(
     _check_model_state(model, model_state)
     for arg, located in (("data", train_data), ("val_data", val)):
         if located is not None:
-            _probe(arg, model, params, located, model_state)
-    run = _Run(
-        model, plan, loss, optimizer, params, opt_state, as_tuple(key), named, train_data, val
-    )
+            _probe(arg, model, loss, named, params, located, model_state)
+    run = _Run(model, plan, loss, optimizer, params, opt_state, key, named, train_data, val)
     run.start_model_state(model, model_state)
     run.identity = ckpt.run_identity(
-        model.name, optimizer.init(params), options.batch_size, as_tuple(key), list(named),
+        model.name, optimizer.init(params), options.batch_size, key, list(named),
         (train_data.x, train_data.y), (val.x, val.y) if val is not None else None,
     )  # fmt: skip
     return run.fit(options)
 
 
-def _probe(arg: str, model: Layer[Any, Any], params: Any, data: _Data, model_state: Any) -> None:
-    """Run the model's own ``apply`` on one example of ``data``: any mismatch between data,
-    params and model is reported now, in the reference layers' words, before training."""
+def _probe(
+    arg: str,
+    model: Layer[Any, Any],
+    loss: Loss,
+    metrics: Mapping[str, Metric],
+    params: Any,
+    data: _Data,
+    model_state: Any,
+) -> None:
+    """Run the model's own ``apply``, the loss and the metrics on one example of ``data``: any
+    mismatch between data, params, model, loss and metrics is reported now, in the reference
+    code's words, before training."""
     x = _take(data.x, slice(0, 1), data.axis)
+    y = _take(data.y, slice(0, 1), data.y_axis)
     try:
         if model.state is not None:
-            model.state.apply(params, model_state, x)
+            pred = model.state.apply(params, model_state, x)
         else:
-            model.apply(params, x)
+            pred = model.apply(params, x)
     except (TypeError, ValueError) as e:
         kind = TypeError if isinstance(e, TypeError) else ValueError
         raise kind(f"fit: x in {arg!r} does not fit the model and params: {e}") from e
+    for what, fn in (("the loss", loss), *((f"metric {n!r}", m) for n, m in metrics.items())):
+        try:
+            with quiet_floats():
+                fn(pred, y)
+        except (TypeError, ValueError) as e:
+            kind = TypeError if isinstance(e, TypeError) else ValueError
+            raise kind(f"fit: y in {arg!r} does not fit {what} and the model's output: {e}") from e
+
+
+def _with_hyperparameters(opt_state: Any, fresh: Any, params: Any) -> Any:
+    """``opt_state`` continued with the hyperparameters of the optimizer passed to ``fit``.
+
+    Its buffers (arrays shaped like a param) and step counts (ints) are kept; every other leaf
+    (a learning rate, a decay, an epsilon) comes from ``fresh = optimizer.init(params)``, so a
+    rate stored in an old state never silently overrides the one the caller passes."""
+    shapes = {np.shape(p) for p in tree.leaves(params)}
+
+    def pick(old: Any, new: Any) -> Any:
+        keep = isinstance(old, int | np.integer) or (np.ndim(old) > 0 and np.shape(old) in shapes)
+        return old if keep else new
+
+    return tree.map(pick, opt_state, fresh)
+
+
+def _check_parts(model: object, loss: object, optimizer: object) -> None:
+    """The model a Layer, the loss a function, the optimizer an Optimizer."""
+    if not isinstance(model, Layer):
+        raise TypeError(f"fit: argument 'model' must be a fnnet Layer, got {type(model).__name__}")
+    if not callable(loss):
+        raise TypeError(
+            f"fit: argument 'loss' must be a function (pred, target) -> (value, dpred), got "
+            f"{type(loss).__name__}"
+        )
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"fit: argument 'optimizer' must be an optim.Optimizer, got {type(optimizer).__name__}"
+            "; wrap your (init, update) functions as optim.Optimizer(init, update)"
+        )
+
+
+def _check_key(fn: str, key: object) -> tuple[int, ...]:
+    try:
+        return as_tuple(key)  # type: ignore[arg-type]  # checked here, at run time
+    except (TypeError, ValueError) as e:
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(
+            f"{fn}: argument 'key' must be an int or a tuple of non-negative ints ({e})"
+        ) from e
 
 
 def _check_model_state(model: Layer[Any, Any], model_state: Any) -> None:
@@ -658,6 +725,9 @@ def _check_model_state(model: Layer[Any, Any], model_state: Any) -> None:
 
 
 def _metric_names(metrics: Mapping[str, Metric] | None) -> dict[str, Metric]:
+    if metrics is not None and not isinstance(metrics, Mapping):
+        got = type(metrics).__name__
+        raise TypeError(f"fit: argument 'metrics' must be a dict of name -> metric, got {got}")
     named = dict(metrics or {})
     for name, metric in named.items():
         if not isinstance(name, str) or name in ("loss", "val_loss") or name.startswith("val_"):
@@ -700,6 +770,7 @@ class _Run(Generic[P, S]):
                 f"optimizer makes {tree.structure(fresh)!r} for these params: it was made by "
                 "another optimizer or for other params; pass optimizer.init(params) or none"
             )
+        start = _with_hyperparameters(start, fresh, params)
         try:
             inner_state = plan.inner_state(start)
         except (tree.TreeMismatchError, ValueError, TypeError) as e:
@@ -719,6 +790,7 @@ class _Run(Generic[P, S]):
         self.best_val: Array | None = None
         self.since_best: Array = np.zeros((), dtype=np.int64)
         self.dead: np.ndarray[Any, Any] | None = None  # per model: diverged and frozen
+        self.stopped: np.ndarray[Any, Any] | None = None  # per model: its stopping rule fired
         self.identity: dict[str, Any] = {}
         self.checkpoint_error: str | None = None
         self.display: Progress | None = None
@@ -762,18 +834,17 @@ class _Run(Generic[P, S]):
                     self.state, params=before.params, model_state=before.model_state
                 )
                 return "diverged"
-            if self.dead is not None:
-                self.freeze_dead(before)
+            frozen = self.frozen()
+            if frozen is not None:
+                self.freeze(before, frozen)
             if self.val is not None:
                 record = self.validate(record, o.batch_size)
-            if self.dead is not None:
-                record = {k: np.where(self.dead, np.nan, v) for k, v in record.items()}
+            record = self.masked(record)
             self.records.append(record)
             self.log(o, record)
-            if o.patience is not None and self.out_of_patience(o.patience):
-                return "patience"
-            if o.until is not None and o.until(self.epoch, self.live(record["loss"])):
-                return "until"
+            reason = self.stop_rules(o, record)
+            if reason is not None:
+                return reason
             if o.checkpoint is not None and self.epoch % o.checkpoint_every == 0:
                 self.save(o.checkpoint)
         return "epochs"
@@ -812,18 +883,55 @@ class _Run(Generic[P, S]):
         self.dead = ~finite
         return not bool(np.all(self.dead))
 
-    def freeze_dead(self, before: TrainState[Any, S]) -> None:
-        """Diverged models of a stack keep their params (and model state) from ``before``."""
-        dead, now = self.dead, self.state
-        assert dead is not None
+    def frozen(self) -> np.ndarray[Any, Any] | None:
+        """Per model: diverged, or stopped by its own stopping rule (None: none yet)."""
+        masks = [m for m in (self.dead, self.stopped) if m is not None]
+        return masks[0] if len(masks) == 1 else (masks[0] | masks[1]) if masks else None
+
+    def freeze(self, before: TrainState[Any, S], frozen: np.ndarray[Any, Any]) -> None:
+        """Frozen models of a stack keep their params (and model state) from ``before``: each
+        model stops where it would have stopped alone."""
+        now = self.state
         model_state = now.model_state
         if model_state is not None:
-            model_state = _keep_best(dead, before.model_state, model_state)
-        params = _keep_best(dead, before.params, now.params)
+            model_state = _keep_best(frozen, before.model_state, model_state)
+        params = _keep_best(frozen, before.params, now.params)
         self.state = attrs.evolve(now, params=params, model_state=model_state)
 
-    def live(self, loss: Array) -> Array:
-        return loss if self.dead is None else loss[~self.dead]
+    def masked(self, record: dict[str, Array]) -> dict[str, Array]:
+        """A stopped model's record repeats its last one; a diverged model's is NaN."""
+        if self.stopped is not None and self.records:
+            last, stopped = self.records[-1], self.stopped
+            record = {k: np.where(stopped, last[k], v) for k, v in record.items()}
+        if self.dead is not None:
+            record = {k: np.where(self.dead, np.nan, v) for k, v in record.items()}
+        return record
+
+    def stop_rules(self, o: _Options, record: dict[str, Array]) -> str | None:
+        """Ask ``patience`` and ``until`` per model; the reason once every model has stopped."""
+        loss = record["loss"]
+        stopped = np.zeros(np.shape(loss), bool) if self.stopped is None else self.stopped
+        by_patience = np.zeros_like(stopped)
+        if o.patience is not None:
+            by_patience = self.out_of_patience(o.patience, stopped)
+        by_until = np.zeros_like(stopped)
+        if o.until is not None:
+            by_until = self.ask(o.until, loss, stopped)
+        self.stopped = np.asarray(stopped | by_patience | by_until)
+        done = self.stopped if self.dead is None else self.stopped | self.dead
+        if not np.all(done):
+            return None
+        return "patience" if np.any(by_patience) else "until"
+
+    def ask(self, until: StopRule, loss: Array, stopped: np.ndarray[Any, Any]) -> Any:
+        """``until`` asked about each live model's loss alone (one model: its loss)."""
+        if loss.ndim == 0:
+            return np.asarray(bool(until(self.epoch, loss)))
+        live = ~stopped if self.dead is None else ~(stopped | self.dead)
+        answers = np.zeros(loss.shape, bool)
+        for i in zip(*np.nonzero(live), strict=True):
+            answers[i] = bool(until(self.epoch, loss[i]))
+        return answers
 
     def validate(self, record: dict[str, Array], batch_size: int | None) -> dict[str, Array]:
         assert self.val is not None
@@ -834,16 +942,17 @@ class _Run(Generic[P, S]):
         record.update({f"val_{k}": v for k, v in val.items()})
         return record
 
-    def out_of_patience(self, patience: int) -> bool:
-        """Track the best params on validation loss; ``True`` when patience ran out."""
+    def out_of_patience(self, patience: int, stopped: np.ndarray[Any, Any]) -> Any:
+        """Track each model's best params on validation loss (a stopped model's no longer
+        change); per model, whether its patience ran out."""
         current = self.records[-1]["val_loss"]
         if self.best_val is None:
             self.best_val, self.best_params, self.best_epoch = (
                 current, self.state.params, self.epoch
             )  # fmt: skip
             self.best_model_state = self.state.model_state
-            return False
-        improved = current < self.best_val
+            return np.zeros(np.shape(current), bool)
+        improved = (current < self.best_val) & ~stopped
         self.best_val = np.where(improved, current, self.best_val)
         self.since_best = np.where(improved, 0, self.since_best + 1)
         self.best_params = _keep_best(improved, self.state.params, self.best_params)
@@ -853,7 +962,7 @@ class _Run(Generic[P, S]):
             )
         if np.all(improved):
             self.best_epoch = self.epoch
-        return bool(np.all(self.since_best >= patience))
+        return np.asarray(self.since_best >= patience)
 
     def log(self, o: _Options, record: dict[str, Array]) -> None:
         if o.log_every and (self.epoch % o.log_every == 0 or self.epoch in (1, o.epochs)):
@@ -893,7 +1002,8 @@ class _Run(Generic[P, S]):
                      "model_state": self.best_model_state,
                      "val": np.asarray(np.nan if self.best_val is None else self.best_val),
                      "since": np.asarray(self.since_best),
-                     "dead": np.asarray(False) if self.dead is None else self.dead},
+                     "dead": np.asarray(False if self.dead is None else self.dead),
+                     "stopped": np.asarray(False if self.stopped is None else self.stopped)},
         }  # fmt: skip
         try:
             io.save(path, snapshot)
@@ -936,6 +1046,7 @@ class _Run(Generic[P, S]):
         self.best_val = None if np.all(np.isnan(best["val"])) else best["val"]
         self.since_best = best["since"]
         self.dead = None if best["dead"].ndim == 0 else best["dead"]
+        self.stopped = None if best["stopped"].ndim == 0 else best["stopped"]
 
 
 def _columns(records: list[dict[str, Array]], names: list[str]) -> Array:

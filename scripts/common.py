@@ -32,6 +32,7 @@ __all__ = [
     "comma_ints",
     "command_line",
     "fashion_mnist_dirs",
+    "fmt_int",
     "fmt_num",
     "fnnet_version",
     "load_fashion_mnist",
@@ -62,14 +63,35 @@ def say(*lines: str) -> None:
 
 
 def markdown_table(
-    headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    align: str | None = None,
+    *,
+    compact: bool = False,
 ) -> str:
     """A GitHub markdown table; ``align`` is one of ``l``/``r``/``c`` per column (default:
-    first column left, the rest right)."""
+    first column left, the rest right). ``compact``: cells unpadded and a plain ``---`` rule
+    (for cells that are long phrases, as in the lab's results document).
+
+    >>> print(markdown_table(["lr", "epochs"], [["0.1", "1,004"]]))
+    | lr  | epochs |
+    | :-- | -----: |
+    | 0.1 |  1,004 |
+    >>> print(markdown_table(["lr", "epochs"], [["0.1", "1,004"]], compact=True))
+    | lr | epochs |
+    |---|---|
+    | 0.1 | 1,004 |
+    """
     ncol = len(headers)
     for row in rows:
         if len(row) != ncol:
             raise ValueError(f"markdown_table: row {row!r} has {len(row)} cells, expected {ncol}")
+    if compact:
+        if align is not None:
+            raise ValueError("markdown_table: a compact table has no alignment, got align")
+        lines = [" | ".join(map(str, r)) for r in [headers, *rows]]
+        rule = "|" + "|".join("---" for _ in headers) + "|"
+        return "\n".join([f"| {lines[0]} |", rule, *(f"| {line} |" for line in lines[1:])])
     if align is None:
         align = "l" + "r" * (ncol - 1)
     if len(align) != ncol or set(align) - set("lrc"):
@@ -87,6 +109,11 @@ def markdown_table(
         for w, al in zip(widths, align, strict=True)
     ]
     return "\n".join([line(cells[0]), "| " + " | ".join(sep) + " |", *map(line, cells[1:])])
+
+
+def fmt_int(n: float) -> str:
+    """``n`` rounded to an int, with thousands separators: ``fmt_int(4635.4) == "4,635"``."""
+    return f"{round(n):,}"
 
 
 def fmt_num(x: float, digits: int = 3) -> str:

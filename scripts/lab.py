@@ -1,4 +1,4 @@
-"""The lab: the network of the lab reports trained on the linear and XOR data sets.
+"""The lab: its 2-4-4-1 sigmoid network trained on the linear and XOR data sets.
 
 ``mlp([2, 4, 4, 1])`` with sigmoid hidden and output layers, MSE, plain (full-batch) gradient
 descent, stopping when the loss is below 0.01 or at the epoch cap. For each data set it prints the
@@ -7,7 +7,7 @@ the accuracy, and writes ``<data>_comparison.png``, ``<data>_learning_curve.png`
 ``<data>_decision_boundary.png`` into ``--out``.
 
     python scripts/lab.py                                   # lr 1: about a second per data set
-    python scripts/lab.py --lr 0.001 --max-epochs 5000000   # the reports' rate: ~15 minutes
+    python scripts/lab.py --lr 0.001 --max-epochs 5000000   # the lab's original rate: ~15 min
 
 The default rate, 1.0, is the largest of the learning-rate study at which the loss falls
 monotonically for every seed on both data sets (``scripts/study_lr.py``). fnnet's ``mse`` is a
@@ -22,11 +22,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
+import common
 from lab_studies import DATASET_TITLES, DATASETS, LAB_LR, LAB_SIZES, THRESHOLD, dataset, lab_net
 
-from fnnet import losses, metrics, optim, plot, train
+from fnnet import layers, losses, metrics, optim, plot, train
 from fnnet.arrays import Array
 
 
@@ -50,7 +52,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def point_table(x: Array, y: Array, pred: Array) -> str:
-    """The per-point "ground truth | prediction" table of the lab reports."""
+    """The per-point "ground truth | prediction" table, one row per point."""
     lines = ["    # |   x0    x1 | ground truth | prediction | class | ok"]
     lines.append("  " + "-" * (len(lines[0]) - 2))
     for i, (xi, yi, pi) in enumerate(zip(x, y[:, 0], pred[:, 0], strict=True)):
@@ -108,33 +110,44 @@ def run(name: str, args: argparse.Namespace) -> LabRun:
     print(point_table(x, y, pred))
     correct = int(round(acc * x.shape[0]))
     print(f"\naccuracy ({name}): {100 * acc:.1f}% ({correct}/{x.shape[0]} points)\n")
-    paths: list[Path] = []
-    if not args.no_figures:
-        out: Path = args.out
-        paths = [out / f"{name}_{kind}.png" for kind in ("comparison", "learning_curve")]
-        paths.append(out / f"{name}_decision_boundary.png")
-        setup = f"lr {args.lr:g}, seed {args.seed}"
-        plot.comparison(
-            x, y, pred, title=f"{title}: ground truth vs prediction ({setup})", path=paths[0]
-        )
-        plot.learning_curve(
-            r.history,
-            threshold=args.threshold,
-            loss_name="MSE",
-            title=f"{title}: learning curve ({setup}, {r.epochs:,} epochs)",
-            path=paths[1],
-        )
-        plot.decision_boundary(
-            lambda g: net.apply(r.params, g),
-            x,
-            y,
-            title=f"{title}: decision boundary after {r.epochs:,} epochs",
-            path=paths[2],
-        )
-        for p in paths:
-            print(f"figure: {p}")
-        print()
+    paths = [] if args.no_figures else figures(name, title, net, r, (x, y), args)
     return LabRun(name, r.epochs, r.stop_reason, final_loss, acc, seconds, paths)
+
+
+def figures(
+    name: str,
+    title: str,
+    net: layers.Serial,
+    r: train.FitResult[Any, Any],
+    xy: tuple[Array, Array],
+    args: argparse.Namespace,
+) -> list[Path]:
+    """The comparison, learning curve and decision boundary of one data set's run."""
+    x, y = xy
+    out: Path = args.out
+    paths = [out / f"{name}_{kind}.png" for kind in ("comparison", "learning_curve")]
+    paths.append(out / f"{name}_decision_boundary.png")
+    setup = f"lr {args.lr:g}, seed {args.seed}"
+    pred = net.apply(r.params, x)
+    plot.comparison(
+        x, y, pred, title=f"{title}: ground truth vs prediction ({setup})", path=paths[0]
+    )
+    plot.learning_curve(
+        r.history,
+        threshold=args.threshold,
+        loss_name="MSE",
+        title=f"{title}: learning curve ({setup}, {r.epochs:,} epochs)",
+        path=paths[1],
+    )
+    plot.decision_boundary(
+        lambda g: net.apply(r.params, g),
+        x,
+        y,
+        title=f"{title}: decision boundary after {r.epochs:,} epochs",
+        path=paths[2],
+    )
+    common.say(*(f"figure: {p}" for p in paths), "")
+    return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,8 +2,8 @@
 
 Runs ``scripts/lab.py`` (default setup, figures only) and the seven studies in order, writes each
 study's table and figures into ``--out``, then writes ``docs/RESULTS-lab.md`` (every table with
-the command that printed it, a few sentences on what it shows, and the lab reports' numbers
-beside it) and copies the chosen figures, palette-compressed, into ``docs/figures/``.
+the command that printed it, a few sentences on what it shows, and the numbers reported earlier
+for the lab beside it) and copies the chosen figures, palette-compressed, into ``docs/figures/``.
 
     python scripts/lab_all.py            # about 10 minutes on 2 cores
     python scripts/lab_all.py --fast     # every study in its fast mode, into results/lab/fast/
@@ -18,8 +18,8 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
 
+import common
 import lab
 import study_activations
 import study_capacity
@@ -28,32 +28,20 @@ import study_loss
 import study_lr
 import study_no_activation
 import study_optimizers
-from lab_studies import LAB_LR, THRESHOLD, StudyResult, emit, fmt_int, markdown_table, parse_study
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class Study(Protocol):
-    """What ``lab_all`` needs of a study module."""
-
-    __name__: str
-    __doc__: str | None
-    SEEDS: int
-    EPOCHS: int
-
-    def run(self, args: argparse.Namespace, cmd: str) -> StudyResult: ...
+from common import ROOT, fmt_int
+from lab_studies import LAB_LR, REPORTED, THRESHOLD, Study, StudyResult, emit, markdown_table
 
 
 def studies() -> list[Study]:
-    """The studies, in the order of the lab reports' list."""
+    """The studies, in the order of the results document."""
     return [
-        study_lr,
-        study_hidden,
-        study_no_activation,
-        study_optimizers,
-        study_activations,
-        study_loss,
-        study_capacity,
+        study_lr.STUDY,
+        study_hidden.STUDY,
+        study_no_activation.STUDY,
+        study_optimizers.STUDY,
+        study_activations.STUDY,
+        study_loss.STUDY,
+        study_capacity.STUDY,
     ]
 
 
@@ -79,7 +67,8 @@ seeds that got there, with how many did when not all. The data: `linear` is 100 
 `xor` the lab's 21 points; seeds vary the initial weights. Sweeps over numbers only (seeds,
 learning rates, optimizer hyperparameters) run as one stacked fit; architectures and
 activations are a loop. fnnet's MSE is a mean over the points, so a learning rate here is not
-the same number as in a report that summed its loss (study 1 measures the difference)."""
+the same number as in a run that summed its loss (the learning-rate study measures the
+difference)."""
 
 
 def compress_png(src: Path, dest: Path) -> None:
@@ -115,12 +104,13 @@ def lab_section(runs: Sequence[lab.LabRun], figures: Mapping[Path, str], seconds
             "and the per-point 'ground truth | prediction' table, and writes a comparison, a "
             "learning curve and a decision boundary per data set to `results/lab/`.",
             table,
-            "**Lab reports:** A: 100% on both, 115,000 (linear) and 269,000 (XOR) epochs at "
-            "lr 0.001; B: 100% on both after 100,000 epochs (final loss 0.0132 / 0.0339); C: 100% "
-            "on both; E: predictions within 0.1 of the labels after 1,000 epochs at lr 0.5.",
+            f"{REPORTED} 100% on both data sets in three runs: at lr 0.001 after 115,000 "
+            "(linear) and 269,000 (XOR) epochs, after 100,000 epochs with a final loss of "
+            "0.0132 / 0.0339, and one without epoch counts; with ½-MSE at lr 0.5, predictions "
+            "within 0.1 of the labels after 1,000 epochs.",
             "Both data sets are solved at 100%, in about a thousand epochs on the linear set and "
-            "a few thousand on XOR, whose loss first sits on the plateau near 0.25 that B "
-            "describes (the learning curve) before the hidden units split the two diagonals "
+            "a few thousand on XOR, whose loss first sits on the plateau near 0.25 described "
+            "earlier (the learning curve) before the hidden units split the two diagonals "
             "(the boundary).",
             *images,
         ]
@@ -176,22 +166,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.redirect_stdout(io.StringIO()):  # the lab's per-point tables stay quiet
         runs = [lab.run(name, lab_args) for name in ("linear", "xor")]
     lab_seconds = time.perf_counter() - t
-    print(f"lab: {', '.join(f'{r.name} {r.epochs:,} epochs' for r in runs)} ({lab_seconds:.0f} s)")
+    common.say(
+        f"lab: {', '.join(f'{r.name} {r.epochs:,} epochs' for r in runs)} ({lab_seconds:.0f} s)"
+    )
     results: list[StudyResult] = []
     for study in studies():
-        name = study.__name__.removeprefix("study_")
-        if args.only is not None and name not in args.only:
+        if args.only is not None and study.name not in args.only:
             continue
-        study_args, cmd = parse_study(
-            f"{study.__name__}.py",
-            study.__doc__,
-            study.SEEDS,
-            study.EPOCHS,
-            ["--out", str(out / "studies")] + (["--fast"] if args.fast else []),
+        study_args, cmd = study.parse(
+            ["--out", str(out / "studies")] + (["--fast"] if args.fast else [])
         )
-        result = study.run(study_args, cmd)
+        result = study.result(study_args, cmd)
         emit(result, out / "studies")
-        print(f"== {result.title}: {result.seconds:.0f} s", flush=True)
+        common.say(f"== {result.title}: {result.seconds:.0f} s")
         results.append(result)
     chosen: dict[Path, str] = {}
     available = {("lab", p.stem): p for r in runs for p in r.figures}
@@ -208,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = document(results, chosen, seconds, lab_section(runs, chosen, lab_seconds))
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(text)
-    print(f"wrote {args.doc} and {len(chosen)} figures into {args.figures} ({seconds:.0f} s)")
+    common.say(f"wrote {args.doc} and {len(chosen)} figures into {args.figures} ({seconds:.0f} s)")
     return 0
 
 

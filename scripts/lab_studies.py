@@ -1,10 +1,12 @@
-"""What the lab and its studies share: the lab's setup, stacked sweeps, summaries, tables.
+"""What the lab and its studies share: the lab's setup, stacked sweeps, summaries, the study
+record and its command line (printing and markdown tables come from ``scripts/common.py``).
 
-The study scripts (``scripts/study_*.py``) import this module; each is one study of the lab
-reports, built only from fnnet's public API, with ``main(argv) -> int`` and a ``--fast`` mode.
-A study returns a :class:`StudyResult` (its markdown tables, the command that prints them, a few
-sentences on what they show beside the lab reports' numbers, and its figures), which
-``scripts/lab_all.py`` gathers into ``docs/RESULTS-lab.md``.
+The study scripts (``scripts/study_*.py``) import this module; each extends one question of the
+lab, built only from fnnet's public API, and defines a :class:`Study` (``STUDY``) with
+``main(argv) -> int`` and a ``--fast`` mode. Running a study gives a :class:`StudyResult` (its
+markdown tables, the command that prints them, a few sentences on what they show beside the
+numbers reported earlier for the lab, and its figures), which ``scripts/lab_all.py`` gathers
+into ``docs/RESULTS-lab.md``.
 
 Conventions of every study:
 
@@ -22,13 +24,15 @@ Conventions of every study:
 from __future__ import annotations
 
 import argparse
-import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
+import common
 import numpy as np
+from common import fmt_int
 
 from fnnet import data, layers, losses, metrics, optim, plot, sweep
 from fnnet.arrays import Array, IntArray
@@ -145,8 +149,10 @@ def first_at_least(series: Array, value: float) -> IntArray:
 # --- summaries ---------------------------------------------------------------------------------
 
 
-def fmt_int(n: float) -> str:
-    return f"{round(n):,}"
+def median_epochs(reached: IntArray, none: str = "not reached") -> str:
+    """The median of the epochs > 0 (the models that reached), or ``none`` when none did."""
+    ok = reached[reached > 0]
+    return fmt_int(float(np.median(ok))) if ok.size else none
 
 
 def epochs_summary(reached: IntArray, cap: int) -> str:
@@ -185,10 +191,8 @@ def loss_summary(values: Array) -> str:
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub markdown table."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    """A study's table: :func:`common.markdown_table`, compact (its cells are long phrases)."""
+    return common.markdown_table(headers, rows, compact=True)
 
 
 def pad_columns(series: Sequence[Array]) -> Array:
@@ -221,10 +225,83 @@ class StudyResult:
             f"{heading} {self.title}",
             f"`{self.command}` ({self.seconds:.0f} s). {self.setup}",
             self.tables,
-            f"**Lab reports:** {self.reports}",
+            f"{REPORTED} {self.reports}",
             self.discussion,
         ]
         return "\n\n".join(parts) + "\n"
+
+
+REPORTED = "**Reported earlier for this lab:**"
+"""How a study introduces the numbers earlier runs of the lab reported, beside its own."""
+
+
+@attrs.frozen
+class Findings:
+    """What one run of a study found: its setup in words, its tables, what they show, figures."""
+
+    setup: str
+    tables: str
+    discussion: str
+    figures: list[Path]
+
+
+@attrs.frozen
+class Study:
+    """A study script: where it is and what it says it does (``__file__``, ``__doc__``), its
+    heading, the numbers reported earlier that it compares with, ``run(args, seeds, cap) ->
+    Findings`` (``seeds`` and the epoch ``cap`` already chosen: ``fast`` with ``--fast``, else
+    ``--seeds`` and ``--epochs``) and its defaults."""
+
+    path: str  # the script's __file__
+    doc: str | None  # its docstring: the first paragraph describes it in --help
+    title: str  # its heading in the results document
+    reports: str
+    run: Callable[[argparse.Namespace, int, int], Findings]
+    seeds: int = attrs.field(kw_only=True)
+    epochs: int = attrs.field(kw_only=True)
+    fast: tuple[int, int] = attrs.field(kw_only=True)  # seeds and epoch cap of --fast
+
+    @property
+    def script(self) -> str:
+        """The file in ``scripts/``, e.g. ``study_lr.py``."""
+        return Path(self.path).name
+
+    @property
+    def name(self) -> str:
+        """The stem of its outputs, e.g. ``lr``."""
+        return Path(self.path).stem.removeprefix("study_")
+
+    def result(self, args: argparse.Namespace, cmd: str) -> StudyResult:
+        """Run the study with parsed options; ``cmd`` is the command line that reproduces it."""
+        seeds, cap = self.fast if args.fast else (args.seeds, args.epochs)
+        start = time.perf_counter()
+        found = self.run(args, seeds, cap)
+        return StudyResult(
+            name=self.name,
+            title=self.title,
+            command=cmd,
+            setup=found.setup,
+            tables=found.tables,
+            discussion=found.discussion,
+            reports=self.reports,
+            figures=found.figures,
+            seconds=time.perf_counter() - start,
+        )
+
+    def parse(self, argv: Sequence[str] | None) -> tuple[argparse.Namespace, str]:
+        """Parse the study's options; returns them and the command line that reproduces it."""
+        args_list = common.script_argv(argv)
+        p = parser((self.doc or self.script).split("\n\n")[0], self.seeds, self.epochs)
+        args = p.parse_args(args_list)
+        if args.seeds < 1 or args.epochs < 1:
+            p.error("--seeds and --epochs must be positive")
+        return args, command(self.script, args_list)
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """The script's ``main``: parse the options, run, print the tables, save them."""
+        args, cmd = self.parse(argv)
+        emit(self.result(args, cmd), args.out)
+        return 0
 
 
 def parser(description: str, seeds: int, epochs: int) -> argparse.ArgumentParser:
@@ -255,7 +332,7 @@ def command(script: str, argv: Sequence[str]) -> str:
         if a.startswith("--out="):
             continue
         shown.append(a)
-    return " ".join([f"python scripts/{script}", *shown])
+    return common.command_line(script, shown)
 
 
 def emit(result: StudyResult, out: Path) -> None:
@@ -263,9 +340,7 @@ def emit(result: StudyResult, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     text = result.markdown()
     (out / f"{result.name}.md").write_text(text)
-    print(text)
-    for f in result.figures:
-        print(f"figure: {f}")
+    common.say(text, *(f"figure: {f}" for f in result.figures))
 
 
 def short_note(part: Seeds) -> str:
@@ -285,32 +360,6 @@ def short_note(part: Seeds) -> str:
 def panel(label: str, part: Seeds, net: Layer[Any, Any]) -> plot.StudyPanel:
     """A study-grid panel for one setting: every seed's curve, seed 0's decision boundary."""
     return plot.StudyPanel(label, part.loss, part.predict(net, 0), note=short_note(part))
-
-
-def parse_study(
-    script: str, doc: str | None, seeds: int, epochs: int, argv: Sequence[str] | None
-) -> tuple[argparse.Namespace, str]:
-    """Parse a study's shared options; returns them and the command line that reproduces it."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    p = parser((doc or script).split("\n\n")[0], seeds, epochs)
-    args = p.parse_args(args_list)
-    if args.seeds < 1 or args.epochs < 1:
-        p.error("--seeds and --epochs must be positive")
-    return args, command(script, args_list)
-
-
-def study_main(
-    script: str,
-    doc: str | None,
-    seeds: int,
-    epochs: int,
-    run: Callable[[argparse.Namespace, str], StudyResult],
-    argv: Sequence[str] | None,
-) -> int:
-    """A study's ``main``: parse the shared options, run, print the tables, save them."""
-    args, cmd = parse_study(script, doc, seeds, epochs, argv)
-    emit(run(args, cmd), args.out)
-    return 0
 
 
 # --- studies that loop over settings -----------------------------------------------------------
@@ -367,7 +416,6 @@ def run_settings(
 def settings_table(
     settings: Sequence[Setting],
     results: Results,
-    cap: int,
     perfect: bool = False,
     timing: bool = False,
 ) -> str:
@@ -382,27 +430,50 @@ def settings_table(
         headers.append(f"{title}: accuracy")
         if timing:
             headers.append(f"{title}: ms/epoch")
-    rows = []
-    for i, s in enumerate(settings):
-        for lr in s.rates:
-            row = [s.label, f"{lr:g}"]
-            for name in results:
-                part = results[name][i][lr]
-                if not np.all(np.isfinite(part.final_loss)):
-                    bad = int((~np.isfinite(part.final_loss)).sum())
-                    gone = f"diverged: loss NaN/inf at epoch {part.epochs} ({bad}/{part.models})"
-                    row += [gone] + (["–"] if perfect else []) + ["–"]
-                    if timing:
-                        row.append("–")
-                    continue
-                row.append(epochs_summary(part.reached, part.epochs))
-                if perfect:
-                    row.append(epochs_summary(part.perfect, part.epochs))
-                row.append(accuracy_summary(part.final_accuracy))
-                if timing:
-                    row.append(f"{1e3 * part.seconds / max(part.epochs, 1):.2f}")
-            rows.append(row)
+    rows = [
+        [s.label, f"{lr:g}"]
+        + [cell for name in results for cell in _cells(results[name][i][lr], perfect, timing)]
+        for i, s in enumerate(settings)
+        for lr in s.rates
+    ]
     return markdown_table(headers, rows)
+
+
+def _cells(part: Seeds, perfect: bool, timing: bool) -> list[str]:
+    """One data set's cells in a :func:`settings_table` row."""
+    if not np.all(np.isfinite(part.final_loss)):
+        bad = int((~np.isfinite(part.final_loss)).sum())
+        gone = f"diverged: loss NaN/inf at epoch {part.epochs} ({bad}/{part.models})"
+        return [gone, *(["–"] if perfect else []), "–", *(["–"] if timing else [])]
+    cells = [epochs_summary(part.reached, part.epochs)]
+    if perfect:
+        cells.append(epochs_summary(part.perfect, part.epochs))
+    cells.append(accuracy_summary(part.final_accuracy))
+    if timing:
+        cells.append(f"{1e3 * part.seconds / max(part.epochs, 1):.2f}")
+    return cells
+
+
+def settings_study(
+    settings: Sequence[Setting],
+    seeds: int,
+    cap: int,
+    out: Path,
+    stem: str,
+    title: str,
+    *,
+    perfect: bool = False,
+    timing: bool = False,
+    best: bool = False,
+    loss_name: str = "MSE",
+) -> tuple[Results, str, list[Path]]:
+    """A study that loops over settings: train them (:func:`run_settings`), their table
+    (:func:`settings_table`) and their grids (:func:`settings_figures`, titled ``title``, files
+    ``<out>/<stem>_<data>_grid.png``)."""
+    results = run_settings(settings, seeds, cap)
+    table = settings_table(settings, results, perfect=perfect, timing=timing)
+    figures = settings_figures(settings, results, out, stem, title, best, loss_name)
+    return results, table, figures
 
 
 def grid_columns(n: int) -> int:
@@ -423,27 +494,23 @@ def best_rate(parts: dict[float, Seeds]) -> float:
 def settings_figures(
     settings: Sequence[Setting],
     results: Results,
-    cap: int,
     out: Path,
     stem: str,
     title: str,
-    rate: Callable[[str, int, Setting], float] | None = None,
+    best: bool = False,
     loss_name: str = "MSE",
 ) -> list[Path]:
-    """A study grid per data set: one panel per (setting, rate), or per setting at the rate
-    ``rate(data set, index, setting)`` picks."""
+    """A study grid per data set: one panel per (setting, rate), or with ``best`` one panel per
+    setting at its :func:`best_rate` on that data set."""
     paths = []
     for name, per_setting in results.items():
         panels = []
-        for i, s in enumerate(settings):
-            chosen = s.rates if rate is None else (rate(name, i, s),)
-            for lr in chosen:
-                label = (
-                    s.label if len(s.rates) == 1 or rate is not None else f"{s.label}, lr {lr:g}"
-                )
-                if rate is not None and len(s.rates) > 1:
+        for s, parts in zip(settings, per_setting, strict=True):
+            for lr in (best_rate(parts),) if best else s.rates:
+                label = s.label if len(s.rates) == 1 or best else f"{s.label}, lr {lr:g}"
+                if best and len(s.rates) > 1:
                     label += f" (lr {lr:g})"
-                panels.append(panel(label, per_setting[i][lr], s.net))
+                panels.append(panel(label, parts[lr], s.net))
         path = out / f"{stem}_{name}_grid.png"
         plot.study_grid(
             panels,

@@ -11,39 +11,32 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
+from common import fmt_int
 from lab_studies import (
     THRESHOLD,
+    Findings,
     Results,
     Setting,
-    StudyResult,
+    Study,
     best_rate,
-    fmt_int,
     lab_net,
-    run_settings,
-    settings_figures,
-    settings_table,
-    study_main,
+    median_epochs,
+    settings_study,
 )
 
 from fnnet import layers
 
 RATES = (0.1, 1.0)
 REPORTS = (
-    "A (sigmoid output kept for ReLU-type hidden layers; epochs to loss < 0.01, linear / XOR): "
-    "tanh → 3,000 / 3,000; ReLU → 24,000 / 33,000; leaky ReLU (0.01) → 29,000 / 28,000; ReLU "
-    "variants were less stable and without a sigmoid/tanh output often died or gave no loss "
-    "value. C: ReLU reaches 100% like sigmoid, with an angular decision boundary instead of a "
-    "smooth one."
+    "2-4-4-1 with a sigmoid output kept for the ReLU-type hidden layers, epochs to loss < 0.01 "
+    "(linear / XOR): tanh → 3,000 / 3,000; ReLU → 24,000 / 33,000; leaky ReLU (0.01) → "
+    "29,000 / 28,000; the ReLU variants were less stable and, without a sigmoid or tanh output, "
+    "often died or gave no loss value. Another run: ReLU reaches 100% like sigmoid, with an "
+    "angular decision boundary instead of a smooth one."
 )
-
-
-SEEDS = 6
-EPOCHS = 20_000
 
 
 def settings(fast: bool) -> list[Setting]:
@@ -60,35 +53,18 @@ def settings(fast: bool) -> list[Setting]:
     return [Setting(label, lab_net(hidden=act), rates=rates) for label, act in acts]
 
 
-def run(args: argparse.Namespace, cmd: str) -> StudyResult:
-    seeds, cap = (2, 200) if args.fast else (args.seeds, args.epochs)
-    out: Path = args.out
-    start = time.perf_counter()
+def run(args: argparse.Namespace, seeds: int, cap: int) -> Findings:
     chosen = settings(args.fast)
-    results = run_settings(chosen, seeds, cap)
-    table = settings_table(chosen, results, cap, perfect=True)
-
-    def rate(name: str, i: int, s: Setting) -> float:
-        return best_rate(results[name][i])
-
-    figures = settings_figures(
-        chosen, results, cap, out, "activations", "Hidden activations (best rate)", rate
+    results, table, figures = settings_study(
+        chosen, seeds, cap, args.out, "activations", "Hidden activations (best rate)",
+        perfect=True, best=True,
+    )  # fmt: skip
+    setup = (
+        f"2-4-4-1 with the hidden activation varied and a sigmoid output, MSE, gradient "
+        f"descent, cap {fmt_int(cap)} epochs; a loop over the activations, each one stacked "
+        f"fit per data set of {len(chosen[0].rates)} rates × {seeds} seeds."
     )
-    return StudyResult(
-        name="activations",
-        title="5. Activations",
-        command=cmd,
-        setup=(
-            f"2-4-4-1 with the hidden activation varied and a sigmoid output, MSE, gradient "
-            f"descent, cap {fmt_int(cap)} epochs; a loop over the activations, each one stacked "
-            f"fit per data set of {len(chosen[0].rates)} rates × {seeds} seeds."
-        ),
-        tables=table,
-        discussion=discussion(chosen, results, seeds),
-        reports=REPORTS,
-        figures=figures,
-        seconds=time.perf_counter() - start,
-    )
+    return Findings(setup, table, discussion(chosen, results, seeds), figures)
 
 
 def discussion(chosen: Sequence[Setting], results: Results, seeds: int) -> str:
@@ -99,9 +75,8 @@ def discussion(chosen: Sequence[Setting], results: Results, seeds: int) -> str:
         for name in ("linear", "xor"):
             lr = best_rate(results[name][i])
             part = results[name][i][lr]
-            ok = part.reached[part.reached > 0]
-            med = fmt_int(float(np.median(ok))) if ok.size else "–"
-            parts.append(f"{med} ({ok.size}/{seeds}, lr {lr:g})")
+            ok = int((part.reached > 0).sum())
+            parts.append(f"{median_epochs(part.reached, '–')} ({ok}/{seeds}, lr {lr:g})")
         return f"{chosen[i].label} {parts[0]} / {parts[1]}"
 
     def stuck(label: str) -> tuple[int, int]:
@@ -117,23 +92,7 @@ def discussion(chosen: Sequence[Setting], results: Results, seeds: int) -> str:
         "seeds that reached): " + "; ".join(summary(i) for i in range(len(chosen))) + "."
     ]
     if "tanh" in labels and "sigmoid (lab)" in labels:
-
-        def best_median(label: str, name: str) -> float:
-            parts = results[name][labels.index(label)]
-            reached = parts[best_rate(parts)].reached
-            ok = reached[reached > 0]
-            return float(np.median(ok)) if ok.size else float("nan")
-
-        ratios = [
-            best_median("sigmoid (lab)", name) / best_median("tanh", name) for name in results
-        ]
-        if all(np.isfinite(ratios)):
-            text.append(
-                "tanh is zero-centred with four times sigmoid's slope at 0: it needs "
-                + " / ".join(f"{r:.0f}x" for r in ratios)
-                + " fewer epochs than sigmoid and leaves XOR's plateau almost at once, as A "
-                "found (tanh 3,000 / 3,000)."
-            )
+        text += tanh_against_sigmoid(results, labels)
     dead = [(label, *stuck(label)) for label in ("ReLU", "leaky ReLU 0.01")]
     counts = ", ".join(f"{label} {k}/{total}" for label, k, total in dead if total)
     if any(k for _, k, _ in dead):
@@ -141,18 +100,40 @@ def discussion(chosen: Sequence[Setting], results: Results, seeds: int) -> str:
             "ReLU-type units are as fast when they train, but some runs end near chance, "
             "predicting one class everywhere (typically dead units: a unit whose input is "
             f"negative on every point gets no gradient) — runs ending below 60%: {counts}, over "
-            "both data sets and rates — the instability A reports."
+            "both data sets and rates — the instability reported earlier."
         )
     elif counts:
         text.append(f"No ReLU-type run ended near chance here ({counts} runs below 60%).")
     if counts:
-        text.append("Their boundaries are made of straight pieces (the figure), as C saw.")
+        text.append(
+            "Their boundaries are made of straight pieces (the figure), as reported earlier."
+        )
     return " ".join(text)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return study_main("study_activations.py", __doc__, SEEDS, EPOCHS, run, argv)
+def tanh_against_sigmoid(results: Results, labels: list[str]) -> list[str]:
+    """How many times fewer epochs tanh needs than sigmoid, each at its best rate."""
 
+    def best_median(label: str, name: str) -> float:
+        parts = results[name][labels.index(label)]
+        reached = parts[best_rate(parts)].reached
+        ok = reached[reached > 0]
+        return float(np.median(ok)) if ok.size else float("nan")
+
+    ratios = [best_median("sigmoid (lab)", name) / best_median("tanh", name) for name in results]
+    if not all(np.isfinite(ratios)):
+        return []
+    return [
+        "tanh is zero-centred with four times sigmoid's slope at 0: it needs "
+        + " / ".join(f"{r:.0f}x" for r in ratios)
+        + " fewer epochs than sigmoid and leaves XOR's plateau almost at once, as reported "
+        "earlier (tanh 3,000 / 3,000)."
+    ]
+
+
+STUDY = Study(
+    __file__, __doc__, "5. Activations", REPORTS, run, seeds=6, epochs=20_000, fast=(2, 200)
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(STUDY.main())

@@ -10,70 +10,51 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
+from common import fmt_int
 from lab_studies import (
     LAB_LR,
+    Findings,
     Results,
     Seeds,
     Setting,
-    StudyResult,
+    Study,
     accuracy_summary,
-    fmt_int,
     lab_net,
-    run_settings,
-    settings_figures,
-    settings_table,
-    study_main,
+    median_epochs,
+    settings_study,
 )
 
 HIDDEN = ((1, 1), (2, 2), (3, 3), (5, 3), (4, 4), (8, 8), (10, 10), (16, 16), (20, 20))
 FAST_HIDDEN = ((2, 2), (4, 4))
 REPORTS = (
-    "A (lr 0.01): (2,2) linear 100% at 238,000 epochs, XOR 71.4% at the 1,000,000 cap; (8,8) "
-    "linear 100% at 119,000, XOR 100% at 300,000; (16,16) linear 99% at 112,000, XOR 100% at "
-    "200,000 — bigger layers converge in fewer epochs but each epoch costs more. B: (2,2) 98%, "
-    "(10,10) and (20,20) 100%. C: XOR (5,3) 100%, (3,3) 95.24%, (1,1) 76.19%; linear 100% even "
-    "with (1,1)."
+    "sigmoid/sigmoid at lr 0.01: (2,2) linear 100% at 238,000 epochs, XOR 71.4% at the "
+    "1,000,000 cap; (8,8) linear 100% at 119,000, XOR 100% at 300,000; (16,16) linear 99% at "
+    "112,000, XOR 100% at 200,000 — bigger layers converge in fewer epochs but each epoch costs "
+    "more. Another run: (2,2) 98%, (10,10) and (20,20) 100%. A third: XOR (5,3) 100%, (3,3) "
+    "95.24%, (1,1) 76.19%; linear 100% even with (1,1)."
 )
-
-
-SEEDS = 6
-EPOCHS = 20_000
 
 
 def label(h: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, h)) + ")" + (" lab" if h == (4, 4) else "")
 
 
-def run(args: argparse.Namespace, cmd: str) -> StudyResult:
-    seeds, cap = (2, 200) if args.fast else (args.seeds, args.epochs)
+def run(args: argparse.Namespace, seeds: int, cap: int) -> Findings:
     hidden = FAST_HIDDEN if args.fast else HIDDEN
-    out: Path = args.out
-    start = time.perf_counter()
     settings = [Setting(label(h), lab_net(h)) for h in hidden]
-    results = run_settings(settings, seeds, cap)
-    tables = settings_table(settings, results, cap, timing=True)
-    figures = settings_figures(settings, results, cap, out, "hidden", "Hidden units")
-    return StudyResult(
-        name="hidden",
-        title="2. Hidden units",
-        command=cmd,
-        setup=(
-            f"Networks 2-h1-h2-1, sigmoid/sigmoid, MSE, gradient descent at lr {LAB_LR:g}, cap "
-            f"{fmt_int(cap)} epochs; a loop over the architectures, each one stacked fit of "
-            f"{seeds} seeds per data set. 'ms/epoch' is the wall time of one epoch of the whole "
-            f"stack of {seeds} (on a shared machine: indicative only)."
-        ),
-        tables=tables,
-        discussion=discussion(hidden, results, seeds),
-        reports=REPORTS,
-        figures=figures,
-        seconds=time.perf_counter() - start,
+    results, tables, figures = settings_study(
+        settings, seeds, cap, args.out, "hidden", "Hidden units", timing=True
     )
+    setup = (
+        f"Networks 2-h1-h2-1, sigmoid/sigmoid, MSE, gradient descent at lr {LAB_LR:g}, cap "
+        f"{fmt_int(cap)} epochs; a loop over the architectures, each one stacked fit of "
+        f"{seeds} seeds per data set. 'ms/epoch' is the wall time of one epoch of the whole "
+        f"stack of {seeds} (on a shared machine: indicative only)."
+    )
+    return Findings(setup, tables, discussion(hidden, results, seeds), figures)
 
 
 def discussion(hidden: Sequence[tuple[int, ...]], results: Results, seeds: int) -> str:
@@ -81,8 +62,7 @@ def discussion(hidden: Sequence[tuple[int, ...]], results: Results, seeds: int) 
         return results[name][hidden.index(h)][LAB_LR]
 
     def median(name: str, h: tuple[int, ...]) -> str:
-        ok = part(name, h).reached[part(name, h).reached > 0]
-        return fmt_int(float(np.median(ok))) if ok.size else "never"
+        return median_epochs(part(name, h).reached, "never")
 
     def per_epoch(name: str, h: tuple[int, ...]) -> float:
         p = part(name, h)
@@ -116,15 +96,15 @@ def discussion(hidden: Sequence[tuple[int, ...]], results: Results, seeds: int) 
                 if lin_fewer
                 else "wider layers do not save epochs at this rate, "
             )
-            + "and they cost more per epoch; A's 'bigger layers converge in fewer epochs' "
-            "(measured at a much smaller rate) holds here only mildly, on the linear set."
+            + "and they cost more per epoch; the earlier finding 'bigger layers converge in fewer "
+            "epochs' (measured at a much smaller rate) holds here only mildly, on the linear set."
         )
     return " ".join(text)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return study_main("study_hidden.py", __doc__, SEEDS, EPOCHS, run, argv)
-
+STUDY = Study(
+    __file__, __doc__, "2. Hidden units", REPORTS, run, seeds=6, epochs=20_000, fast=(2, 200)
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(STUDY.main())

@@ -11,78 +11,58 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
+from common import fmt_int
 from lab_studies import (
     LAB_LR,
     THRESHOLD,
+    Findings,
     Results,
     Setting,
-    StudyResult,
+    Study,
     accuracy_summary,
-    fmt_int,
     lab_net,
-    run_settings,
-    settings_figures,
-    settings_table,
-    study_main,
+    median_epochs,
+    settings_study,
 )
 
 from fnnet import losses
 
 REPORTS = (
-    "A and B: MSE; E: ½(label − y)² (½-MSE), lr 0.5, 1,000 epochs → predictions within 0.1 of "
-    "the labels; C: binary cross-entropy, linear lr 0.01, 500 epochs → 100%, loss 0.0428; XOR "
-    "[2,5,3,1] lr 0.1, 1,000 epochs → 100%, loss 0.0084."
+    "MSE in most runs; ½(label − y)² (½-MSE) at lr 0.5 for 1,000 epochs → predictions within "
+    "0.1 of the labels; binary cross-entropy on the linear set at lr 0.01 for 500 epochs → "
+    "100%, loss 0.0428, and on XOR with a 2-5-3-1 network at lr 0.1 for 1,000 epochs → 100%, "
+    "loss 0.0084."
 )
 
 
-SEEDS = 6
-EPOCHS = 20_000
-
-
-def run(args: argparse.Namespace, cmd: str) -> StudyResult:
-    seeds, cap = (2, 200) if args.fast else (args.seeds, args.epochs)
-    out: Path = args.out
-    start = time.perf_counter()
+def run(args: argparse.Namespace, seeds: int, cap: int) -> Findings:
     net = lab_net()
     chosen = [
         Setting("MSE (lab)", net, losses.mse),
-        Setting("half-MSE (E)", net, losses.half_mse),
-        Setting("binary cross-entropy (C)", net, losses.binary_cross_entropy),
+        Setting("half-MSE", net, losses.half_mse),
+        Setting("binary cross-entropy", net, losses.binary_cross_entropy),
     ]
     if args.fast:
         chosen = chosen[1:]
-    results = run_settings(chosen, seeds, cap)
-    table = settings_table(chosen, results, cap, perfect=True)
-    figures = settings_figures(chosen, results, cap, out, "loss", "Loss", loss_name="loss")
-    return StudyResult(
-        name="loss",
-        title="6. Loss",
-        command=cmd,
-        setup=(
-            f"2-4-4-1, sigmoid/sigmoid, gradient descent at lr {LAB_LR:g}, stopping when the "
-            f"loss is below {THRESHOLD:g} or at {fmt_int(cap)} epochs; a loop over the losses, "
-            f"each one stacked fit of {seeds} seeds per data set. 'Epochs to 100% acc.' is the "
-            "first epoch at which every point is on the right side of 0.5."
-        ),
-        tables=table,
-        discussion=discussion(chosen, results),
-        reports=REPORTS,
-        figures=figures,
-        seconds=time.perf_counter() - start,
+    results, table, figures = settings_study(
+        chosen, seeds, cap, args.out, "loss", "Loss", perfect=True, loss_name="loss"
     )
+    setup = (
+        f"2-4-4-1, sigmoid/sigmoid, gradient descent at lr {LAB_LR:g}, stopping when the "
+        f"loss is below {THRESHOLD:g} or at {fmt_int(cap)} epochs; a loop over the losses, "
+        f"each one stacked fit of {seeds} seeds per data set. 'Epochs to 100% acc.' is the "
+        "first epoch at which every point is on the right side of 0.5."
+    )
+    return Findings(setup, table, discussion(chosen, results), figures)
 
 
 def discussion(chosen: Sequence[Setting], results: Results) -> str:
     def med(name: str, i: int, perfect: bool) -> str:
         part = results[name][i][LAB_LR]
-        values = part.perfect if perfect else part.reached
-        ok = values[values > 0]
-        return fmt_int(float(np.median(ok))) if ok.size else "not reached"
+        return median_epochs(part.perfect if perfect else part.reached)
 
     rows = "; ".join(
         f"{s.label} {med('linear', i, False)} / {med('xor', i, False)} to the threshold, "
@@ -96,7 +76,7 @@ def discussion(chosen: Sequence[Setting], results: Results) -> str:
         if np.any(acc < 1.0):
             note = (
                 f" Stopping at half-MSE < {THRESHOLD:g} (MSE < {2 * THRESHOLD:g}) ends the linear "
-                f"runs at {accuracy_summary(acc)} accuracy: the lab's rule is looser for E's loss."
+                f"runs at {accuracy_summary(acc)} accuracy: the lab's rule is looser for half-MSE."
             )
     return (
         f"Median epochs (linear / XOR): {rows}. Half-MSE is MSE with half the gradient, so at "
@@ -108,9 +88,7 @@ def discussion(chosen: Sequence[Setting], results: Results) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return study_main("study_loss.py", __doc__, SEEDS, EPOCHS, run, argv)
-
+STUDY = Study(__file__, __doc__, "6. Loss", REPORTS, run, seeds=6, epochs=20_000, fast=(2, 200))
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(STUDY.main())

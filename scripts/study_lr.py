@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from common import fmt_int
 from lab_studies import (
     DATASET_TITLES,
     DATASETS,
     THRESHOLD,
+    Findings,
     Seeds,
     Setting,
-    StudyResult,
+    Study,
     accuracy_summary,
     dataset,
     epochs_summary,
-    fmt_int,
     lab_net,
     loss_summary,
     markdown_table,
@@ -33,24 +33,20 @@ from lab_studies import (
     panel,
     percent,
     run_settings,
-    study_main,
 )
 
 from fnnet import plot
+from fnnet.layers import Layer
 
 RATES = (0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0)
 FAST_RATES = (0.1, 5.0, 50.0)
 REPORTS = (
-    "A (epochs to loss < 0.01, linear / XOR): lr 0.05 → 21,000 / 55,000; lr 0.5 → 1,000 / 9,000 "
-    "(linear 99%); lr 5 → under 1,000 for both; lr 50 → 121,000 (98%) / not reached in "
-    "1,000,000 (47.6%), with visible oscillation; lr 0.001 (the lab default) → 115,000 / "
-    "269,000. B: lr 1e-5 → 48%, 0.01 and 10–100 → 100%. C (500 epochs, linear): lr 0.1 / 0.01 / "
-    "0.001 → 100% / 100% / 83%."
+    "2-4-4-1 sigmoid, gradient descent, epochs to loss < 0.01 (linear / XOR): lr 0.05 → "
+    "21,000 / 55,000; lr 0.5 → 1,000 / 9,000 (linear 99%); lr 5 → under 1,000 for both; lr 50 → "
+    "121,000 (98%) / not reached in 1,000,000 (47.6%), with visible oscillation; lr 0.001 (the "
+    "lab default) → 115,000 / 269,000. Another run: lr 1e-5 → 48%, 0.01 and 10–100 → 100%. A "
+    "third (500 epochs, linear): lr 0.1 / 0.01 / 0.001 → 100% / 100% / 83%."
 )
-
-
-SEEDS = 8
-EPOCHS = 20_000
 
 
 def flow_constant(parts: dict[float, Seeds]) -> float | None:
@@ -64,94 +60,90 @@ def flow_constant(parts: dict[float, Seeds]) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def run(args: argparse.Namespace, cmd: str) -> StudyResult:
-    seeds, cap = (2, 300) if args.fast else (args.seeds, args.epochs)
+def run(args: argparse.Namespace, seeds: int, cap: int) -> Findings:
     rates = FAST_RATES if args.fast else RATES
     out: Path = args.out
-    start = time.perf_counter()
     net = lab_net()
-    tables: list[str] = []
-    figures: list[Path] = []
-    facts: dict[str, dict[float, Seeds]] = {}
     results = run_settings([Setting("lab", net, rates=rates)], seeds, cap)
-    for name in DATASETS:
-        xy = dataset(name)
-        parts = results[name][0]
-        stack = parts[rates[0]]  # every rate is in one stacked fit: its epochs and seconds
-        facts[name] = parts
-        c = flow_constant(parts)
-        smooth_min = min((lr for lr, p in parts.items() if np.all(p.reached > 0)), default=0.0)
-        rows = []
-        for lr, p in parts.items():
-            ok = p.reached[p.reached > 0]
-            product = fmt_int(float(np.median(ok)) * lr) if ok.size else "–"
-            if not ok.size and c is not None and lr < smooth_min:
-                product = f"(≈ {approx(c / lr)} epochs)"
-            rising = [p.rising(i) for i in range(p.models)]
-            rows.append(
-                [
-                    f"{lr:g}",
-                    epochs_summary(p.reached, stack.epochs),
-                    product,
-                    loss_summary(p.final_loss),
-                    accuracy_summary(p.final_accuracy),
-                    f"{percent(float(np.median(rising)))} [max {percent(max(rising))}]",
-                ]
-            )
-        headers = [
-            "lr",
-            f"epochs to loss < {THRESHOLD:g}: median [range] (reached/seeds)",
-            "epochs × lr (gradient-flow estimate)",
-            "final loss",
-            "accuracy",
-            "epochs with rising loss",
-        ]
-        tables.append(
-            f"**{DATASET_TITLES[name]}** — {len(rates) * seeds} models in one stacked fit, "
-            f"{stack.seconds:.1f} s, cap {fmt_int(cap)} epochs (ran {fmt_int(stack.epochs)})\n\n"
-            + markdown_table(headers, rows)
-        )
-        labels = [f"{lr:g}" for lr in rates for _ in range(seeds)]
-        figures.append(out / f"lr_{name}_curves.png")
-        plot.stacked_curves(
-            pad_columns([p.loss for p in parts.values()]),
-            labels,
-            threshold=THRESHOLD,
-            ylabel="MSE",
-            legend_title="learning rate",
-            cmap="plasma",
-            log_epochs=True,
-            title=f"{DATASET_TITLES[name]}: {seeds} seeds per learning rate in one stacked fit\n"
-            "(thin: each seed, bold: median)",
-            path=figures[-1],
-            dpi=80,
-        )
-        figures.append(out / f"lr_{name}_grid.png")
-        plot.study_grid(
-            [panel(f"lr {lr:g}", p, net) for lr, p in parts.items()],
-            *xy,
-            threshold=THRESHOLD,
-            loss_name="MSE",
-            title=f"Learning rate on {DATASET_TITLES[name]}: every seed's MSE, seed 0's boundary",
-            path=figures[-1],
-        )
-    return StudyResult(
-        name="lr",
-        title="1. Learning rate",
-        command=cmd,
-        setup=(
-            f"Lab network (2-4-4-1, sigmoid/sigmoid), MSE, plain gradient descent, full batch; "
-            f"{seeds} init seeds per rate; every (rate, seed) is one model of a single stacked fit "
-            "per data set (the learning rate is an array hyperparameter). A row's epochs count "
-            "only the seeds that reached the threshold. 'Rising loss' is the share of epochs, "
-            "before reaching the threshold, in which the loss went up (oscillation)."
-        ),
-        tables="\n\n".join(tables),
-        discussion=discussion(facts, seeds, cap),
-        reports=REPORTS,
-        figures=figures,
-        seconds=time.perf_counter() - start,
+    facts = {name: results[name][0] for name in DATASETS}
+    tables = [rate_table(name, parts, seeds, cap) for name, parts in facts.items()]
+    figures = [
+        path for name, parts in facts.items() for path in rate_figures(name, parts, net, seeds, out)
+    ]
+    setup = (
+        f"Lab network (2-4-4-1, sigmoid/sigmoid), MSE, plain gradient descent, full batch; "
+        f"{seeds} init seeds per rate; every (rate, seed) is one model of a single stacked fit "
+        "per data set (the learning rate is an array hyperparameter). A row's epochs count "
+        "only the seeds that reached the threshold. 'Rising loss' is the share of epochs, "
+        "before reaching the threshold, in which the loss went up (oscillation)."
     )
+    return Findings(setup, "\n\n".join(tables), discussion(facts, seeds, cap), figures)
+
+
+def rate_table(name: str, parts: dict[float, Seeds], seeds: int, cap: int) -> str:
+    """Data set ``name``'s table: one row per rate, with the stacked fit's size and time."""
+    stack = parts[min(parts)]  # every rate is in one stacked fit: its epochs and seconds
+    c = flow_constant(parts)
+    smooth_min = min((lr for lr, p in parts.items() if np.all(p.reached > 0)), default=0.0)
+    rows = []
+    for lr, p in parts.items():
+        ok = p.reached[p.reached > 0]
+        product = fmt_int(float(np.median(ok)) * lr) if ok.size else "–"
+        if not ok.size and c is not None and lr < smooth_min:
+            product = f"(≈ {approx(c / lr)} epochs)"
+        rising = [p.rising(i) for i in range(p.models)]
+        rows.append(
+            [
+                f"{lr:g}",
+                epochs_summary(p.reached, stack.epochs),
+                product,
+                loss_summary(p.final_loss),
+                accuracy_summary(p.final_accuracy),
+                f"{percent(float(np.median(rising)))} [max {percent(max(rising))}]",
+            ]
+        )
+    headers = [
+        "lr",
+        f"epochs to loss < {THRESHOLD:g}: median [range] (reached/seeds)",
+        "epochs × lr (gradient-flow estimate)",
+        "final loss",
+        "accuracy",
+        "epochs with rising loss",
+    ]
+    return (
+        f"**{DATASET_TITLES[name]}** — {len(parts) * seeds} models in one stacked fit, "
+        f"{stack.seconds:.1f} s, cap {fmt_int(cap)} epochs (ran {fmt_int(stack.epochs)})\n\n"
+        + markdown_table(headers, rows)
+    )
+
+
+def rate_figures(
+    name: str, parts: dict[float, Seeds], net: Layer[Any, Any], seeds: int, out: Path
+) -> list[Path]:
+    """Data set ``name``'s figures: every rate's curves in one plot, and the study grid."""
+    curves, grid = out / f"lr_{name}_curves.png", out / f"lr_{name}_grid.png"
+    plot.stacked_curves(
+        pad_columns([p.loss for p in parts.values()]),
+        [f"{lr:g}" for lr in parts for _ in range(seeds)],
+        threshold=THRESHOLD,
+        ylabel="MSE",
+        legend_title="learning rate",
+        cmap="plasma",
+        log_epochs=True,
+        title=f"{DATASET_TITLES[name]}: {seeds} seeds per learning rate in one stacked fit\n"
+        "(thin: each seed, bold: median)",
+        path=curves,
+        dpi=80,
+    )
+    plot.study_grid(
+        [panel(f"lr {lr:g}", p, net) for lr, p in parts.items()],
+        *dataset(name),
+        threshold=THRESHOLD,
+        loss_name="MSE",
+        title=f"Learning rate on {DATASET_TITLES[name]}: every seed's MSE, seed 0's boundary",
+        path=grid,
+    )
+    return [curves, grid]
 
 
 def approx(n: float) -> str:
@@ -170,12 +162,12 @@ def discussion(facts: dict[str, dict[float, Seeds]], seeds: int, cap: int) -> st
         parts.append(
             f"Below the oscillation regime, epochs × lr is nearly constant (≈ {fmt_int(c_lin)} "
             f"on linear, ≈ {fmt_int(c_xor)} on XOR): gradient descent follows the gradient flow, "
-            f"so the reports' lr 0.001 would need ≈ {approx(c_lin / 0.001)} / "
-            f"{approx(c_xor / 0.001)} epochs with fnnet's mean-over-points MSE, where A "
-            "counted 115,000 / 269,000. A loss summed over the points multiplies the rate by "
-            f"their number: A's 0.001 on XOR's 21 points is 0.021 here, ≈ "
-            f"{approx(c_xor / 0.021)} epochs, close to A's 269,000 (A's linear count fits "
-            f"neither reading: ≈ {approx(c_lin / 0.1)} summed)."
+            f"so the lab's default lr 0.001 would need ≈ {approx(c_lin / 0.001)} / "
+            f"{approx(c_xor / 0.001)} epochs with fnnet's mean-over-points MSE, where the "
+            "earlier run counted 115,000 / 269,000. A loss summed over the points multiplies "
+            f"the rate by their number: 0.001 on XOR's 21 points is 0.021 here, ≈ "
+            f"{approx(c_xor / 0.021)} epochs, close to the reported 269,000 (the reported "
+            f"linear count fits neither reading: ≈ {approx(c_lin / 0.1)} summed)."
         )
 
     def first_rising(p: dict[float, Seeds]) -> str:
@@ -192,16 +184,16 @@ def discussion(facts: dict[str, dict[float, Seeds]], seeds: int, cap: int) -> st
         f"{int((xor_big.reached > 0).sum())}/{seeds} XOR seeds reach the threshold "
         f"(accuracy {accuracy_summary(xor_big.final_accuracy)}) and "
         f"{int((lin[big].reached > 0).sum())}/{seeds} on linear (in "
-        f"{epochs_summary(lin[big].reached, cap)} epochs) — as A saw at lr 50: linear reached "
+        f"{epochs_summary(lin[big].reached, cap)} epochs) — as reported at lr 50: linear reached "
         "late (121,000 epochs, 98%), XOR never (47.6%), the loss oscillating. A sigmoid output "
         "bounds the MSE by 1, so no rate here gives NaN."
     )
     return " ".join(parts)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return study_main("study_lr.py", __doc__, SEEDS, EPOCHS, run, argv)
-
+STUDY = Study(
+    __file__, __doc__, "1. Learning rate", REPORTS, run, seeds=8, epochs=20_000, fast=(2, 300)
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(STUDY.main())

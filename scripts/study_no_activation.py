@@ -13,42 +13,39 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
+from common import fmt_int
 from lab_studies import (
     LAB_LR,
     THRESHOLD,
+    Findings,
     Results,
     Seeds,
     Setting,
-    StudyResult,
+    Study,
     accuracy_summary,
     dataset,
-    fmt_int,
     lab_net,
     percent,
-    run_settings,
-    settings_figures,
-    settings_table,
-    study_main,
+    settings_study,
 )
 
 from fnnet import layers
 from fnnet.arrays import Array
 
 REPORTS = (
-    "A (identity hidden, sigmoid output kept because removing it gave NaN): linear 100% at "
-    "22,000 epochs, XOR 100% at 18,000 epochs (a surprising claim worth checking). B (all "
-    "activations removed, lr unchanged): the loss exploded to NaN, accuracy 0%. C: linear "
-    "separable without activation, XOR not."
+    "identity hidden layers with the sigmoid output kept (removing it gave NaN): linear 100% at "
+    "22,000 epochs, XOR 100% at 18,000 epochs (a surprising claim worth checking). Every "
+    "activation removed, lr unchanged: the loss exploded to NaN, accuracy 0%. Another run: "
+    "linear separable without activation, XOR not."
 )
 
-
-SEEDS = 6
-EPOCHS = 20_000
+LAB = "sigmoid hidden, sigmoid output (lab)"
+IDENTITY_HIDDEN = "identity hidden, sigmoid output"
+LINEAR = "identity everywhere"
+LINEAR_SMALL = "identity everywhere, smaller rate"
 
 
 def best_line_accuracy(x: Array, y: Array, angles: int = 3600) -> float:
@@ -72,55 +69,43 @@ def variants(fast: bool) -> list[Setting]:
     identity = layers.identity
     linear_net = lab_net(hidden=identity, output=identity)
     out = [
-        Setting("sigmoid hidden, sigmoid output (lab)", lab_net()),
-        Setting("identity hidden, sigmoid output (A)", lab_net(hidden=identity)),
-        Setting("identity everywhere (B)", linear_net),
-        Setting("identity everywhere, smaller rate", linear_net, rates=(0.1,)),
+        Setting(LAB, lab_net()),
+        Setting(IDENTITY_HIDDEN, lab_net(hidden=identity)),
+        Setting(LINEAR, linear_net),
+        Setting(LINEAR_SMALL, linear_net, rates=(0.1,)),
     ]
     return out[1:3] if fast else out
 
 
-def run(args: argparse.Namespace, cmd: str) -> StudyResult:
-    seeds, cap = (2, 200) if args.fast else (args.seeds, args.epochs)
-    out: Path = args.out
-    start = time.perf_counter()
+def run(args: argparse.Namespace, seeds: int, cap: int) -> Findings:
     settings = variants(args.fast)
-    results = run_settings(settings, seeds, cap)
-    table = settings_table(settings, results, cap, perfect=True)
+    results, table, figures = settings_study(
+        settings, seeds, cap, args.out, "noact", "Without activation", perfect=True
+    )
     lines = {name: best_line_accuracy(*dataset(name)) for name in results}
     table += (
         "\n\nA diverging model ends its whole stacked fit, so each rate of the all-identity net "
         "is a fit of its own. Best accuracy of any straight line (brute force over directions "
         "and thresholds): " + ", ".join(f"{name} {percent(v)}" for name, v in lines.items()) + "."
     )
-    figures = settings_figures(settings, results, cap, out, "noact", "Without activation")
-    return StudyResult(
-        name="no_activation",
-        title="3. Without activation",
-        command=cmd,
-        setup=(
-            f"2-4-4-1, MSE, gradient descent at lr {LAB_LR:g} (and 0.1 for the all-identity "
-            f"net), cap {fmt_int(cap)} epochs; a loop over the variants, each one stacked fit of "
-            f"{seeds} seeds per data set."
-        ),
-        tables=table,
-        discussion=discussion(settings, results, lines),
-        reports=REPORTS,
-        figures=figures,
-        seconds=time.perf_counter() - start,
+    setup = (
+        f"2-4-4-1, MSE, gradient descent at lr {LAB_LR:g} (and 0.1 for the all-identity "
+        f"net), cap {fmt_int(cap)} epochs; a loop over the variants, each one stacked fit of "
+        f"{seeds} seeds per data set."
     )
+    return Findings(setup, table, discussion(settings, results, lines), figures)
 
 
 def discussion(settings: Sequence[Setting], results: Results, lines: dict[str, float]) -> str:
     def part(name: str, label: str) -> Seeds | None:
         for i, s in enumerate(settings):
-            if s.label.startswith(label):
+            if s.label == label:
                 return results[name][i][s.rates[0]]
         return None
 
     text = []
-    lin, xor = part("linear", "identity hidden"), part("xor", "identity hidden")
-    lab = part("linear", "sigmoid hidden")
+    lin, xor = part("linear", IDENTITY_HIDDEN), part("xor", IDENTITY_HIDDEN)
+    lab = part("linear", LAB)
     if lin is not None and xor is not None:
         ok = lin.reached[lin.reached > 0]
         speed = (
@@ -135,17 +120,17 @@ def discussion(settings: Sequence[Setting], results: Results, lines: dict[str, f
             "With identity hidden layers the network is sigmoid(w·x + b) whatever its depth: a "
             f"logistic regression. It fits the linear set easily ({speed}) but stays at "
             f"{accuracy_summary(xor.final_accuracy)} on XOR, and no straight line does better "
-            f"than {percent(lines.get('xor', float('nan')))} on the 21 XOR points — so A's "
-            "'XOR 100% at 18,000 epochs' cannot come from this network (A's hidden activations "
-            "were probably still on)."
+            f"than {percent(lines.get('xor', float('nan')))} on the 21 XOR points — so the "
+            "reported 'XOR 100% at 18,000 epochs' cannot come from this network (that run's "
+            "hidden activations were probably still on)."
         )
-    diverged = part("linear", "identity everywhere (B)")
-    small = part("linear", "identity everywhere, smaller")
-    small_xor = part("xor", "identity everywhere, smaller")
+    diverged = part("linear", LINEAR)
+    small = part("linear", LINEAR_SMALL)
+    small_xor = part("xor", LINEAR_SMALL)
     if diverged is not None and not np.all(np.isfinite(diverged.final_loss)):
         text.append(
             f"Without any activation the output is unbounded and at the lab rate {LAB_LR:g} the "
-            f"loss overflows to inf/NaN within {diverged.epochs} epochs, as B saw."
+            f"loss overflows to inf/NaN within {diverged.epochs} epochs, as reported."
         )
     if small is not None and small_xor is not None:
         text.append(
@@ -153,14 +138,14 @@ def discussion(settings: Sequence[Setting], results: Results, lines: dict[str, f
             f"{float(np.median(small.final_loss)):.3f} (linear) / "
             f"{float(np.median(small_xor.final_loss)):.3f} (XOR), far above {THRESHOLD:g}; "
             f"thresholded at 0.5 it still classifies {accuracy_summary(small.final_accuracy)} "
-            "of the linear set, as C found."
+            "of the linear set, as reported."
         )
     return " ".join(text)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return study_main("study_no_activation.py", __doc__, SEEDS, EPOCHS, run, argv)
-
+STUDY = Study(
+    __file__, __doc__, "3. Without activation", REPORTS, run, seeds=6, epochs=20_000, fast=(2, 200)
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(STUDY.main())

@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+from common import fmt_int
 from lab_studies import (
     DATASET_TITLES,
     THRESHOLD,
+    Findings,
     Results,
     Setting,
-    StudyResult,
+    Study,
     best_rate,
-    fmt_int,
     lab_net,
+    median_epochs,
     pad_columns,
-    run_settings,
-    settings_figures,
-    settings_table,
-    study_main,
+    settings_study,
 )
 
 from fnnet import optim, plot
@@ -39,14 +36,10 @@ from fnnet.optim import Optimizer
 RATES = (0.01, 0.1, 1.0)
 FAST_RATES = (0.1, 1.0)
 REPORTS = (
-    "A (sigmoid, lr 0.01; epochs to loss < 0.01, linear / XOR): momentum 0.9 → 1,070 / 4,021; "
-    "adagrad → 1,304 / 732; adam → 41 / 54. B implemented momentum; C implemented adagrad "
-    "(smoother but slower curve)."
+    "2-4-4-1 sigmoid at lr 0.01, epochs to loss < 0.01 (linear / XOR): momentum 0.9 → "
+    "1,070 / 4,021; adagrad → 1,304 / 732; adam → 41 / 54. Two other runs implemented momentum "
+    "and adagrad (a smoother but slower curve)."
 )
-
-
-SEEDS = 6
-EPOCHS = 10_000
 
 
 def _momentum(lr: Array) -> Optimizer[tuple[object, ...]]:
@@ -81,59 +74,48 @@ def settings(rates: tuple[float, ...]) -> list[Setting]:
     ]
 
 
-def run(args: argparse.Namespace, cmd: str) -> StudyResult:
-    seeds, cap = (2, 150) if args.fast else (args.seeds, args.epochs)
+def run(args: argparse.Namespace, seeds: int, cap: int) -> Findings:
     rates = FAST_RATES if args.fast else RATES
-    out: Path = args.out
-    start = time.perf_counter()
     chosen = settings(rates)
     if args.fast:
         chosen = [chosen[0], chosen[-1]]
-    results = run_settings(chosen, seeds, cap)
-    table = settings_table(chosen, results, cap)
-
-    def rate(name: str, i: int, s: Setting) -> float:
-        return best_rate(results[name][i])
-
-    figures = settings_figures(
-        chosen, results, cap, out, "optimizers", "Optimizers (each at its best rate)", rate
+    results, table, figures = settings_study(
+        chosen, seeds, cap, args.out, "optimizers", "Optimizers (each at its best rate)", best=True
     )
-    for name, per_setting in results.items():
-        best = [parts[best_rate(parts)] for parts in per_setting]
-        labels = [
-            f"{s.label}, lr {best_rate(parts):g}"
-            for s, parts in zip(chosen, per_setting, strict=True)
-            for _ in range(seeds)
-        ]
-        path = out / f"optimizers_{name}_curves.png"
-        plot.stacked_curves(
-            pad_columns([b.loss for b in best]),
-            labels,
-            threshold=THRESHOLD,
-            ylabel="MSE",
-            log_epochs=True,
-            legend_title="optimizer, best rate",
-            title=f"{DATASET_TITLES[name]}: each optimizer at its best rate, {seeds} seeds\n"
-            "(thin: each seed, bold: median)",
-            path=path,
-            dpi=80,
-        )
-        figures.append(path)
-    return StudyResult(
-        name="optimizers",
-        title="4. Optimizers",
-        command=cmd,
-        setup=(
-            f"2-4-4-1, sigmoid/sigmoid, MSE, full batch, cap {fmt_int(cap)} epochs; a loop over "
-            f"the optimizers, each one stacked fit per data set of {len(rates)} rates × {seeds} "
-            "seeds (the rate is an array hyperparameter). fnnet's MSE is a mean over points."
-        ),
-        tables=table,
-        discussion=discussion(chosen, results),
-        reports=REPORTS,
-        figures=figures,
-        seconds=time.perf_counter() - start,
+    figures += [best_curves(chosen, results, name, seeds, args.out) for name in results]
+    setup = (
+        f"2-4-4-1, sigmoid/sigmoid, MSE, full batch, cap {fmt_int(cap)} epochs; a loop over "
+        f"the optimizers, each one stacked fit per data set of {len(rates)} rates × {seeds} "
+        "seeds (the rate is an array hyperparameter). fnnet's MSE is a mean over points."
     )
+    return Findings(setup, table, discussion(chosen, results), figures)
+
+
+def best_curves(
+    chosen: Sequence[Setting], results: Results, name: str, seeds: int, out: Path
+) -> Path:
+    """Every seed's loss of each optimizer at its best rate on data set ``name``, one figure."""
+    per_setting = results[name]
+    best = [parts[best_rate(parts)] for parts in per_setting]
+    labels = [
+        f"{s.label}, lr {best_rate(parts):g}"
+        for s, parts in zip(chosen, per_setting, strict=True)
+        for _ in range(seeds)
+    ]
+    path = out / f"optimizers_{name}_curves.png"
+    plot.stacked_curves(
+        pad_columns([b.loss for b in best]),
+        labels,
+        threshold=THRESHOLD,
+        ylabel="MSE",
+        log_epochs=True,
+        legend_title="optimizer, best rate",
+        title=f"{DATASET_TITLES[name]}: each optimizer at its best rate, {seeds} seeds\n"
+        "(thin: each seed, bold: median)",
+        path=path,
+        dpi=80,
+    )
+    return path
 
 
 def discussion(chosen: Sequence[Setting], results: Results) -> str:
@@ -143,10 +125,7 @@ def discussion(chosen: Sequence[Setting], results: Results) -> str:
         if label not in labels:
             return "–"
         part = results[name][labels.index(label)].get(lr)
-        if part is None:
-            return "–"
-        ok = part.reached[part.reached > 0]
-        return fmt_int(float(np.median(ok))) if ok.size else "not reached"
+        return "–" if part is None else median_epochs(part.reached)
 
     def both(label: str, lr: float) -> str:
         return f"{med('linear', label, lr)} / {med('xor', label, lr)}"
@@ -171,15 +150,15 @@ def discussion(chosen: Sequence[Setting], results: Results) -> str:
             "The adaptive methods (Adagrad, RMSProp, Adam) divide each weight's step by its "
             "gradient history, so a small rate no longer means small steps on XOR's flat plateau: "
             f"Adam needs {both(adam, small)} epochs at {small:g} and {both(adam, mid)} at {mid:g} "
-            "(A: 41 / 54 at its 0.01). Their steps are about the rate in size whatever the "
+            "(reported: 41 / 54 at 0.01). Their steps are about the rate in size whatever the "
             f"gradient, so at {large:g} RMSProp and Adam overshoot and many seeds stall near 50%."
         )
     return " ".join(text)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return study_main("study_optimizers.py", __doc__, SEEDS, EPOCHS, run, argv)
-
+STUDY = Study(
+    __file__, __doc__, "4. Optimizers", REPORTS, run, seeds=6, epochs=10_000, fast=(2, 150)
+)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(STUDY.main())

@@ -197,3 +197,90 @@ def test_resume_continues_and_load_checkpoint_reads_the_params(tmp_path: Path) -
     state = train.load_checkpoint(path, train.init_state(optim.sgd(0.5), params()))
     assert state.step == 6
     np.testing.assert_array_equal(state.params[0].w, whole.params[0].w)
+
+
+def test_validation_targets_that_do_not_fit_the_loss_are_refused_before_training() -> None:
+    calls = []
+
+    def metric(pred: Any, target: Any) -> Any:
+        calls.append(1)
+        return np.zeros(())
+
+    with pytest.raises(ValueError, match="y in 'val_data' does not fit the loss"):
+        fit(val_data=(X, Y[:, 0]), metrics={"m": metric})
+    assert len(calls) == 1  # the one-example probe of the training data, no epoch
+
+
+def test_an_old_opt_state_continues_with_the_optimizers_hyperparameters() -> None:
+    p = params()
+    old = optim.sgd(0.5).init(p)
+    slow = fit(optimizer=optim.sgd(5.0), opt_state=old, epochs=2)
+    fast = fit(optimizer=optim.sgd(5.0), epochs=2)
+    np.testing.assert_array_equal(slow.params[0].w, fast.params[0].w)  # 5.0 won, not 0.5
+    adam = optim.adam(0.1)
+    warm = fit(optimizer=adam, epochs=3)
+    cont = fit(optimizer=optim.adam(0.01), opt_state=warm.opt_state, params=warm.params)
+    assert cont.opt_state[0].count == 6 and cont.opt_state[1].learning_rate == 0.01
+
+
+def test_two_threads_of_one_process_may_not_share_a_checkpoint(tmp_path: Path) -> None:
+    from fnnet.checkpoint import Lock
+
+    held = Lock(tmp_path / "run.npz")
+    try:
+        with pytest.raises(ValueError, match="in use by another run in this process"):
+            fit(checkpoint=tmp_path / "run.npz")
+    finally:
+        held.release()
+    fit(checkpoint=tmp_path / "run.npz")
+
+
+@pytest.mark.parametrize(
+    ("kw", "error", "match"),
+    [
+        ({"model": print}, TypeError, "'model' must be a fnnet Layer"),
+        ({"loss": "mse"}, TypeError, "'loss' must be a function"),
+        ({"optimizer": print}, TypeError, "'optimizer' must be an optim.Optimizer"),
+        ({"metrics": [print]}, TypeError, "'metrics' must be a dict"),
+        ({"key": -1}, ValueError, "'key' must be an int or a tuple"),
+        ({"key": "a"}, TypeError, "'key' must be an int or a tuple"),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_refused(
+    kw: dict[str, Any], error: type, match: str
+) -> None:
+    args: dict[str, Any] = {"model": NET, "loss": losses.mse, "optimizer": optim.sgd(0.1)}
+    args.update(kw)
+    with pytest.raises(error, match=match):
+        train.fit(args.pop("model"), args.pop("loss"), args.pop("optimizer"), params(), (X, Y),
+                  epochs=2, **args)  # fmt: skip
+
+
+def test_scan_and_load_checkpoint_refuse_arguments_of_the_wrong_kind(tmp_path: Path) -> None:
+    step = train.make_step(NET, losses.mse, optim.sgd(0.1))
+    state = train.init_state(optim.sgd(0.1), params())
+    with pytest.raises(TypeError, match="every batch must be a pair"):
+        train.scan(step, state, [(X, Y, Y)])  # type: ignore[list-item]  # deliberately wrong
+    fit(checkpoint=tmp_path / "c.npz")
+    with pytest.raises(TypeError, match="'like' must be a TrainState"):
+        train.load_checkpoint(tmp_path / "c.npz", params())
+    with pytest.raises(TypeError, match="'series'"):
+        train.first_below([0.5, 0.1], 0.2)  # type: ignore[arg-type]  # deliberately wrong
+
+
+@pytest.mark.parametrize("rule", ["until", "patience"])
+def test_each_model_of_a_stack_stops_where_it_would_alone(rule: str) -> None:
+    (xt, yt), val = data.train_val_split(*data.linear(80, key=0), 0.25, key=1)
+    rates = np.array([0.5, 2.0, 8.0])
+    _, stacked = layers.init_stack(NET, [0, 1, 2], (2,))
+    kw: dict[str, Any] = {"epochs": 60, "batch_size": 20, "key": 3}
+    if rule == "until":
+        kw["until"] = train.loss_below(0.2)
+    else:
+        kw.update(val_data=val, patience=2)
+    together = train.fit(NET, losses.mse, optim.sgd(rates), stacked, (xt, yt), **kw)
+    for m in range(3):
+        alone = train.fit(NET, losses.mse, optim.sgd(float(rates[m])), params(m), (xt, yt), **kw)
+        np.testing.assert_allclose(together.params[0].w[m], alone.params[0].w, rtol=1e-9)
+        n = len(alone.history)
+        np.testing.assert_allclose(together.history.loss[:n, m], alone.history.loss, rtol=1e-9)
