@@ -1779,8 +1779,9 @@ def _checkpoint_cases() -> list[Case]:
         errors: list[BaseException] = []
 
         def metric(pred: Any, target: Any) -> Any:
-            slow.set()
-            time.sleep(0.01)
+            if np.shape(pred)[-2] > 1:  # training has started (not fit's one-example probe)
+                slow.set()
+                time.sleep(0.01)
             return np.zeros(())
 
         def first() -> None:
@@ -2346,7 +2347,6 @@ KNOWN_FAILURES: dict[str, str] = {
     'layers.dense(3).init: input_shape = 4 (not a tuple)': "internal-exception: TypeError: object of type 'int' has no len()",
     'io.save: round trip of numpy scalars (np.float32, np.int64)': 'silently-wrong: a float32 came back as a float',
     "train.fit: opt_state made for another model's params": 'silently-wrong: accepted: returned FitResult',
-    'train.fit: two threads of one process on one checkpoint path': 'silently-wrong: accepted: returned FitResult',
     'data.read_idx: 200 MB of zeros gzipped (bad magic): refused without inflating': 'hang: MemoryError:',
     'check.check_gradients: None for each of its 4 required arguments': "internal-exception: TypeError: 'NoneType' object is not iterable",
     "check.check_gradients: the string 'x' for each of its 4 required arguments": "internal-exception: AttributeError: 'str' object has no attribute 'shape'",
