@@ -880,7 +880,7 @@ class _Run(Generic[P, S]):
         print(message, file=sys.stderr)
         if loss.ndim == 0:
             return False
-        self.dead = ~finite
+        self.dead = ~finite if self.dead is None else self.dead | ~finite  # the old stay dead
         return not bool(np.all(self.dead))
 
     def frozen(self) -> np.ndarray[Any, Any] | None:

@@ -284,3 +284,12 @@ def test_each_model_of_a_stack_stops_where_it_would_alone(rule: str) -> None:
         np.testing.assert_allclose(together.params[0].w[m], alone.params[0].w, rtol=1e-9)
         n = len(alone.history)
         np.testing.assert_allclose(together.history.loss[:n, m], alone.history.loss, rtol=1e-9)
+
+
+def test_a_stack_whose_models_all_diverge_one_by_one_stops() -> None:
+    x, y = data.linear(50, key=0)
+    net = layers.mlp([2, 10, 10, 1])
+    _, stacked = layers.init_stack(net, [0, 1, 2], (2,))
+    r = train.fit(net, losses.mse, optim.sgd(np.array([2.0, 5.0, 9.0])), stacked, (x, y),
+                  epochs=5000, on_nonfinite="stop")  # fmt: skip
+    assert r.stop_reason == "diverged" and r.epochs < 100
