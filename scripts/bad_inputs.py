@@ -2141,6 +2141,29 @@ def _sweep_cases() -> list[Case]:
     ]
 
 
+
+
+@group("issue regressions")
+def _issue_cases() -> list[Case]:
+    from fnnet import layers as L
+    from fnnet import optim, tree
+
+    net = L.serial(L.dense(3), L.tanh, L.dense(2))
+    p = net.init(0, (4,))[1]
+    mixed = (L.DenseParams(p[0].w.astype(np.float32), p[0].b.astype(np.float32)), *p[1:])
+
+    @tree.pytree
+    @attrs.frozen
+    class MyState:
+        learning_rate: float
+        count: int
+
+    return [
+        _raises("layers.serial(dense(3), tanh, dense(2)).apply", "float32 params in layer 0, float64 in layer 2, float32 x", lambda: net.apply(mixed, X.astype(np.float32)), ("serial", "dense"), ("layer 2", "[2]", "params[2]", "position 2", "layer 0", "[0]", "params[0]")),
+        _either("optim.learning_rate", "a user optimizer's state with a learning_rate field", lambda: optim.learning_rate(MyState(0.3, 0)), ("learning_rate",), ("state",), lambda r: None if float(r) == 0.3 else f"{r}", "0.3"),
+    ]
+
+
 KNOWN_FAILURES: dict[str, str] = {
     'layers.dense(3).backward: int64 dy': 'silently-wrong: accepted: returned tuple',
     'layers.dense(3).backward: complex128 dy': 'silently-wrong: accepted: returned tuple',
