@@ -1775,27 +1775,28 @@ def _checkpoint_cases() -> list[Case]:
         import threading
 
         path = _ckpt(tmp)
-        slow = threading.Event()
+        slow, second_done = threading.Event(), threading.Event()
         errors: list[BaseException] = []
 
         def metric(pred: Any, target: Any) -> Any:
             if np.shape(pred)[-2] > 1:  # training has started (not fit's one-example probe)
                 slow.set()
-                time.sleep(0.01)
+                second_done.wait(10)  # the first run holds the path until the second has tried
             return np.zeros(())
 
         def first() -> None:
             try:
-                fit(checkpoint=path, epochs=30, metrics={"m": metric})
+                fit(checkpoint=path, epochs=3, metrics={"m": metric})
             except BaseException as e:  # noqa: BLE001 - reported below
                 errors.append(e)
 
         t = threading.Thread(target=first)
         t.start()
-        slow.wait(5)
+        slow.wait(10)
         try:
             return fit(checkpoint=path, epochs=2)
         finally:
+            second_done.set()
             t.join()
 
     def load_missing(tmp: Path) -> object:
