@@ -811,6 +811,9 @@ class _Run(Generic[P, S]):
                 self.restore(o.checkpoint, o.epochs)
             steps = -(-self.data.n // (o.batch_size or self.data.n))
             self.display = Progress(o.epochs, steps)
+            if o.log_every:
+                ran = ", ".join(self.plan.kernels) or "none (the reference code)"
+                self.display.line(f"fit: kernels: {ran}")
             with quiet_floats():
                 reason = self.loop(o)
             self.display.close()

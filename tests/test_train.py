@@ -144,7 +144,8 @@ def test_log_every_prints_the_lab_log(capsys: pytest.CaptureFixture[str]) -> Non
     x, y = data.xor()
     _, params = LAB.init(0, (2,))
     train.fit(LAB, losses.mse, optim.sgd(1.0), params, (x, y), epochs=30, log_every=10)
-    lines = capsys.readouterr().out.strip().splitlines()
+    first, *lines = capsys.readouterr().out.strip().splitlines()
+    assert first == "fit: kernels: fused mlp, flat buffer"  # the log says which kernels ran
     assert [line.split()[1] for line in lines] == ["1", "10", "20", "30"]
     assert all("loss" in line for line in lines)
 
@@ -293,7 +294,8 @@ def test_progress_bar_redraws_rarely_and_ends_before_log_lines(
     assert "epoch 3/3 [" in drawn and "100/100" in drawn
     assert drawn.count("\r") < 3 * 100 // 4  # throttled: far fewer frames than steps
     out = capsys.readouterr().out
-    assert [line.split()[1] for line in out.splitlines()] == ["1", "2", "3"]
+    assert out.splitlines()[0] == "fit: kernels: fused mlp, flat buffer"
+    assert [line.split()[1] for line in out.splitlines()[1:]] == ["1", "2", "3"]
 
 
 def test_progress_is_silent_when_stderr_is_not_a_terminal(
@@ -305,4 +307,4 @@ def test_progress_is_silent_when_stderr_is_not_a_terminal(
               progress=True, log_every=1)  # fmt: skip
     captured = capsys.readouterr()
     assert captured.err == ""
-    assert len(captured.out.splitlines()) == 2
+    assert len(captured.out.splitlines()) == 3  # the kernels line and 2 epoch lines
