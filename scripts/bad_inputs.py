@@ -644,7 +644,21 @@ _BACKWARD_KINDS = ("fortran", "strided", "readonly", "int64", "complex", "rank1"
 def layer_targets() -> list[Target]:
     from fnnet import layers as L
 
-    specs: list[tuple[str, Callable[[], Any], np.ndarray[Any, Any], bool, bool]] = [
+    specs = _layer_specs()
+    out = [t for name, make, x0, params, deep in specs for t in _layer_targets(name, make, x0, params=params, deep=deep)]
+
+    def keyed(x: Any) -> object:
+        return L.dropout(0.5).forward_keyed(None, x, (0, 1))  # type: ignore[misc]  # set for dropout
+
+    out.append(Target("layers.dropout(0.5).forward_keyed", ("dropout",), "x", "float", lambda: X.copy(), keyed, policy=(("empty", "either"), ("float16", "either"))))
+    return out
+
+
+def _layer_specs() -> list[tuple[str, Callable[[], Any], np.ndarray[Any, Any], bool, bool]]:
+    """``(name, make the layer, a good x, has params, probe forward/backward too)``."""
+    from fnnet import layers as L
+
+    return [
         ("dense(3)", lambda: L.dense(3), X, True, True),
         ("mlp([4, 5, 3], tanh, sigmoid)", lambda: L.mlp([4, 5, 3], hidden=L.tanh, output=L.sigmoid), X, True, True),
         ("serial(dense(5), relu, dense(3))", lambda: L.serial(L.dense(5), L.relu, L.dense(3)), X, True, True),
@@ -665,13 +679,6 @@ def layer_targets() -> list[Target]:
         ("layer_norm()", lambda: L.layer_norm(), X, True, True),
         ("group_norm(2)", lambda: L.group_norm(2), FEATURE_MAPS[..., :2], True, False),
     ]
-    out = [t for name, make, x0, params, deep in specs for t in _layer_targets(name, make, x0, params=params, deep=deep)]
-
-    def keyed(x: Any) -> object:
-        return L.dropout(0.5).forward_keyed(None, x, (0, 1))  # type: ignore[misc]  # set for dropout
-
-    out.append(Target("layers.dropout(0.5).forward_keyed", ("dropout",), "x", "float", lambda: X.copy(), keyed, policy=(("empty", "either"), ("float16", "either"))))
-    return out
 
 
 def _loss_targets() -> list[Target]:
@@ -2163,6 +2170,30 @@ def _issue_cases() -> list[Case]:
         _raises("layers.serial(dense(3), tanh, dense(2)).apply", "float32 params in layer 0, float64 in layer 2, float32 x", lambda: net.apply(mixed, X.astype(np.float32)), ("serial", "dense"), ("layer 2", "[2]", "params[2]", "position 2", "layer 0", "[0]", "params[0]")),
         _either("optim.learning_rate", "a user optimizer's state with a learning_rate field", lambda: optim.learning_rate(MyState(0.3, 0)), ("learning_rate",), ("state",), lambda r: None if float(r) == 0.3 else f"{r}", "0.3"),
     ]
+
+
+
+@group("float32 end to end")
+def _float32_cases() -> list[Case]:
+    """Every layer: float32 params and x give float32 results close to the float64 ones."""
+    from fnnet import tree
+
+    out = []
+    for name, make, x0, _, _ in _layer_specs():
+        def call(tmp: Path, make: Callable[[], Any] = make, x0: np.ndarray[Any, Any] = x0) -> object:
+            layer = make()
+            p = layer.init(0, x0.shape[1:])[1]
+            y32 = layer.apply(tree.astype(p, np.float32), x0.astype(np.float32))
+            return y32, layer.apply(p, x0)
+
+        def check(r: Any) -> str | None:
+            y32, y64 = r
+            if y32.dtype != np.float32:
+                return f"float32 in, {y32.dtype} out"
+            return None if np.allclose(y32, y64, rtol=1e-4, atol=1e-5) else "far from the float64 result"
+
+        out.append(Case(f"layers.{name}.apply", "float32 params and x", call, "returns", check=check, reference="float32, close to the float64 result"))
+    return out
 
 
 KNOWN_FAILURES: dict[str, str] = {
