@@ -38,6 +38,7 @@ from typing import IO, Any, TypeVar
 import numpy as np
 
 from fnnet import tree
+from fnnet.arrays import require_path
 from fnnet.tree import PyTree, TreeDef
 
 __all__ = ["save", "load", "check_writable", "FORMAT_VERSION", "describe"]
@@ -199,6 +200,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     file, not a folder
     """
     fn = "fnnet.io.check_writable"
+    path = require_path(fn, "path", path)
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"{fn}: {target} is a directory; give a file name such as x.npz")
@@ -248,6 +250,7 @@ def save(path: str | os.PathLike[str], tree_: PyTree) -> None:
     not fit in 64 bits and could only be saved by pickling; store it as a float or a string array
     """
     fn = "fnnet.io.save"
+    path = require_path(fn, "path", path)
     leaves, treedef = tree.flatten(tree_)
     paths = tree.paths(tree_)
     kinds = [_leaf_kind(fn, x, where) for x, where in zip(leaves, paths, strict=True)]
@@ -479,6 +482,7 @@ def load(path: str | os.PathLike[str], like: T, *, strict: bool = True) -> T:
     dtype float64
     """
     fn = "fnnet.io.load"
+    path = require_path(fn, "path", path)
     z = _open_zip(fn, path)
     try:
         with z:
