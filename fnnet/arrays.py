@@ -9,6 +9,8 @@ given, so a user never sees an ``IndexError`` from deep inside a layer.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -34,6 +36,7 @@ __all__ = [
     "omits_model_axes",
     "require_axes",
     "require_dtype",
+    "require_path",
 ]
 
 Array: TypeAlias = npt.NDArray[np.floating[Any]]
@@ -334,3 +337,19 @@ def require_dtype(fn: str, arg: str, x: np.ndarray[Any, Any], dtype: np.dtype[An
             f"{fn}: argument {arg!r} has dtype {x.dtype} but the params are {dtype}; "
             "cast one of them (fnnet never mixes precisions silently)"
         )
+
+
+def require_path(fn: str, arg: str, path: object) -> Path:
+    """``path`` (a non-empty ``str`` or an ``os.PathLike``) as a ``Path``, else ``TypeError``.
+
+    >>> require_path("f", "path", "a.npz")
+    PosixPath('a.npz')
+    >>> require_path("f", "path", None)
+    Traceback (most recent call last):
+    TypeError: f: argument 'path' must be a file path (a str or a pathlib.Path), got NoneType None
+    """
+    if isinstance(path, str | os.PathLike) and not isinstance(path, bytes) and os.fspath(path):
+        return Path(path)
+    raise TypeError(
+        f"{fn}: argument {arg!r} must be a file path (a str or a pathlib.Path), got {_got(path)}"
+    )

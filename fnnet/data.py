@@ -43,6 +43,7 @@ from fnnet.arrays import (
     require_int,
     require_labels,
     require_number,
+    require_path,
     require_positive_int,
 )
 from fnnet.random import Key, generator
@@ -366,7 +367,7 @@ def read_idx(
         raise TypeError(
             f"read_idx: argument 'expected_md5' must be a hex string or None, got {expected_md5!r}"
         )
-    return _read_idx_file("read_idx", path, Path(path), expected_md5)
+    return _read_idx_file("read_idx", path, require_path("read_idx", "path", path), expected_md5)
 
 
 # --- Fashion-MNIST -----------------------------------------------------------------------------

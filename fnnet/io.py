@@ -38,11 +38,16 @@ from typing import IO, Any, TypeVar
 import numpy as np
 
 from fnnet import tree
+from fnnet.arrays import require_path
 from fnnet.tree import PyTree, TreeDef
 
 __all__ = ["save", "load", "check_writable", "FORMAT_VERSION", "describe"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The format written: version 2 adds the leaf kind ``numpy-scalar`` (a numpy scalar kept with its
+dtype; version 1 stored numpy scalars as Python numbers). Both versions are read."""
+_READ_VERSIONS = (1, 2)
+_NUMBER_KINDS = {"bool": "bool", "int": "int", "float": "float"}
 _META = "__fnnet__"
 _MAX_META_BYTES = 64 << 20  # the JSON description of even a huge tree is far smaller
 _STALE_AFTER = 24 * 3600.0  # seconds after which any temporary file of a target is stale
@@ -80,17 +85,25 @@ def describe(treedef: TreeDef) -> Any:
 
 
 def _leaf_kind(fn: str, leaf: Any, where: str) -> str:
-    """``"bool"``, ``"int"``, ``"float"`` or ``"array"``; ``TypeError`` for what needs pickle."""
-    if isinstance(leaf, bool | np.bool_):
+    """``"bool"``, ``"int"``, ``"float"`` (Python numbers), ``"numpy-scalar"`` (kept with its
+    dtype) or ``"array"``; ``TypeError`` for what needs pickle."""
+    if isinstance(leaf, np.generic):
+        if leaf.dtype.kind not in "biufc":
+            raise TypeError(
+                f"{fn}: leaf {where} is a numpy {leaf.dtype} scalar; only numeric scalars are "
+                "saved (nothing is pickled): store it as a numeric array"
+            )
+        return "numpy-scalar"
+    if isinstance(leaf, bool):
         return "bool"
-    if isinstance(leaf, int | np.integer):
-        if isinstance(leaf, int) and not -(2**63) <= leaf < 2**63:
+    if isinstance(leaf, int):
+        if not -(2**63) <= leaf < 2**63:
             raise TypeError(
                 f"{fn}: leaf {where} is the int {leaf}, which does not fit in 64 bits and could "
                 "only be saved by pickling; store it as a float or a string array"
             )
         return "int"
-    if isinstance(leaf, float | np.floating):
+    if isinstance(leaf, float):
         return "float"
     if isinstance(leaf, np.ma.MaskedArray):
         raise TypeError(f"{fn}: leaf {where} is a masked array; its mask would be lost")
@@ -187,6 +200,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     file, not a folder
     """
     fn = "fnnet.io.check_writable"
+    path = require_path(fn, "path", path)
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"{fn}: {target} is a directory; give a file name such as x.npz")
@@ -236,6 +250,7 @@ def save(path: str | os.PathLike[str], tree_: PyTree) -> None:
     not fit in 64 bits and could only be saved by pickling; store it as a float or a string array
     """
     fn = "fnnet.io.save"
+    path = require_path(fn, "path", path)
     leaves, treedef = tree.flatten(tree_)
     paths = tree.paths(tree_)
     kinds = [_leaf_kind(fn, x, where) for x, where in zip(leaves, paths, strict=True)]
@@ -349,10 +364,10 @@ def _read_meta(fn: str, path: Any, z: zipfile.ZipFile) -> dict[str, Any]:
         meta = json.loads(str(np.lib.format.read_array(m, allow_pickle=False)))
     if not isinstance(meta, dict):
         raise ValueError(f"{fn}: {path}: its {_META} entry is not a description")
-    if meta.get("format") != "fnnet-pytree" or meta.get("version") != FORMAT_VERSION:
+    if meta.get("format") != "fnnet-pytree" or meta.get("version") not in _READ_VERSIONS:
         raise ValueError(
             f"{fn}: {path} has format {meta.get('format')} version {meta.get('version')}, "
-            f"expected fnnet-pytree version {FORMAT_VERSION}"
+            f"expected fnnet-pytree version {' or '.join(map(str, _READ_VERSIONS))}"
         )
     return meta
 
@@ -364,11 +379,12 @@ def _check_leaves(
     paths_ = [f"#{i}" for i in range(len(like_leaves))]
     for (shape, dtype), kind, ref, where in zip(headers, kinds, like_leaves, paths_, strict=True):
         ref_kind = _leaf_kind(fn, ref, where)
-        if kind != ref_kind:
-            article = {"array": "an array", "int": "an int", "float": "a float", "bool": "a bool"}
+        got, want = _number_kind(kind, dtype), _number_kind(ref_kind, np.asarray(ref).dtype)
+        if got != want:
+            raise ValueError(f"{fn}: leaf {where} in {path} is {got}, expected {want}")
+        if strict and kind == ref_kind == "numpy-scalar" and dtype != ref.dtype:
             raise ValueError(
-                f"{fn}: leaf {where} in {path} is {article.get(kind, repr(kind))}, expected "
-                f"{article[ref_kind]}"
+                f"{fn}: leaf {where} in {path} is a numpy {dtype} scalar, expected {ref.dtype}"
             )
         if kind != "array" and shape != ():
             raise ValueError(f"{fn}: {path} is corrupted: the {kind} {where} has shape {shape}")
@@ -379,7 +395,24 @@ def _check_leaves(
             )
 
 
-def _restore(kind: str, a: np.ndarray[Any, Any]) -> Any:
+def _number_kind(kind: str, dtype: np.dtype[Any]) -> str:
+    """What a leaf is, in words, for comparing a file's leaf with ``like``'s: a number's
+    category (a Python float and a numpy float scalar are both "a float"), or an array."""
+    if kind == "numpy-scalar":
+        category = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex"}
+        kind = category.get(dtype.kind, str(dtype))
+    article = {"array": "an array", "int": "an int", "float": "a float", "bool": "a bool"}
+    return article.get(kind, repr(kind))
+
+
+def _restore(kind: str, a: np.ndarray[Any, Any], ref: Any, legacy: bool) -> Any:
+    """The leaf as saved: a numpy scalar keeps its dtype; a number in a version-1 (``legacy``)
+    file, which stored numpy scalars as Python numbers, becomes ``like``'s numpy scalar type when
+    ``like`` has one there."""
+    if kind == "numpy-scalar":
+        return a[()]
+    if legacy and isinstance(ref, np.generic) and kind in _NUMBER_KINDS:
+        return a.astype(ref.dtype)[()]
     if kind == "int":
         return int(a)
     if kind == "float":
@@ -413,14 +446,20 @@ def _load(fn: str, path: Any, z: zipfile.ZipFile, like: Any, strict: bool) -> An
     except ValueError as e:  # name the leaves by their paths
         raise ValueError(re.sub(r"#(\d+)", lambda m: paths[int(m[1])], str(e))) from None
     out = []
-    for name, kind in zip(names, kinds, strict=True):
+    legacy = meta.get("version") == 1
+    for name, kind, ref in zip(names, kinds, like_leaves, strict=True):
         with z.open(name + ".npy") as m:
-            out.append(_restore(kind, np.lib.format.read_array(m, allow_pickle=False)))
+            a = np.lib.format.read_array(m, allow_pickle=False)
+            out.append(_restore(kind, a, ref, legacy))
     return tree.unflatten(treedef, out)
 
 
 def load(path: str | os.PathLike[str], like: T, *, strict: bool = True) -> T:
     """Read a tree saved by :func:`save` into the structure of ``like``.
+
+    Every leaf comes back as it was saved: an array with its dtype, a numpy scalar
+    (``np.float32(0.5)``) as that numpy scalar, a Python number as a Python number; ``like`` must
+    have a number of the same kind there (a Python or numpy float for a float, and so on).
 
     Raises ``FileNotFoundError`` for a missing file, ``IsADirectoryError`` for a directory and
     ``ValueError`` naming the first place where the file's structure, a leaf's shape or its dtype
@@ -443,6 +482,7 @@ def load(path: str | os.PathLike[str], like: T, *, strict: bool = True) -> T:
     dtype float64
     """
     fn = "fnnet.io.load"
+    path = require_path(fn, "path", path)
     z = _open_zip(fn, path)
     try:
         with z:

@@ -63,6 +63,11 @@ Loss: TypeAlias = Callable[[Array, Any], tuple[Array, Array]]
 def _check_pred(fn: str, pred: object) -> Array:
     """``pred`` as floating ``(..., examples, outputs)`` with something in it, else an error."""
     pred = require_float(fn, "pred", pred)
+    if pred.dtype not in (np.float32, np.float64):
+        raise TypeError(
+            f"{fn}: argument 'pred' must be float32 or float64, got {pred.dtype}; "
+            "convert it with pred.astype(np.float32)"
+        )
     if pred.ndim < 2:
         raise ValueError(
             f"{fn}: argument 'pred' must have shape (..., examples, outputs), got {pred.shape}; "
@@ -80,7 +85,7 @@ def _check(fn: str, pred: object, target: object) -> tuple[Array, Array]:
         and pred.shape == target.shape
         and pred.dtype is target.dtype
         and pred.ndim >= 2
-        and pred.dtype.kind == "f"
+        and (pred.dtype == np.float64 or pred.dtype == np.float32)
         and pred.size > 0
     ):
         return pred, target
@@ -208,6 +213,11 @@ def _soft_target(fn: str, pred: Array, target: object) -> tuple[Array, bool]:
                 f"for 'pred' {pred.shape}, got {labels.shape}"
             )
         return (labels[..., None] == np.arange(pred.shape[-1])).astype(pred.dtype), True
+    if isinstance(target, np.ndarray) and target.dtype.kind == "b":
+        raise TypeError(
+            f"{fn}: argument 'target' is a bool array; pass integer class labels of shape "
+            f"{lead} (target.argmax(-1)) or float probability rows (target.astype(pred.dtype))"
+        )
     _, t = _check(fn, pred, target)
     require_range(fn, "target", t, 0.0, 1.0, "probability rows, such as one-hot rows")
     return t, False

@@ -24,6 +24,7 @@ from fnnet.arrays import (
     Array,
     IntArray,
     omits_model_axes,
+    require_float,
     require_int,
     require_labels,
     require_number,
@@ -42,6 +43,26 @@ def _classes(pred: np.ndarray[Any, Any], threshold: float) -> IntArray:
     return classes
 
 
+def _pred(fn: str, pred: object) -> Array:
+    """``pred`` checked: a float32/float64 array of shape (..., examples, outputs), not empty."""
+    pred = require_float(fn, "pred", pred)
+    if pred.dtype not in (np.float32, np.float64):
+        raise TypeError(
+            f"{fn}: argument 'pred' must be float32 or float64 (a model's output), got "
+            f"{pred.dtype}; convert it with pred.astype(np.float32)"
+        )
+    if pred.ndim < 2:
+        raise ValueError(
+            f"{fn}: argument 'pred' must be an array of shape (..., examples, outputs), got "
+            f"{pred.shape}; add the examples axis (pred[None]) for one example"
+        )
+    if pred.size == 0:
+        raise ValueError(
+            f"{fn}: argument 'pred' is empty (no models, examples or outputs), shape {pred.shape}"
+        )
+    return pred
+
+
 def predicted_class(pred: Array, threshold: float = 0.5) -> IntArray:
     """Class per example: ``argmax`` over the last axis, or ``pred >= threshold`` for one output.
 
@@ -53,13 +74,8 @@ def predicted_class(pred: Array, threshold: float = 0.5) -> IntArray:
     [0, 1]
     """
     fn = "predicted_class"
-    pred = require_real(fn, "pred", pred)
+    pred = _pred(fn, pred)
     threshold = require_number(fn, "threshold", threshold)
-    if pred.ndim < 1 or pred.shape[-1] == 0:
-        raise ValueError(
-            f"{fn}: argument 'pred' must have shape (..., outputs) with at least one output, "
-            f"got {pred.shape}"
-        )
     if pred.dtype.kind == "f" and np.isnan(pred).any():
         raise ValueError(
             f"{fn}: argument 'pred' contains NaN, which has no class; "
@@ -71,7 +87,12 @@ def predicted_class(pred: Array, threshold: float = 0.5) -> IntArray:
 def _labels(fn: str, pred: np.ndarray[Any, Any], target: np.ndarray[Any, Any]) -> IntArray:
     """The true class per example from ``target``: labels, one-hot rows or binary targets."""
     k = pred.shape[-1]
-    if target.dtype.kind in "iub":
+    if target.dtype.kind == "b":
+        raise TypeError(
+            f"{fn}: argument 'target' is a bool array; pass integer class labels "
+            "(target.astype(np.int64)) or float targets (target.astype(pred.dtype))"
+        )
+    if target.dtype.kind in "iu":
         labels = require_labels(fn, "target", target.astype(np.int64, copy=False), max(k, 2))
     else:
         if not omits_model_axes(pred.shape, target.shape, 2):
@@ -91,8 +112,9 @@ def _labels(fn: str, pred: np.ndarray[Any, Any], target: np.ndarray[Any, Any]) -
     lead = pred.shape[:-1]
     if not omits_model_axes(lead, labels.shape, 1):
         raise ValueError(
-            f"{fn}: labels must have shape {lead} (or omit the leading model axes) for 'pred' "
-            f"{pred.shape}, got {labels.shape}"
+            f"{fn}: argument 'target' must hold one label per example, shape {lead} (or omit "
+            f"the leading model axes) for 'pred' {pred.shape}, or have the shape of 'pred'; got "
+            f"{target.shape}"
         )
     return labels
 
@@ -113,16 +135,7 @@ def accuracy(pred: Array, target: Any, threshold: float = 0.5) -> Array:
     array([0.66666667,        nan])
     """
     fn = "accuracy"
-    pred = require_real(fn, "pred", pred)
-    if pred.ndim < 2:
-        raise ValueError(
-            f"{fn}: argument 'pred' must be an array of shape (..., examples, outputs), got "
-            f"{pred.shape}"
-        )
-    if pred.size == 0:
-        raise ValueError(
-            f"{fn}: argument 'pred' is empty (no models, examples or outputs), shape {pred.shape}"
-        )
+    pred = _pred(fn, pred)
     threshold = require_number(fn, "threshold", threshold)
     labels = _labels(fn, pred, require_real(fn, "target", target))
     acc = np.mean(_classes(pred, threshold) == labels, axis=-1)

@@ -12,7 +12,7 @@ True
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -41,22 +41,39 @@ def as_tuple(key: Key) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
-def fold_in(key: Key, i: int) -> tuple[int, ...]:
-    """The ``i``-th child of ``key``: ``(*key, i)``.
+def _index(fn: str, arg: str, i: object) -> int:
+    """``i`` as a Python int >= 0 (numpy integers too; bools, floats and others refused)."""
+    if isinstance(i, bool | np.bool_) or not isinstance(i, int | np.integer):
+        raise TypeError(
+            f"fnnet.random.{fn}: argument {arg!r} must be an int >= 0 (such as 3 or "
+            f"np.int64(3)), got {type(i).__name__} {i!r}"[:200]
+        )
+    if i < 0:
+        raise ValueError(f"fnnet.random.{fn}: argument {arg!r} must be >= 0, got {i}")
+    return int(i)
+
+
+def fold_in(key: Key, i: int | np.integer[Any]) -> tuple[int, ...]:
+    """The ``i``-th child of ``key``: ``(*key, i)``; ``i`` an int >= 0.
 
     >>> fold_in(0, 5)
     (0, 5)
+    >>> fold_in(0, 2.0)
+    Traceback (most recent call last):
+    TypeError: fnnet.random.fold_in: argument 'i' must be an int >= 0 (such as 3 or np.int64(3)),
+    got float 2.0
     """
-    return (*as_tuple(key), i)
+    return (*as_tuple(key), _index("fold_in", "i", i))
 
 
-def split(key: Key, n: int) -> list[tuple[int, ...]]:
-    """``n`` independent children of ``key``.
+def split(key: Key, n: int | np.integer[Any]) -> list[tuple[int, ...]]:
+    """``n`` independent children of ``key``; ``n`` an int >= 0.
 
     >>> split((7,), 3)
     [(7, 0), (7, 1), (7, 2)]
     """
-    return [fold_in(key, i) for i in range(n)]
+    parent = as_tuple(key)
+    return [(*parent, i) for i in range(_index("split", "n", n))]
 
 
 def generator(key: Key) -> np.random.Generator:

@@ -231,12 +231,16 @@ def test_schedules() -> None:
 
 
 def test_bad_hyperparameters_are_refused() -> None:
-    with pytest.raises(ValueError, match="scale_by_learning_rate: argument 'learning_rate'"):
+    with pytest.raises(ValueError, match="sgd: argument 'learning_rate'"):
         optim.sgd(-1.0)
-    with pytest.raises(ValueError, match="scale_by_adam: argument 'b1'"):
+    with pytest.raises(ValueError, match="adam: argument 'b1'"):
         optim.adam(0.1, b1=1.5)
-    with pytest.raises(ValueError, match="trace: argument 'decay'"):
+    with pytest.raises(ValueError, match="momentum: argument 'beta'"):
         optim.momentum(0.1, np.array([0.5, math.nan]))
+    with pytest.raises(ValueError, match="trace: argument 'decay'"):
+        optim.trace(np.array([0.5, math.nan]))
+    with pytest.raises(ValueError, match="scale_by_adam: argument 'b1'"):
+        optim.scale_by_adam(b1=1.5)
     opt = optim.sgd(np.array([0.1, 0.2]))
     with pytest.raises(
         ValueError, match=r"per-model hyperparameter 'learning_rate' of shape \(2,\)"
@@ -250,28 +254,32 @@ BAD_HYPERPARAMETERS: list[tuple[Callable[[], object], type[Exception], str]] = [
     (
         lambda: optim.adam(0.1, b1=1.0),
         ValueError,
-        r"scale_by_adam: argument 'b1' must be in \[0, 1\)",
+        r"adam: argument 'b1' must be in \[0, 1\)",
     ),
     (
         lambda: optim.adam(0.1, b2=1.0),
         ValueError,
-        r"scale_by_adam: argument 'b2' must be in \[0, 1\)",
+        r"adam: argument 'b2' must be in \[0, 1\)",
     ),
-    (lambda: optim.adam(0.1, eps=0.0), ValueError, "scale_by_adam: argument 'eps' must be > 0"),
-    (lambda: optim.sgd(True), TypeError, "scale_by_learning_rate: argument 'learning_rate'.*bool"),
+    (lambda: optim.adam(0.1, eps=0.0), ValueError, "adam: argument 'eps' must be > 0"),
+    (lambda: optim.sgd(True), TypeError, "sgd: argument 'learning_rate'.*bool"),
     (lambda: optim.sgd(math.nan), ValueError, "argument 'learning_rate' must be >= 0, got nan"),
     (lambda: optim.sgd(math.inf), ValueError, "argument 'learning_rate' must be >= 0, got inf"),
     (lambda: optim.sgd(np.array([0.1, -0.1])), ValueError, "'learning_rate' must be >= 0"),
     (lambda: optim.sgd(np.array([True])), TypeError, "'learning_rate' must be a real number"),
     (lambda: optim.sgd([0.1, 0.2]), TypeError, "a numpy array with one per stacked model"),  # type: ignore[arg-type]  # a list on purpose
     (lambda: optim.sgd(np.zeros(0)), ValueError, "'learning_rate' is an empty array"),
-    (lambda: optim.momentum(0.1, -0.5), ValueError, r"trace: argument 'decay' must be in \[0, 1\]"),
+    (
+        lambda: optim.momentum(0.1, -0.5),
+        ValueError,
+        r"momentum: argument 'beta' must be in \[0, 1\]",
+    ),
     (lambda: optim.trace(0.9, nesterov=1), TypeError, "trace: argument 'nesterov'"),  # type: ignore[arg-type]  # an int on purpose
-    (lambda: optim.rmsprop(0.1, decay=1.0), ValueError, "scale_by_rms: argument 'decay'"),
-    (lambda: optim.adagrad(0.1, eps=-1.0), ValueError, "scale_by_adagrad: argument 'eps'"),
+    (lambda: optim.rmsprop(0.1, decay=1.0), ValueError, "rmsprop: argument 'decay'"),
+    (lambda: optim.adagrad(0.1, eps=-1.0), ValueError, "adagrad: argument 'eps'"),
     (lambda: optim.scale_by_adagrad(initial_accumulator_value=-1.0), ValueError, "initial_acc"),
     (lambda: optim.scale(math.inf), ValueError, "scale: argument 'factor' must be finite"),
-    (lambda: optim.adamw(0.1, weight_decay=-1e-4), ValueError, "add_decayed_weights"),
+    (lambda: optim.adamw(0.1, weight_decay=-1e-4), ValueError, "adamw: argument 'weight_decay'"),
     (lambda: optim.clip(-1.0), ValueError, "clip: argument 'max_delta' must be >= 0"),
     (lambda: optim.clip_by_global_norm(1.0), ValueError, "clip_by_global_norm: say which models"),
     (lambda: optim.clip_by_global_norm(1.0, True), TypeError, "'model_axes' must be an int"),
@@ -318,11 +326,13 @@ def test_a_schedule_going_negative_or_nan_at_run_time_is_refused_naming_the_step
 def test_update_structure_mismatch_is_reported() -> None:
     opt = optim.momentum(0.1)
     with pytest.raises(tree.TreeMismatchError, match=r"lift\(_momentum\).*from this optimizer"):
-        opt.update([G], opt.init([P, P]), [P, P])
+        opt.update([G], opt.init([P, P]), [P])  # a state made for other params
     with pytest.raises(tree.TreeMismatchError, match="do not match the grads"):
-        opt.update(np.ones(3), opt.init(np.ones(2)), np.ones(2))  # one array of another shape
+        opt.update(np.ones(3), opt.init(np.ones(2)), np.ones(3))  # one array of another shape
+    with pytest.raises(tree.TreeMismatchError, match="trace.update: argument 'grads' has the str"):
+        opt.update([G], opt.init([P, P]), [P, P])  # grads of another structure than params
     decay = optim.adamw(0.1)
-    with pytest.raises(tree.TreeMismatchError, match="do not match the grads"):
+    with pytest.raises(tree.TreeMismatchError, match="argument 'grads' has the structure"):
         decay.update([G], decay.init([G]), [P, P])  # params of another structure
 
 

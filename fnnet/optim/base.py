@@ -28,10 +28,12 @@ from fnnet.tree import PyTree
 __all__ = [
     "Optimizer",
     "Hyper",
+    "HyperArg",
     "apply_updates",
     "lift",
     "per_model",
     "hyperparameter",
+    "check_grads",
 ]
 
 S = TypeVar("S")
@@ -40,6 +42,9 @@ T = TypeVar("T")
 Hyper: TypeAlias = float | Array
 """A hyperparameter: a Python float, or an array with one value per stacked model (its shape the
 leading model axes of every leaf)."""
+
+HyperArg: TypeAlias = Hyper | np.floating[Any] | np.integer[Any]
+"""A hyperparameter as a user passes it: also a numpy scalar (``np.float32(0.1)``)."""
 
 
 @attrs.frozen
@@ -105,6 +110,8 @@ def lift(
     inputs: Sequence[PyTree] = (),
     hypers: Sequence[Hyper] = (),
     count: int | None = None,
+    params: PyTree | None = None,
+    name: str = "lift",
 ) -> tuple[Any, ...]:
     """Run a per-array ``rule`` on every leaf: ``(updates, *new_buffers)``, each a tree like grads.
 
@@ -113,7 +120,8 @@ def lift(
     each hyperparameter shaped for that leaf by :func:`per_model`. On the ``count``-th step, when
     ``count`` is a multiple of :data:`~fnnet.optim.numerics.FLUSH_EVERY`, the new buffers' subnormal
     entries are set to zero (:func:`~fnnet.optim.numerics.flush_subnormals`). One bare array is a
-    tree of one leaf: the rule runs on it directly.
+    tree of one leaf: the rule runs on it directly. Given ``params``, the grads are first checked
+    against them by :func:`check_grads` (``name``: the optimizer, for its messages).
 
     >>> def momentum(g, m, beta):  # the rule: m ← β·m + g; u = m
     ...     m = beta * m + g
@@ -126,6 +134,8 @@ def lift(
     array([[1.5, 1.5, 1.5],
            [1. , 1. , 1. ]])
     """
+    if params is not None:
+        check_grads(name, grads, params)
     flush = count is not None and count % numerics.FLUSH_EVERY == 0
     if type(grads) is np.ndarray:  # one array (a flat buffer): the rule itself, no tree walk
         for other in (*buffers, *inputs):
@@ -144,6 +154,63 @@ def lift(
     if not results:  # no leaves: nothing changes
         return (grads, *buffers)
     return tuple(tree.unflatten(treedef, list(column)) for column in zip(*results, strict=True))
+
+
+def check_grads(fn: str, grads: PyTree, params: PyTree) -> None:
+    """Raise unless ``grads`` has the structure of ``params`` and every grad leaf is a floating
+    numpy array of its param's shape and dtype (a ``TreeMismatchError``, ``TypeError`` or
+    ``ValueError`` naming ``fn``, 'grads' and the leaf). Costs a few attribute compares per leaf.
+
+    >>> check_grads("sgd", {"w": np.zeros(2)}, {"w": np.ones(2)})
+    >>> check_grads("sgd", {"w": np.zeros(2, np.float32)}, {"w": np.ones(2)})
+    Traceback (most recent call last):
+    ...
+    TypeError: sgd.update: argument 'grads' at ['w'] has dtype float32 but its param has float64; \
+pass the gradient of the loss with respect to these params (same dtype)
+    """
+    if type(grads) is np.ndarray and type(params) is np.ndarray:  # one array: the fast path
+        if grads.shape == params.shape and grads.dtype == params.dtype and grads.dtype.kind == "f":
+            return
+        _check_leaf(fn, "<root>", grads, params)
+    g, g_def = tree.flatten(grads)
+    p, p_def = tree.flatten(params)
+    if g_def != p_def:
+        raise tree.TreeMismatchError(
+            f"{fn}.update: argument 'grads' has the structure {g_def!r} but 'params' has "
+            f"{p_def!r}; pass the gradient of the loss with respect to these params (same tree)"
+        )
+    for i, (x, q) in enumerate(zip(g, p, strict=True)):
+        if not (
+            type(x) is np.ndarray
+            and type(q) is np.ndarray
+            and x.shape == q.shape
+            and x.dtype == q.dtype
+            and x.dtype.kind == "f"
+        ):
+            _check_leaf(fn, tree.paths(params)[i], x, q)
+
+
+def _check_leaf(fn: str, where: str, x: object, q: object) -> None:
+    """Raise the error that says why grad leaf ``x`` does not fit param leaf ``q`` (if any)."""
+    what = f"{fn}.update: argument 'grads' at {where}"
+    hint = "pass the gradient of the loss with respect to these params"
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{what} must be a numpy array, got {type(x).__name__}; {hint}")
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"{what} must be a floating array, got dtype {x.dtype}; {hint} (a float array)"
+        )
+    if not isinstance(q, np.ndarray) or q.dtype.kind != "f":
+        raise TypeError(
+            f"{fn}.update: argument 'params' at {where} must be a floating numpy array, got "
+            f"{type(q).__name__} {getattr(q, 'dtype', '')}".rstrip()
+        )
+    if x.shape != q.shape:
+        raise ValueError(f"{what} has shape {x.shape} but its param has {q.shape}; {hint}")
+    if x.dtype != q.dtype:
+        raise TypeError(
+            f"{what} has dtype {x.dtype} but its param has {q.dtype}; {hint} (same dtype)"
+        )
 
 
 def _leaves_like(rule: Callable[..., Any], other: PyTree, g: list[Any], grads: PyTree) -> list[Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -30,15 +30,26 @@ __all__ = [
 
 Schedule: TypeAlias = Callable[[int], float]
 
+Number: TypeAlias = float | np.floating[Any] | np.integer[Any]
+"""A number as a user passes it (numpy scalars included)."""
+
 
 def _value(fn: str, name: str, value: object, high: float = math.inf) -> float:
-    """``value`` as a float, refused unless a finite real number in ``[0, high]``."""
+    """``value`` as a float, refused unless a finite real number in ``[0, high]``.
+
+    >>> constant(float("inf"))
+    Traceback (most recent call last):
+    ...
+    ValueError: constant: argument 'value' must be finite and >= 0, got inf; pass a finite number
+    """
     if isinstance(value, bool) or not isinstance(value, float | int | np.integer | np.floating):
         raise TypeError(f"{fn}: argument {name!r} must be a number, got {type(value).__name__}")
     v = float(value)
-    if not 0.0 <= v <= high:  # NaN fails too
+    if not (math.isfinite(v) and 0.0 <= v <= high):  # NaN and infinity fail
         bound = f"in [0, {high:g}]" if high < math.inf else "finite and >= 0"
-        raise ValueError(f"{fn}: argument {name!r} must be {bound}, got {value!r}")
+        raise ValueError(
+            f"{fn}: argument {name!r} must be {bound}, got {value!r}; pass a finite number"
+        )
     return v
 
 
@@ -51,7 +62,7 @@ def _steps(fn: str, name: str, value: object) -> int:
     return int(value)
 
 
-def constant(value: float) -> Schedule:
+def constant(value: Number) -> Schedule:
     """``value`` at every step.
 
     >>> [constant(0.1)(t) for t in (0, 1000)]
@@ -62,7 +73,7 @@ def constant(value: float) -> Schedule:
 
 
 def exponential_decay(
-    init_value: float, decay_rate: float, transition_steps: int, staircase: bool = False
+    init_value: Number, decay_rate: Number, transition_steps: int, staircase: bool = False
 ) -> Schedule:
     """``init_value * decay_rate ** (step / transition_steps)`` (floored when ``staircase``).
 
@@ -84,7 +95,7 @@ def exponential_decay(
     return schedule
 
 
-def step_decay(init_value: float, factor: float, every: int) -> Schedule:
+def step_decay(init_value: Number, factor: Number, every: int) -> Schedule:
     """``init_value * factor ** (step // every)``: multiply by ``factor`` every ``every`` steps.
 
     >>> s = step_decay(0.1, 0.1, every=100)
@@ -97,7 +108,7 @@ def step_decay(init_value: float, factor: float, every: int) -> Schedule:
     return lambda step: init_value * factor ** (step // every)
 
 
-def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
+def cosine_decay(init_value: Number, decay_steps: int, alpha: Number = 0.0) -> Schedule:
     """Cosine from ``init_value`` down to ``alpha * init_value`` over ``decay_steps``, then flat.
 
     >>> s = cosine_decay(1.0, 100, alpha=0.1)  # 0.1 + 0.9 · ½(1 + cos(π t / 100))
@@ -115,7 +126,7 @@ def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0) -> Sch
     return schedule
 
 
-def linear(init_value: float, end_value: float, transition_steps: int) -> Schedule:
+def linear(init_value: Number, end_value: Number, transition_steps: int) -> Schedule:
     """Linear from ``init_value`` to ``end_value`` over ``transition_steps``, then flat.
 
     >>> s = linear(1.0, 0.0, transition_steps=4)
@@ -133,7 +144,7 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> Schedu
     return schedule
 
 
-def warmup(schedule: Schedule | float, warmup_steps: int) -> Schedule:
+def warmup(schedule: Schedule | Number, warmup_steps: int) -> Schedule:
     """Linear warm-up from 0 over ``warmup_steps``, then ``schedule`` (shifted to start at 0).
 
     >>> s = warmup(0.1, 4)

@@ -39,6 +39,7 @@ from fnnet.arrays import Array
 from fnnet.optim.base import (
     Hyper,
     Optimizer,
+    check_grads,
     check_per_model,
     check_state,
     hyperparameter,
@@ -123,7 +124,13 @@ def scale(factor: Hyper) -> Optimizer[ScaleState]:
         return ScaleState(factor)
 
     def update(grads: PyTree, state: ScaleState, params: PyTree) -> tuple[PyTree, ScaleState]:
-        (u,) = lift(_scale, grads, hypers=(check_state("scale", state, ScaleState).factor,))
+        (u,) = lift(
+            _scale,
+            grads,
+            hypers=(check_state("scale", state, ScaleState).factor,),
+            params=params,
+            name="scale",
+        )
         return u, state
 
     return Optimizer(init, update, per_leaf=True)
@@ -193,7 +200,7 @@ def scale_by_learning_rate(learning_rate: Hyper | Schedule) -> Optimizer[Learnin
     ) -> tuple[PyTree, LearningRateState]:
         check_state(fn, state, LearningRateState)
         lr = state.learning_rate if schedule is None else _scheduled(schedule, state.count)
-        (u,) = lift(_descend, grads, hypers=(lr,))
+        (u,) = lift(_descend, grads, hypers=(lr,), params=params, name=fn)
         return u, LearningRateState(state.count + 1, lr)
 
     return Optimizer(init, update, per_leaf=True)
@@ -251,7 +258,9 @@ def trace(decay: Hyper = 0.9, nesterov: bool = False) -> Optimizer[TraceState]:
     def update(grads: PyTree, state: TraceState, params: PyTree) -> tuple[PyTree, TraceState]:
         check_state("trace", state, TraceState)
         t = state.count + 1
-        u, m = lift(rule, grads, [state.trace], hypers=[state.decay], count=t)
+        u, m = lift(
+            rule, grads, [state.trace], hypers=[state.decay], count=t, params=params, name="trace"
+        )
         return u, TraceState(t, m, state.decay)
 
     return Optimizer(init, update, per_leaf=True)
@@ -305,7 +314,14 @@ def scale_by_adagrad(
 
     def update(grads: PyTree, state: AdagradState, params: PyTree) -> tuple[PyTree, AdagradState]:
         check_state("scale_by_adagrad", state, AdagradState)
-        u, root_a = lift(_adagrad, grads, [state.root_sum_of_squares], hypers=[state.eps])
+        u, root_a = lift(
+            _adagrad,
+            grads,
+            [state.root_sum_of_squares],
+            hypers=[state.eps],
+            params=params,
+            name="scale_by_adagrad",
+        )
         return u, AdagradState(root_a, state.eps)
 
     return Optimizer(init, update, per_leaf=True)
@@ -352,7 +368,15 @@ def scale_by_rms(decay: Hyper = 0.9, eps: Hyper = 1e-8) -> Optimizer[RmsState]:
     def update(grads: PyTree, state: RmsState, params: PyTree) -> tuple[PyTree, RmsState]:
         check_state("scale_by_rms", state, RmsState)
         t = state.count + 1
-        u, rms = lift(_rmsprop, grads, [state.rms], hypers=[state.decay, state.eps], count=t)
+        u, rms = lift(
+            _rmsprop,
+            grads,
+            [state.rms],
+            hypers=[state.decay, state.eps],
+            count=t,
+            params=params,
+            name="scale_by_rms",
+        )
         return u, RmsState(t, rms, state.decay, state.eps)
 
     return Optimizer(init, update, per_leaf=True)
@@ -410,7 +434,15 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8) -> Opti
         s = check_state("scale_by_adam", state, AdamState)
         t = s.count + 1
         hypers = (s.b1, s.b2, s.eps, t)
-        u, mu, root_nu = lift(_adam, grads, [s.mu, s.root_nu], hypers=hypers, count=t)
+        u, mu, root_nu = lift(
+            _adam,
+            grads,
+            [s.mu, s.root_nu],
+            hypers=hypers,
+            count=t,
+            params=params,
+            name="scale_by_adam",
+        )
         return u, AdamState(t, mu, root_nu, s.b1, s.b2, s.eps)
 
     return Optimizer(init, update, per_leaf=True)
@@ -447,7 +479,9 @@ def add_decayed_weights(weight_decay: Hyper) -> Optimizer[DecayState]:
 
     def update(grads: PyTree, state: DecayState, params: PyTree) -> tuple[PyTree, DecayState]:
         wd = check_state("add_decayed_weights", state, DecayState).weight_decay
-        (u,) = lift(_decayed, grads, inputs=[params], hypers=[wd])
+        (u,) = lift(
+            _decayed, grads, inputs=[params], hypers=[wd], params=params, name="add_decayed_weights"
+        )
         return u, state
 
     return Optimizer(init, update, per_leaf=True)
@@ -483,7 +517,13 @@ def clip(max_delta: Hyper) -> Optimizer[ClipState]:
         return ClipState(max_delta)
 
     def update(grads: PyTree, state: ClipState, params: PyTree) -> tuple[PyTree, ClipState]:
-        (u,) = lift(_clip, grads, hypers=[check_state("clip", state, ClipState).max_delta])
+        (u,) = lift(
+            _clip,
+            grads,
+            hypers=[check_state("clip", state, ClipState).max_delta],
+            params=params,
+            name="clip",
+        )
         return u, state
 
     return Optimizer(init, update, per_leaf=True)
@@ -560,6 +600,7 @@ def clip_by_global_norm(
         grads: PyTree, state: GlobalNormState, params: PyTree
     ) -> tuple[PyTree, GlobalNormState]:
         s = check_state("clip_by_global_norm", state, GlobalNormState)
+        check_grads("clip_by_global_norm", grads, params)  # before the norm is taken
         norm = tree.global_norm(grads, s.model_axes)  # one per model
         limit = np.asarray(s.max_norm, dtype=norm.dtype)
         factor = np.where(norm > limit, limit / np.maximum(norm, np.finfo(norm.dtype).tiny), 1)
@@ -582,7 +623,7 @@ def set_to_zero() -> Optimizer[EmptyState]:
     """
 
     def update(grads: PyTree, state: EmptyState, params: PyTree) -> tuple[PyTree, EmptyState]:
-        (u,) = lift(_zero, grads)
+        (u,) = lift(_zero, grads, params=params, name="set_to_zero")
         return u, check_state("set_to_zero", state, EmptyState)
 
     return Optimizer(lambda params: EmptyState(), update, per_leaf=True)
