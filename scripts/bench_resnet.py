@@ -169,7 +169,8 @@ def cell(xs: list[float]) -> str:
 
 
 def table(rows: list[Row], with_torch: bool) -> str:
-    header = ["model", "threads (fnnet BLAS / torch)", "fnnet s/step (min–max)"]
+    threads_col = "threads (fnnet BLAS / torch)" if with_torch else "threads (fnnet BLAS)"
+    header = ["model", threads_col, "fnnet s/step (min–max)"]
     header += ["fnnet CPU-s/step", "fnnet epoch (s)"]
     if with_torch:
         header += ["PyTorch s/step (min–max)", "PyTorch CPU-s/step", "PyTorch epoch (s)"]
