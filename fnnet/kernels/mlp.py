@@ -359,7 +359,8 @@ class FlatMlp:
             )
         return v
 
-    def _check(self, v: Array, x: Array) -> None:
+    def check(self, v: Array, x: Array) -> None:
+        """Nothing when ``x`` fits the params vector ``v``, else the reference's clear error."""
         size, features = self.layout.size, self.layout.sizes[0]
         if (
             type(v) is np.ndarray
@@ -418,7 +419,7 @@ class FlatMlp:
         ):
             wb = v[block].reshape(shape)
             wbs.append(wb)
-            wb.T.dot(h, out=out)
+            wb.T.dot(h, out)  # positional out: a little less call overhead
             act.forward_(out)
         return out, _Folded(ws, wbs)
 
@@ -435,7 +436,7 @@ class FlatMlp:
 
     def forward(self, v: Array, x: Array) -> tuple[Array, _Folded | _Stacked]:
         """``(y, residuals)`` for the params vector ``v (*models, size)`` and ``x``."""
-        self._check(v, x)
+        self.check(v, x)
         run = self._forward_folded if self.folds and v.ndim == 1 and x.ndim == 2 else None
         if any(a.silence for a in self.acts) and not is_quiet():
             with np.errstate(over="ignore", under="ignore"):
@@ -453,7 +454,7 @@ class FlatMlp:
         """The gradient vector from the residuals of :meth:`forward_t` and ``dy_t = (dL/dy)ᵀ``
         ``(outputs, examples)``, unchecked: ``δ = act'(y) ⊙ dyᵀ``; per layer ``[dw; db] = [hᵢ;
         1] δᵀ`` and ``δ ← act'(hᵢ) ⊙ (w δ)``, all transposed (examples on the last axis)."""
-        (ws, wbs), lay = res, self.layout
+        (ws, wbs), lay, acts = res, self.layout, self.acts
         g = np.empty(lay.size, ws.buffer.dtype)
         start = lay.outs[0].start
         d = self.factor(ws.above) if self.factor is not None else None  # every act', one pass
@@ -461,16 +462,16 @@ class FlatMlp:
         if d is not None:
             delta = np.multiply(d[last.start - start : last.stop - start], dy_t)
         else:
-            delta = self.acts[-1].grad(ws.outs[-1], dy_t, False)  # dy is the caller's
-        for i in reversed(range(len(self.acts))):
-            ws.ins[i].dot(delta.T, out=g[lay.blocks[i]].reshape(lay.shapes[i]))
+            delta = acts[-1].grad(ws.outs[-1], dy_t, False)  # dy is the caller's
+        for i in range(len(acts) - 1, -1, -1):
+            ws.ins[i].dot(delta.T, g[lay.blocks[i]].reshape(lay.shapes[i]))
             if i:
                 dh = wbs[i][:-1].dot(delta)
                 if d is not None:
                     prev = lay.outs[i - 1]
-                    delta = np.multiply(d[prev.start - start : prev.stop - start], dh, out=dh)
+                    delta = np.multiply(d[prev.start - start : prev.stop - start], dh, dh)
                 else:
-                    delta = self.acts[i - 1].grad(ws.outs[i - 1], dh, True)  # dh is ours
+                    delta = acts[i - 1].grad(ws.outs[i - 1], dh, True)  # dh is ours
         return g
 
     def _grads_stacked(self, v: Array, res: _Stacked, dy: Array) -> Array:

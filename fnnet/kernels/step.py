@@ -13,8 +13,9 @@ builds ``step(state, batch) -> (state, metrics)`` — the contract of
    ``v + u``.
 
 It skips only checks that ``fit`` made before its first epoch: ``x`` has the model's features
-and the params' dtype, and the params are one model's vector (``fit`` locates the data against
-the model and params, and the plan is built for these params). A target of another shape or
+(``fit`` locates the data against the model and params) and the params are one model's vector
+(the plan is built for these params); a dtype or rank it did not expect still gets the flat
+kernel's clear error. A target of another shape or
 dtype goes to the reference loss, which casts it or explains the error.
 
 >>> import numpy as np
@@ -93,13 +94,17 @@ def fused_step(
     kernel = loss_kernel(loss)
     if kernel is None or not flat.folds:
         return None
-    forward_t, grads_t, outputs = flat.forward_t, flat.grads_t, flat.layout.sizes[-1]
+    forward_t, grads_t, check = flat.forward_t, flat.grads_t, flat.check
+    outputs = flat.layout.sizes[-1]
     named = tuple(metrics.items())
     workspaces: dict[tuple[int, Any], Workspace] = {}  # one per batch size, reused every step
 
     def step(state: Any, batch: tuple[Array, Any]) -> tuple[Any, dict[str, Array]]:
         x, target = batch
         v = state.params
+        if x.dtype is not v.dtype or x.ndim != 2 or v.ndim != 1:
+            check(v, x)  # the flat kernel's clear error (fit's up-front checks let it pass)
+            raise ValueError(f"{flat.name}: the fused step runs one model, got {v.shape}")
         ws = workspaces.get((x.shape[0], v.dtype))
         if ws is None:
             ws = workspaces[(x.shape[0], v.dtype)] = flat.workspace(x.shape[0], v.dtype)
