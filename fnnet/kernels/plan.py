@@ -166,7 +166,8 @@ class _StateLayout:
         unravel: Callable[[Array], Any],
     ) -> _StateLayout | None:
         vector = ravel(params)
-        t_leaves, t_def = tree.flatten(optimizer.init(params))
+        t_state = optimizer.init(params)
+        t_leaves, t_def = tree.flatten(t_state)
         f_leaves, f_def = tree.flatten(optimizer.init(vector))
         p_leaves, p_def = tree.flatten(params)
         shapes = [np.shape(p) for p in p_leaves]
@@ -182,7 +183,7 @@ class _StateLayout:
         if i != len(t_leaves):
             return None
         layout = _StateLayout(t_def, f_def, p_def, tuple(groups), ravel, unravel)
-        converted = tree.leaves(layout.inner(optimizer.init(params)))
+        converted = tree.leaves(layout.inner(t_state))
         if [np.shape(a) for a in converted] != [np.shape(f) for f in f_leaves]:
             return None
         return layout
