@@ -123,6 +123,7 @@ def fused_step(
             for name, metric in named:
                 out[name] = metric(pred, target)
         new = np.add(v, updates, dtype=v.dtype)
-        return type(state)(new, opt_state, state.step + 1, state.key), out
+        # by keyword: an mlp has no model state, so any field added later keeps its default
+        return type(state)(params=new, opt_state=opt_state, step=state.step + 1, key=state.key), out
 
     return step
