@@ -37,6 +37,8 @@ __all__ = [
     "require_axes",
     "require_dtype",
     "require_path",
+    "require_dy",
+    "require_shape",
 ]
 
 Array: TypeAlias = npt.NDArray[np.floating[Any]]
@@ -353,3 +355,54 @@ def require_path(fn: str, arg: str, path: object) -> Path:
     raise TypeError(
         f"{fn}: argument {arg!r} must be a file path (a str or a pathlib.Path), got {_got(path)}"
     )
+
+
+def require_dy(fn: str, dy: object, shape: Shape, dtype: np.dtype[Any] | None) -> Array:
+    """``dy`` if it is the gradient a ``backward`` can take: a floating array with exactly the
+    ``shape`` of the forward output (never broadcast) and, when given, the params' ``dtype``;
+    else ``TypeError``/``ValueError`` naming ``fn`` and ``'dy'``. One shape compare per call.
+
+    >>> require_dy("dense(3)", np.ones((5, 3)), (5, 3), np.dtype(np.float64)).shape
+    (5, 3)
+    >>> require_dy("dense(3)", np.ones(3), (5, 3), None)
+    Traceback (most recent call last):
+    ValueError: dense(3): argument 'dy' must have the shape of the forward output (5, 3), got
+    (3,); pass the gradient of the loss with respect to the y that forward returned
+    """
+    dy = require_float(fn, "dy", dy)
+    if dy.shape != shape:
+        raise ValueError(
+            f"{fn}: argument 'dy' must have the shape of the forward output {shape}, got "
+            f"{dy.shape}; pass the gradient of the loss with respect to the y that forward "
+            "returned"
+        )
+    if dtype is not None and dy.dtype != dtype:
+        raise TypeError(
+            f"{fn}: argument 'dy' has dtype {dy.dtype} but the forward output is {dtype}; "
+            f"cast it with dy.astype(np.{dtype}) (fnnet never mixes precisions silently)"
+        )
+    return dy
+
+
+def require_shape(fn: str, arg: str, shape: object, ndim: int | None = None) -> Shape:
+    """``shape`` as a tuple of positive ints (numpy ints are fine), with ``ndim`` entries when
+    given; else ``TypeError``/``ValueError`` naming ``fn`` and ``arg``.
+
+    >>> require_shape("dense(3)", "input_shape", (np.int64(4),))
+    (4,)
+    >>> require_shape("dense(3)", "input_shape", 4)
+    Traceback (most recent call last):
+    TypeError: dense(3): argument 'input_shape' must be a tuple of positive ints such as (4,),
+    got int 4
+    """
+    if not isinstance(shape, tuple | list) or not all(
+        isinstance(s, int | np.integer) and not isinstance(s, bool | np.bool_) for s in shape
+    ):
+        raise TypeError(
+            f"{fn}: argument {arg!r} must be a tuple of positive ints such as (4,), got "
+            f"{_got(shape)}"
+        )
+    if any(s < 1 for s in shape) or (ndim is not None and len(shape) != ndim):
+        want = f"{ndim} positive ints" if ndim is not None else "positive ints"
+        raise ValueError(f"{fn}: argument {arg!r} must be {want}, got {tuple(shape)}")
+    return tuple(int(s) for s in shape)

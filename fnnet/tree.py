@@ -215,7 +215,7 @@ def _kind(cls: type) -> _Kind | None:
     return kind
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class TreeDef:
     """The structure of a pytree without its leaves. ``node`` is ``None`` for a leaf.
 
@@ -253,6 +253,9 @@ def leaves(tree: PyTree) -> list[Any]:
     >>> leaves({"w": np.ones(2), "b": (np.zeros(1), None)})  # dict keys sorted; None is empty
     [array([0.]), array([1., 1.])]
     """
+    hit = _known(tree)
+    if hit is not None:
+        return hit[0]
     out: list[Any] = []
     _collect(tree, out)
     return out
@@ -277,9 +280,53 @@ def flatten(tree: PyTree) -> tuple[list[Any], TreeDef]:
     >>> unflatten(treedef, [x + 1 for x in xs])
     [array([2.]), {'a': array([1., 1.])}]
     """
+    hit = _known(tree)
+    if hit is not None:
+        return hit[0], hit[1].treedef
     out: list[Any] = []
     treedef = _structure(tree, out)
+    _learn(type(tree), treedef)
     return out, treedef
+
+
+# Structures seen again and again (a params tree, an optimizer state) are flattened by a compiled
+# codec (see _Codec) instead of the recursive walk: after the second walk of one structure, its
+# codec is remembered under the root's type (a few per type), and tried first from then on. A
+# codec checks the whole structure (types, lengths, keys) and declines anything else, so the
+# results are exactly the walk's.
+_KNOWN: dict[type, list[_Codec]] = {}
+_SEEN: dict[TreeDef, int] = {}
+
+
+def _known(tree: Any) -> tuple[list[Any], _Codec] | None:
+    """``(leaves, codec)`` when a remembered codec has the structure of ``tree``, else None."""
+    codecs = _KNOWN.get(type(tree))
+    if codecs:
+        for c in codecs:
+            try:
+                found = c.leaves(tree)
+            except TypeError:  # a dict with unsortable keys: the walk explains it
+                return None
+            if found is not None:
+                return found, c
+    return None
+
+
+def _learn(root: type, treedef: TreeDef) -> None:
+    """Count a walk of the container structure ``treedef``; remember its codec at the second."""
+    if treedef.node is None:
+        return
+    seen = _SEEN.get(treedef, 0) + 1
+    if seen < 2:
+        if len(_SEEN) > 4096:
+            _SEEN.clear()
+        _SEEN[treedef] = seen
+        return
+    codecs = _KNOWN.setdefault(root, [])
+    if len(codecs) >= 8:
+        codecs.pop(0)
+    codecs.append(_codec(treedef))
+    _SEEN.pop(treedef, None)
 
 
 def structure(tree: PyTree) -> TreeDef:
@@ -315,6 +362,9 @@ def unflatten(treedef: TreeDef, leaves: list[Any]) -> PyTree:
             f"fnnet.tree.unflatten: treedef {treedef!r} has {treedef.num_leaves} leaves, "
             f"got {len(leaves)}"
         )
+    codec = _CODECS.get(treedef)
+    if codec is not None:
+        return codec.unflatten(leaves)
     return _build(treedef, iter(leaves))
 
 
@@ -356,8 +406,58 @@ def map(f: Callable[..., Any], tree: T, *rest: T) -> T:
     >>> tree.map(lambda p, g: p - 0.1 * g, {"w": np.ones(2)}, {"w": np.array([1.0, -1.0])})
     {'w': array([0.9, 1.1])}
     """
+    hit = _known(tree)
+    if hit is not None:
+        xs, codec = hit
+        columns = [xs]
+        for other in rest:
+            found = _known_as(codec, other)
+            if found is None:
+                break  # the walk below says where the structures differ
+            columns.append(found)
+        else:
+            rebuilt: T = codec.unflatten(_apply(f, columns, codec.treedef))
+            return rebuilt
     result: T = _map(f, tree, rest)
+    if rest or _kind(type(tree)) is not None:
+        out: list[Any] = []
+        _learn(type(tree), _structure(tree, out))
     return result
+
+
+def _known_as(codec: _Codec, tree: Any) -> list[Any] | None:
+    try:
+        return codec.leaves(tree)
+    except TypeError:
+        return None
+
+
+def _apply(f: Callable[..., Any], columns: list[list[Any]], treedef: TreeDef) -> list[Any]:
+    """``f`` on each leaf with its partners; a mismatch raised inside ``f`` gets the leaf's path
+    (as the walk in :func:`_map` reports it)."""
+    out: list[Any] = []
+    try:
+        if len(columns) == 1:
+            for x in columns[0]:
+                out.append(f(x))
+        else:
+            for args in zip(*columns, strict=True):
+                out.append(f(*args))
+    except TreeMismatchError as e:
+        raise TreeMismatchError(e.what, (*_leaf_steps(treedef)[len(out)], *e.path)) from None
+    return out
+
+
+def _leaf_steps(treedef: TreeDef) -> list[tuple[str, ...]]:
+    """Each leaf's path as the steps :meth:`TreeMismatchError.under` adds, in flatten order."""
+    if treedef.node is None:
+        return [()]
+    kind = _kind(treedef.node)
+    assert kind is not None
+    steps: list[tuple[str, ...]] = []
+    for name, child in zip(kind.child_names(treedef.aux), treedef.children, strict=True):
+        steps.extend((name, *s) for s in _leaf_steps(child))
+    return steps
 
 
 def prefix_leaves(prefix: PyTree, tree: PyTree) -> list[Any]:

@@ -6,7 +6,7 @@ depend on the pixel values). The FLOPs are those of the matmuls the layers execu
 counted as the im2col matmuls they become: per step and layer ``2·rows·k·out`` for the forward,
 the same for ``dW``, and again for ``dx`` on every layer but the first (whose ``dx`` training
 skips). The floor is FLOPs ÷ the square-matmul peak measured in this process with the same BLAS
-threads; the issue's target is an epoch within 2.5× of it.
+threads; the target is an epoch within 2.5× of it.
 
 Two clocks, because the machine may be shared: **wall** time against ``benchlib.matmul_peak``
 (median wall time of a 2048² matmul), and **CPU** time of this process (``time.process_time``,

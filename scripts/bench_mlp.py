@@ -122,7 +122,7 @@ def main() -> None:
         + (", scaled to 60,000" if n != 60_000 else "")
         + f"); executed FLOPs per 60,000-example epoch at batch 100: "
         f"{mlp_epoch_flops(SIZES, 60_000, 100):.3e}; floor = FLOPs / measured matmul peak. "
-        "Targets (issue 5): batch 100 float32 ≤ 0.6× the reference; batch 1000 ≥ 75% of peak."
+        "Targets: batch 100 float32 ≤ 0.6× the reference; batch 1000 ≥ 75% of peak."
     )
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
 

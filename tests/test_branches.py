@@ -241,7 +241,9 @@ def test_mis_wired_branches_get_clear_errors() -> None:
         fan_in_concat(1)
     with pytest.raises(TypeError, match=r"parallel: argument 'x' must be a tuple of 2 arrays"):
         parallel(layers.relu, layers.relu).apply((None, None), np.ones((2, 2)))
-    with pytest.raises(TypeError, match=r"dense: argument 'x' must be a (floating )?numpy array"):
+    with pytest.raises(
+        TypeError, match=r"dense\(2\): argument 'x' must be a (floating )?numpy array"
+    ):
         _, p = layers.dense(2).init(0, (2,))
         layers.dense(2).apply(p, fan_out(2).apply(None, np.ones((1, 2))))
     with pytest.raises(ValueError, match=r"fan_in_sum: the inputs' shapes \[\(2, 3\), \(2, 4\)\]"):

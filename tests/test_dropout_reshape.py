@@ -109,7 +109,7 @@ def test_dropout_errors() -> None:
     for rate in (-0.1, 1.0, 2):
         with pytest.raises(ValueError, match="dropout: argument 'rate'"):
             dropout(rate)
-    with pytest.raises(TypeError, match="dropout: argument 'x' must be a floating"):
+    with pytest.raises(TypeError, match=r"dropout\(0.5\): argument 'x' must be a floating"):
         dropout(0.5).apply(None, np.ones((2, 2), np.int64))
 
 

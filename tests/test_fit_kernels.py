@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fnnet import data, layers, losses, metrics, optim, train, tree
+from fnnet.kernels import plan as kernel_plan
 
 NET = layers.mlp([2, 4, 4, 1], hidden=layers.sigmoid, output=layers.sigmoid)
 RATES = np.array([0.5, 0.05, 1.0])
@@ -135,3 +136,71 @@ def test_a_users_layer_runs_through_the_reference() -> None:
     _, up = user.init(0, (2,))
     r = train.fit(user, losses.mse, optim.sgd(0.1), up, (x, y), epochs=3)
     assert r.kernels == ()
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("loss", [losses.mse, losses.half_mse])
+def test_the_fused_step_equals_the_reference_step_by_step(name: str, loss: Any) -> None:
+    """One model, a loss with a kernel: fit's fused step (forward, loss, gradient, the
+    optimizer's own update, all on the flat buffer) agrees with the reference step to 1e-12 at
+    every step, in params, optimizer state and loss."""
+    x, y = data.xor()
+    _, params = NET.init(0, (2,))
+    opt = OPTIMIZERS[name](0.5)
+    plan = kernel_plan.choose(NET, opt, params, layout=True)
+    assert plan.train_step is not None
+    fused = plan.train_step(loss, opt, {})
+    assert fused is not None
+    reference = train.make_step(NET, loss, opt, kernels=False)
+    state = train.TrainState(plan.inner(params), plan.inner_state(opt.init(params)))
+    ref_state = train.init_state(opt, params)
+    with train.quiet_floats():
+        for _ in range(5):
+            state, m = fused(state, (x, y))
+            ref_state, ref_m = reference(ref_state, (x, y))
+            np.testing.assert_allclose(m["loss"], ref_m["loss"], rtol=1e-12)
+            assert type(m["loss"]) is np.ndarray and m["loss"].shape == ()
+            for a, b in zip(tree.leaves(plan.outer(state.params)), tree.leaves(ref_state.params),
+                            strict=True):  # fmt: skip
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+            outer = tree.leaves(plan.outer_state(state.opt_state))
+            for a, b in zip(outer, tree.leaves(ref_state.opt_state), strict=True):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-15)
+    assert state.step == ref_state.step == 5
+
+
+def test_the_fused_step_runs_only_for_losses_with_a_kernel_and_one_model() -> None:
+    _, params = NET.init(0, (2,))
+    opt = optim.sgd(0.5)
+    plan = kernel_plan.choose(NET, opt, params, layout=True)
+    assert plan.train_step is not None
+    assert plan.train_step(losses.binary_cross_entropy, opt, {}) is None
+    _, stack = layers.init_stack(NET, [0, 1], (2,))
+    assert kernel_plan.choose(NET, opt, stack, layout=True).train_step is None
+
+
+def test_metrics_see_their_own_copy_of_each_prediction() -> None:
+    x, y = data.xor()
+    _, params = NET.init(0, (2,))
+    seen: list[Any] = []
+
+    def keep(pred: Any, target: Any) -> Any:
+        seen.append(pred)
+        return metrics.accuracy(pred, target)
+
+    fast, plain = both(NET, optim.sgd(1.0), params, (x, y), epochs=3, metrics={"acc": keep})
+    assert_same(fast, plain)
+    np.testing.assert_allclose(seen[0], seen[3], rtol=1e-12)  # the first epoch, on and off
+    assert not np.array_equal(seen[0], seen[2])  # not overwritten by later steps
+
+
+def test_a_target_of_another_dtype_gets_the_reference_losss_error() -> None:
+    x, y = data.xor()
+    _, params = NET.init(0, (2,))
+    errors = []
+    for kernels in (True, False):
+        with pytest.raises(TypeError) as info:
+            train.fit(NET, losses.mse, optim.sgd(1.0), params, (x, y.astype(np.float32)),
+                      epochs=2, kernels=kernels)  # fmt: skip
+        errors.append(str(info.value))
+    assert errors[0] == errors[1] and "mse" in errors[0]

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fnnet import kernels, layers, tree
+from fnnet import kernels, layers, losses, tree
 from fnnet.arrays import Array
 from fnnet.kernels.mlp import FlatMlp, FusedMlp
+from fnnet.kernels.step import loss_kernel
 from fnnet.layers.base import quiet_floats
 from fnnet.layers.spec import ActivationSpec
 
@@ -288,3 +289,43 @@ def test_training_on_the_flat_vector_equals_training_the_tree(models: int | None
         v = descend(v, kernel.grads(v, res, y - target))
     for a, b in zip(tree.leaves(kernel.unravel(v)), tree.leaves(params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", [losses.mse, losses.half_mse])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_loss_kernels_equal_their_loss(loss: Any, dtype: Any, outputs: int) -> None:
+    """A loss kernel works on the transposed output ``yᵀ`` and gives ``(value, (dL/dy)ᵀ)``."""
+    kernel = loss_kernel(loss)
+    assert kernel is not None
+    rng = np.random.default_rng(5)
+    y, target = rng.normal(size=(2, 7, outputs)).astype(dtype)
+    value, dy_t = kernel(np.ascontiguousarray(y.T), target)
+    want_value, want_dy = loss(y, target)
+    assert value.dtype == want_value.dtype == np.dtype(dtype) and value.shape == ()
+    assert_close(value, want_value, dtype)
+    assert_close(dy_t.T, want_dy, dtype)
+
+
+def test_only_fnnets_own_losses_have_kernels() -> None:
+    assert loss_kernel(losses.binary_cross_entropy) is None
+    assert loss_kernel(lambda p, t: losses.mse(p, t)) is None  # a user's loss: never guessed
+    assert loss_kernel({}) is None  # unhashable
+
+
+@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu"])
+def test_the_unchecked_folded_passes_equal_the_checked_ones(hidden: str) -> None:
+    """``forward_t``/``grads_t`` (the fused step's passes, on a reused workspace) equal
+    ``forward``/``grads``, step after step."""
+    net, params, x, dy = setup(hidden, "sigmoid", None, True, np.float64)
+    kernel = kernels.flat(net, (SIZES[0],))
+    assert kernel is not None
+    ws = kernel.workspace(x.shape[0], np.dtype(np.float64))
+    v = kernel.ravel(params)
+    for _ in range(3):
+        y_t, res_t = kernel.forward_t(v, x, ws)
+        y, res = kernel.forward(v, x)
+        np.testing.assert_array_equal(y_t.T, y)
+        g = kernel.grads(v, res, dy)
+        np.testing.assert_array_equal(kernel.grads_t(res_t, np.ascontiguousarray(dy.T)), g)
+        v = v - 0.1 * g

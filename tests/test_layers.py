@@ -179,11 +179,15 @@ def test_activations_extreme_inputs_are_finite_and_quiet() -> None:
 def test_dense_shape_errors_name_the_function_and_shapes() -> None:
     layer = layers.dense(3)
     _, p = layer.init(0, (4,))
-    with pytest.raises(ValueError, match=r"dense: argument 'x' must have 4 features.*\(5, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"dense\(3\): argument 'x' must have 4 features.*\(5, 2\)"
+    ):
         layer.apply(p, np.ones((5, 2)))
-    with pytest.raises(ValueError, match=r"dense: argument 'x' must have shape \(\.\.\., examples"):
+    with pytest.raises(
+        ValueError, match=r"dense\(3\): argument 'x' must have shape \(\.\.\., examples"
+    ):
         layer.apply(p, np.ones(4))
-    with pytest.raises(TypeError, match="dense: argument 'x' must be a floating"):
+    with pytest.raises(TypeError, match=r"dense\(3\): argument 'x' must be a floating"):
         layer.apply(p, np.ones((5, 4), dtype=np.int64))
     with pytest.raises(TypeError, match="float32 but the params are float64"):
         layer.apply(p, np.ones((5, 4), dtype=np.float32))
@@ -191,12 +195,14 @@ def test_dense_shape_errors_name_the_function_and_shapes() -> None:
     with pytest.raises(ValueError, match=r"model axes \(3,\) but the params have \(2,\)"):
         layer.apply(stacked, np.ones((3, 5, 4)))
     with pytest.raises(
-        ValueError, match=r"dense: input_shape must be \(2,\) \(in_features\), got \(3,\)"
+        ValueError,
+        match=r"serial \(layers\[0\] = dense\(3\)\): dense\(3\): input_shape must be \(2,\) "
+        r"\(in_features\), got \(3,\)",
     ):
         layers.mlp([2, 3]).init(0, (3,))
-    with pytest.raises(ValueError, match="dense: argument 'in_features' must be a positive int"):
+    with pytest.raises(ValueError, match="dense: argument 'in_features' must be >= 1"):
         layers.dense(3, in_features=0)
-    with pytest.raises(ValueError, match="dense: argument 'out_features' must be a positive int"):
+    with pytest.raises(TypeError, match="dense: argument 'out_features' must be an int"):
         layers.dense(True)
     with pytest.raises(ValueError, match="serial: argument 'params' must be a tuple of 2"):
         layers.serial(layer, layers.relu).apply((p,), np.ones((1, 4)))

@@ -71,16 +71,15 @@ def _with_factor(factor: Callable[[Array], Any]) -> Callable[[Array, Array, bool
 
 def _sigmoid_(z: Array) -> Array:
     """``1 / (1 + e⁻ᶻ)`` in place; ``e⁻ᶻ`` may overflow to ``inf``, giving the correct 0."""
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    np.add(z, _one(z), out=z)
-    return np.reciprocal(z, out=z)
+    np.negative(z, z)  # (``out`` positional: less call overhead on tiny arrays)
+    np.exp(z, z)
+    np.add(z, _one(z), z)
+    return np.reciprocal(z, z)
 
 
 def _sigmoid_factor(y: Array) -> Array:
     g: Array = np.subtract(_one(y), y)
-    g *= y
-    return g
+    return np.multiply(g, y, g)
 
 
 def _tanh_factor(y: Array) -> Array:

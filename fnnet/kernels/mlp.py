@@ -199,7 +199,7 @@ class FlatLayout:
     Layer ``i`` (``k → m`` features) owns ``block[i]``: ``k·m`` weights then ``m`` biases, which
     read as the ``(k + 1, m)`` matrix ``[w; b]``. In the transposed activation buffer (one model,
     ``(rows, examples)``) layer ``i``'s input ``[hᵢ; 1]`` is rows ``ins[i]`` and its output
-    ``hᵢ₊₁`` rows ``outs[i]``; ``ones`` are the rows of ones.
+    ``hᵢ₊₁`` rows ``outs[i]``; ``ones`` are the rows of ones; ``shapes[i]`` is ``(k + 1, m)``.
 
     >>> lay = FlatLayout.of([2, 3, 1])
     >>> lay.size, lay.blocks[1], lay.ins[1], lay.outs[1]
@@ -213,6 +213,7 @@ class FlatLayout:
     outs: tuple[slice, ...]
     ones: tuple[int, ...]
     rows: int
+    shapes: tuple[tuple[int, int], ...]
 
     @staticmethod
     def of(sizes: list[int]) -> FlatLayout:
@@ -234,17 +235,29 @@ class FlatLayout:
             tuple(outs),
             tuple(ones),
             row + sizes[-1],
+            tuple((k + 1, m) for k, m in zip(sizes[:-1], sizes[1:], strict=True)),
         )
 
     def block_shape(self, i: int) -> tuple[int, int]:
-        """``(k + 1, m)``: the shape of layer ``i``'s ``[w; b]``."""
-        return self.sizes[i] + 1, self.sizes[i + 1]
+        """``(k + 1, m)``: the shape of layer ``i``'s ``[w; b]`` (``shapes[i]``)."""
+        return self.shapes[i]
+
+
+class Workspace(NamedTuple):
+    """The activation buffer of the folded path for one model and a number of examples, with
+    its views: ``ins[i]`` is layer ``i``'s input ``[hᵢ; 1]``, ``outs[i]`` its output ``hᵢ₊₁``,
+    ``above`` every row from the first layer's output on (where one derivative pass reads)."""
+
+    buffer: Array
+    ins: tuple[Array, ...]
+    outs: tuple[Array, ...]
+    above: Array
 
 
 class _Folded(NamedTuple):
-    """Residuals of the folded path: the activation buffer and each layer's ``[w; b]``."""
+    """Residuals of the folded path: the workspace and each layer's ``[w; b]``."""
 
-    buffer: Array
+    ws: Workspace
     wbs: list[Array]
 
 
@@ -346,7 +359,8 @@ class FlatMlp:
             )
         return v
 
-    def _check(self, v: Array, x: Array) -> None:
+    def check(self, v: Array, x: Array) -> None:
+        """Nothing when ``x`` fits the params vector ``v``, else the reference's clear error."""
         size, features = self.layout.size, self.layout.sizes[0]
         if (
             type(v) is np.ndarray
@@ -367,8 +381,9 @@ class FlatMlp:
             f"have {v.shape[:-1]}; pass (examples, features) to share it"
         )
 
-    def _buffer(self, examples: int, dtype: np.dtype[Any]) -> Array:
-        """A fresh ``(rows, examples)`` activation buffer with its rows of ones set."""
+    def workspace(self, examples: int, dtype: np.dtype[Any]) -> Workspace:
+        """A fresh :class:`Workspace`: a ``(rows, examples)`` activation buffer with its rows of
+        ones set. The fused training step keeps one per batch size and reuses it every step."""
         template = self._templates.get((examples, dtype))
         if template is None:
             if len(self._templates) > 16:
@@ -376,21 +391,37 @@ class FlatMlp:
             template = np.zeros((self.layout.rows, examples), dtype)
             template[list(self.layout.ones)] = 1.0
             self._templates[(examples, dtype)] = template
-        return template.copy()
+        hb, lay = template.copy(), self.layout
+        ins = tuple(hb[s] for s in lay.ins)
+        return Workspace(hb, ins, tuple(hb[s] for s in lay.outs), hb[lay.outs[0].start :])
 
     def _forward_folded(self, v: Array, x: Array) -> tuple[Array, _Folded]:
         """One model, ``x (examples, features)``: ``hᵢ₊₁ = act([wᵢ; bᵢ]ᵀ [hᵢ; 1])``."""
+        out, res = self.forward_t(v, x)
+        return out.T, res
+
+    def forward_t(self, v: Array, x: Array, ws: Workspace | None = None) -> tuple[Array, _Folded]:
+        """The folded forward of one model, unchecked: ``(yᵀ, residuals)``, the output
+        transposed ``(outputs, examples)`` (a view into the workspace ``ws``, a fresh one when
+        None).
+
+        For callers that checked ``v (size,)`` and ``x (examples, features)`` of ``v``'s dtype
+        (the fused training step: ``fit`` checks its data up front), inside
+        :func:`~fnnet.layers.base.quiet_floats` when an activation may overflow harmlessly.
+        """
         lay = self.layout
-        hb = self._buffer(x.shape[0], v.dtype)
-        hb[: lay.sizes[0]] = x.T
-        wbs, out = [], hb
-        for i, act in enumerate(self.acts):
-            wb = v[lay.blocks[i]].reshape(lay.block_shape(i))
+        if ws is None:
+            ws = self.workspace(x.shape[0], v.dtype)
+        ws.buffer[: lay.sizes[0]] = x.T
+        wbs, out = [], ws.buffer
+        for block, shape, h, out, act in zip(
+            lay.blocks, lay.shapes, ws.ins, ws.outs, self.acts, strict=True
+        ):
+            wb = v[block].reshape(shape)
             wbs.append(wb)
-            out = hb[lay.outs[i]]
-            wb.T.dot(hb[lay.ins[i]], out=out)
+            wb.T.dot(h, out)  # positional out: a little less call overhead
             act.forward_(out)
-        return out.T, _Folded(hb, wbs)
+        return out, _Folded(ws, wbs)
 
     def _forward_stacked(self, v: Array, x: Array) -> tuple[Array, _Stacked]:
         """Any model axes: ``hᵢ₊₁ = act(hᵢ @ wᵢ + bᵢ)`` on views into ``v``."""
@@ -405,7 +436,7 @@ class FlatMlp:
 
     def forward(self, v: Array, x: Array) -> tuple[Array, _Folded | _Stacked]:
         """``(y, residuals)`` for the params vector ``v (*models, size)`` and ``x``."""
-        self._check(v, x)
+        self.check(v, x)
         run = self._forward_folded if self.folds and v.ndim == 1 and x.ndim == 2 else None
         if any(a.silence for a in self.acts) and not is_quiet():
             with np.errstate(over="ignore", under="ignore"):
@@ -417,26 +448,30 @@ class FlatMlp:
         return self.forward(v, x)[0]
 
     def _grads_folded(self, res: _Folded, dy: Array) -> Array:
-        """``δ = act'(y) ⊙ dyᵀ``; per layer ``[dw; db] = [hᵢ; 1] δᵀ`` and ``δ ← act'(hᵢ) ⊙ (w
-        δ)``, all transposed (examples on the last axis)."""
-        (hb, wbs), lay = res, self.layout
-        g = np.empty(lay.size, hb.dtype)
+        return self.grads_t(res, dy.T)
+
+    def grads_t(self, res: _Folded, dy_t: Array) -> Array:
+        """The gradient vector from the residuals of :meth:`forward_t` and ``dy_t = (dL/dy)ᵀ``
+        ``(outputs, examples)``, unchecked: ``δ = act'(y) ⊙ dyᵀ``; per layer ``[dw; db] = [hᵢ;
+        1] δᵀ`` and ``δ ← act'(hᵢ) ⊙ (w δ)``, all transposed (examples on the last axis)."""
+        (ws, wbs), lay, acts = res, self.layout, self.acts
+        g = np.empty(lay.size, ws.buffer.dtype)
         start = lay.outs[0].start
-        d = self.factor(hb[start:]) if self.factor is not None else None  # every act', one pass
+        d = self.factor(ws.above) if self.factor is not None else None  # every act', one pass
         last = lay.outs[-1]
         if d is not None:
-            delta = np.multiply(d[last.start - start : last.stop - start], dy.T)
+            delta = np.multiply(d[last.start - start : last.stop - start], dy_t)
         else:
-            delta = self.acts[-1].grad(hb[last], dy.T, False)  # dy is the caller's
-        for i in reversed(range(len(self.acts))):
-            hb[lay.ins[i]].dot(delta.T, out=g[lay.blocks[i]].reshape(lay.block_shape(i)))
+            delta = acts[-1].grad(ws.outs[-1], dy_t, False)  # dy is the caller's
+        for i in range(len(acts) - 1, -1, -1):
+            ws.ins[i].dot(delta.T, g[lay.blocks[i]].reshape(lay.shapes[i]))
             if i:
                 dh = wbs[i][:-1].dot(delta)
-                prev = lay.outs[i - 1]
                 if d is not None:
-                    delta = np.multiply(d[prev.start - start : prev.stop - start], dh, out=dh)
+                    prev = lay.outs[i - 1]
+                    delta = np.multiply(d[prev.start - start : prev.stop - start], dh, dh)
                 else:
-                    delta = self.acts[i - 1].grad(hb[prev], dh, True)  # dh is ours
+                    delta = acts[i - 1].grad(ws.outs[i - 1], dh, True)  # dh is ours
         return g
 
     def _grads_stacked(self, v: Array, res: _Stacked, dy: Array) -> Array:
@@ -457,7 +492,7 @@ class FlatMlp:
         """The gradient vector ``(*models, size)`` of the params vector ``v``, from the
         residuals of :meth:`forward` and ``dy = dL/dy``; no ``dx`` for the first layer."""
         if isinstance(res, _Folded):
-            y_shape = (res.buffer.shape[1], self.layout.sizes[-1])
+            y_shape = (res.ws.buffer.shape[1], self.layout.sizes[-1])
             ok = v.shape == (self.size,)
         else:
             y_shape, ok = res.hs[-1].shape, True

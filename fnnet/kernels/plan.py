@@ -38,6 +38,7 @@ import numpy as np
 from fnnet import tree
 from fnnet.arrays import Array
 from fnnet.kernels import mlp as mlp_kernels
+from fnnet.kernels.step import fused_step
 from fnnet.layers.base import Layer
 from fnnet.optim.base import Optimizer
 from fnnet.random import Key
@@ -124,7 +125,18 @@ def _flat_plan(model: Layer[Any, Any], optimizer: Optimizer[Any], params: PyTree
         flat.unravel,
         state.inner,
         state.outer,
+        _train_step(flat) if first.ndim == 2 else None,
     )
+
+
+def _train_step(flat: mlp_kernels.FlatMlp) -> Callable[[Any, Optimizer[Any], dict[str, Any]], Any]:
+    """The plan's ``train_step`` for one model (params without model axes) on the flat buffer:
+    :func:`fnnet.kernels.step.fused_step` where the loss has a kernel."""
+
+    def train_step(loss: Any, optimizer: Optimizer[Any], metrics: dict[str, Any]) -> Any:
+        return fused_step(flat, loss, optimizer.update, metrics)
+
+    return train_step
 
 
 @attrs.frozen
@@ -154,7 +166,8 @@ class _StateLayout:
         unravel: Callable[[Array], Any],
     ) -> _StateLayout | None:
         vector = ravel(params)
-        t_leaves, t_def = tree.flatten(optimizer.init(params))
+        t_state = optimizer.init(params)
+        t_leaves, t_def = tree.flatten(t_state)
         f_leaves, f_def = tree.flatten(optimizer.init(vector))
         p_leaves, p_def = tree.flatten(params)
         shapes = [np.shape(p) for p in p_leaves]
@@ -170,7 +183,7 @@ class _StateLayout:
         if i != len(t_leaves):
             return None
         layout = _StateLayout(t_def, f_def, p_def, tuple(groups), ravel, unravel)
-        converted = tree.leaves(layout.inner(optimizer.init(params)))
+        converted = tree.leaves(layout.inner(t_state))
         if [np.shape(a) for a in converted] != [np.shape(f) for f in f_leaves]:
             return None
         return layout

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fnnet.arrays import Array, Shape, require_float
+from fnnet.arrays import Array, Shape, require_axes, require_dy, require_float, require_number
 from fnnet.layers.base import Layer
 from fnnet.layers.spec import ActivationSpec
 from fnnet.random import Key
@@ -68,14 +68,21 @@ def _activation(
         return tuple(input_shape), None
 
     def apply(p: None, x: Array) -> Array:
-        return fn(require_float(name, "x", x))
+        x = require_float(name, "x", x)
+        require_axes(name, "x", x, ("examples", "features"))
+        return fn(x)
 
     def forward(p: None, x: Array) -> tuple[Array, Array]:
         y = apply(p, x)
         return y, (x if keep == "x" else y)
 
     def backward(p: None, r: Array, dy: Array) -> tuple[None, Array]:
-        return None, derivative(r, dy)
+        if not isinstance(r, np.ndarray):
+            raise ValueError(
+                f"{name}: argument 'residuals' must be the array that this layer's forward "
+                f"returned, got {type(r).__name__}"
+            )
+        return None, derivative(r, require_dy(name, dy, r.shape, r.dtype))
 
     return Layer(init, forward, backward, apply, name=name, spec=spec)
 
@@ -162,12 +169,13 @@ softmax = _activation(ActivationSpec("softmax"), softmax_fn, _softmax_derivative
 
 
 def leaky_relu(alpha: float = 0.01) -> Activation:
-    """``x`` for ``x > 0``, else ``alpha * x``; derivative ``1`` or ``alpha``.
+    """``x`` for ``x > 0``, else ``alpha * x``; derivative ``1`` or ``alpha``. ``alpha`` is a
+    finite real number (numpy scalars are fine; a negative slope is allowed, as in PyTorch).
 
     >>> leaky_relu(0.1).apply(None, np.array([[-2.0, 3.0]]))
     array([[-0.2,  3. ]])
     """
-    a = float(alpha)  # a Python float keeps float32 arrays float32
+    a = require_number("leaky_relu", "alpha", alpha)  # a Python float: float32 stays
 
     def fn(x: Array) -> Array:
         return np.where(x > 0.0, x, a * x)
@@ -180,12 +188,13 @@ def leaky_relu(alpha: float = 0.01) -> Activation:
 
 def elu(alpha: float = 1.0) -> Activation:
     """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``; derivative ``1`` or ``alpha * exp(x)``.
+    ``alpha`` is a finite real number (numpy scalars are fine; any sign, as in PyTorch).
 
     >>> y = elu(1.0).apply(None, np.array([[-1.0, 2.0]]))
     >>> y.round(4)  # e⁻¹ - 1
     array([[-0.6321,  2.    ]])
     """
-    a = float(alpha)
+    a = require_number("elu", "alpha", alpha)
 
     def fn(x: Array) -> Array:
         return np.where(x > 0.0, x, a * np.expm1(np.minimum(x, 0.0)))

@@ -49,6 +49,7 @@ __all__ = [
     "examples_axis",
     "check_input",
     "check_model_axes",
+    "check_weights",
     "quiet_floats",
     "is_quiet",
 ]
@@ -227,6 +228,50 @@ def check_model_axes(fn: str, x: Array, example_ndim: int, w: Array, w_ndim: int
             f"{fn}: argument 'x' {x.shape} has model axes {lead} but the params have "
             f"{w.shape[: w.ndim - w_ndim]} (w {w.shape}); pass x without model axes to share it"
         )
+
+
+def check_weights(
+    fn: str, params: object, cls: type[Any], w_dims: tuple[tuple[str, int | None], ...]
+) -> None:
+    """Validate the params of a weight-and-bias layer against the layer: ``params`` is a ``cls``
+    whose ``w`` is a floating array ``(..., *w_dims)`` (each named dim checked where its size is
+    known) and whose ``b`` is ``(..., out)`` with the same model axes, dtype and ``out =
+    w.shape[-1]`` (a bias is never broadcast). ``TypeError``/``ValueError`` naming ``fn`` and
+    the field; costs a few shape compares.
+
+    >>> from fnnet.layers.dense import DenseParams
+    >>> dims = (("in", None), ("out", 3))
+    >>> check_weights("dense(3)", DenseParams(np.zeros((2, 3)), np.zeros(3)), DenseParams, dims)
+    >>> check_weights("dense(3)", DenseParams(np.zeros((2, 3)), np.zeros(1)), DenseParams, dims)
+    Traceback (most recent call last):
+    ValueError: dense(3): params.b has shape (1,) but params.w (2, 3) needs (3,) (one bias per
+    output and model; a bias is never broadcast): were the params made by another model?
+    """
+    if not isinstance(params, cls):
+        raise TypeError(
+            f"{fn}: argument 'params' must be {cls.__name__}(w, b) as this layer's init makes "
+            f"them, got {type(params).__name__}: were the params made by another model?"
+        )
+    w = require_float(fn, "params.w", params.w)
+    b = require_float(fn, "params.b", params.b)
+    k = len(w_dims)
+    if w.ndim < k or any(
+        n is not None and n != got
+        for (_, n), got in zip(w_dims, w.shape[w.ndim - k :], strict=True)
+    ):
+        want = ", ".join(name if n is None else str(n) for name, n in w_dims)
+        raise ValueError(
+            f"{fn}: params.w must have shape (..., {want}), got {w.shape}: were the params "
+            "made by another model?"
+        )
+    if b.shape != (*w.shape[: w.ndim - k], w.shape[-1]):
+        raise ValueError(
+            f"{fn}: params.b has shape {b.shape} but params.w {w.shape} needs "
+            f"{(*w.shape[: w.ndim - k], w.shape[-1])} (one bias per output and model; a bias "
+            "is never broadcast): were the params made by another model?"
+        )
+    if b.dtype != w.dtype:
+        raise TypeError(f"{fn}: params.b is {b.dtype} but params.w is {w.dtype}; cast one of them")
 
 
 _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("fnnet_quiet", default=False)

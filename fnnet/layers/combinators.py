@@ -16,13 +16,14 @@ Layer(serial(dense(4), sigmoid, dense(4), sigmoid, dense(1), sigmoid))
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from types import TracebackType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from fnnet.arrays import Array, Shape
+from fnnet.arrays import Array, Shape, require_int
 from fnnet.layers import state as layer_state
 from fnnet.layers.activations import Activation, identity
 from fnnet.layers.base import Layer
@@ -44,6 +45,41 @@ def _check_params(n: int, params: object) -> tuple[PyTree, ...]:
     return params
 
 
+class _Position:
+    """Which layer of a serial is running (``i``); a ``ValueError``/``TypeError`` raised there
+    leaves the ``with`` block naming the layer and its position, so an error deep in a network
+    says where it happened (other exception types pass through, with the position as a note).
+    Costs one small object per call."""
+
+    __slots__ = ("layers", "i")
+
+    def __init__(self, layers: Sequence[Layer[Any, Any]]) -> None:
+        self.layers = layers
+        self.i = 0
+
+    def __enter__(self) -> _Position:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not isinstance(e, ValueError | TypeError):
+            return
+        where = f"serial (layers[{self.i}] = {self.layers[self.i].name})"
+        if type(e) in (ValueError, TypeError):
+            raise type(e)(f"{where}: {e}") from e
+        e.add_note(f"in {where}")
+
+
+def _require_layer(fn: str, arg: str, layer: object) -> None:
+    if not isinstance(layer, Layer):
+        raise TypeError(
+            f"{fn}: argument {arg} must be a fnnet Layer (such as layers.relu), got "
+            f"{type(layer).__name__}; wrap your own functions with "
+            "fnnet.layers.Layer(init, forward, backward, apply)"
+        )
+
+
 def _forward_chain(
     layers: Sequence[Layer[Any, Any]], params: tuple[PyTree, ...], x: Array, key: Key | None
 ) -> tuple[Array, tuple[Any, ...]]:
@@ -51,12 +87,13 @@ def _forward_chain(
     ``forward_keyed`` gets ``fold_in(key, i)``."""
     params = _check_params(len(layers), params)
     residuals = []
-    for i, (layer, p) in enumerate(zip(layers, params, strict=True)):
-        if key is not None and layer.forward_keyed is not None:
-            x, r = layer.forward_keyed(p, x, fold_in(key, i))
-        else:
-            x, r = layer.forward(p, x)
-        residuals.append(r)
+    with _Position(layers) as at:
+        for at.i, (layer, p) in enumerate(zip(layers, params, strict=True)):
+            if key is not None and layer.forward_keyed is not None:
+                x, r = layer.forward_keyed(p, x, fold_in(key, at.i))
+            else:
+                x, r = layer.forward(p, x)
+            residuals.append(r)
     return x, tuple(residuals)
 
 
@@ -67,9 +104,16 @@ def _backward_chain(
     dy: Array,
 ) -> tuple[tuple[PyTree, ...], Array]:
     """The chain rule: each layer's backward, last to first, passing ``dx`` down as ``dy``."""
+    params = _check_params(len(layers), params)
+    if type(residuals) is not tuple or len(residuals) != len(layers):
+        raise ValueError(
+            f"serial: argument 'residuals' must be the tuple of {len(layers)} that forward "
+            f"returned, got {type(residuals).__name__}"
+        )
     grads: list[PyTree] = [None] * len(layers)
-    for i in reversed(range(len(layers))):
-        grads[i], dy = layers[i].backward(params[i], residuals[i], dy)
+    with _Position(layers) as at:
+        for at.i in reversed(range(len(layers))):
+            grads[at.i], dy = layers[at.i].backward(params[at.i], residuals[at.i], dy)
     return tuple(grads), dy
 
 
@@ -87,20 +131,28 @@ def serial(*layers: Layer[Any, Any]) -> Serial:
     ((4, 1), (2, 3), (4, 2))
     """
     if not layers:
-        raise ValueError("serial: needs at least one layer")
+        raise ValueError(
+            "serial: argument 'layers' is empty; pass at least one layer, e.g. "
+            "serial(dense(4), relu)"
+        )
+    for i, layer in enumerate(layers):
+        _require_layer("serial", f"'layers'[{i}]", layer)
     keyed = any(layer.forward_keyed is not None for layer in layers)
 
     def init(key: Key, input_shape: Shape) -> tuple[Shape, tuple[PyTree, ...]]:
         params = []
-        shape = tuple(input_shape)
-        for i, layer in enumerate(layers):
-            shape, p = layer.init(fold_in(key, i), shape)
-            params.append(p)
+        shape = input_shape
+        with _Position(layers) as at:
+            for at.i, layer in enumerate(layers):
+                shape, p = layer.init(fold_in(key, at.i), shape)
+                params.append(p)
         return shape, tuple(params)
 
     def apply(params: tuple[PyTree, ...], x: Array) -> Array:
-        for layer, p in zip(layers, _check_params(len(layers), params), strict=True):
-            x = layer.apply(p, x)
+        params = _check_params(len(layers), params)
+        with _Position(layers) as at:
+            for at.i, (layer, p) in enumerate(zip(layers, params, strict=True)):
+                x = layer.apply(p, x)
         return x
 
     def forward(params: tuple[PyTree, ...], x: Array) -> tuple[Array, tuple[Any, ...]]:
@@ -152,9 +204,16 @@ def mlp(
     >>> y.shape, bool(np.all((y > 0) & (y < 1)))
     ((5, 1), True)
     """
-    sizes = list(sizes)
-    if len(sizes) < 2 or any(type(s) is not int or s < 1 for s in sizes):
-        raise ValueError(f"mlp: argument 'sizes' must be >= 2 positive ints, got {sizes}")
+    if isinstance(sizes, str) or not isinstance(sizes, Iterable):
+        raise TypeError(
+            f"mlp: argument 'sizes' must be a list of layer sizes such as [2, 4, 1], got "
+            f"{type(sizes).__name__} {sizes!r:.60}"
+        )
+    sizes = [require_int(f"mlp (sizes[{i}])", "sizes", s, minimum=1) for i, s in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"mlp: argument 'sizes' must hold >= 2 sizes (in, out), got {sizes}")
+    _require_layer("mlp", "'hidden'", hidden)
+    _require_layer("mlp", "'output'", output)
     parts: list[Layer[Any, Any]] = [dense(sizes[1], init=init, dtype=dtype, in_features=sizes[0])]
     for size in sizes[2:]:
         parts += [hidden, dense(size, init=init, dtype=dtype)]

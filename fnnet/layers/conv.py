@@ -33,8 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fnnet import tree
-from fnnet.arrays import Array, Shape, require_dtype
-from fnnet.layers.base import Layer, check_model_axes
+from fnnet.arrays import Array, Shape, require_dtype, require_dy, require_int
+from fnnet.layers.base import Layer, check_model_axes, check_weights
 from fnnet.layers.initializers import Initializer, he_uniform, zeros
 from fnnet.layers.windows import (
     Geometry,
@@ -103,8 +103,22 @@ def _forward(win: Window, p: ConvParams, x: Array) -> tuple[Array, ConvResiduals
     return y.reshape(*y.shape[:-2], x.shape[-4], *geo.out, o), ConvResiduals(cols, x.shape, geo)
 
 
+def _check_dy(p: ConvParams, r: object, dy: object) -> Array:
+    """``dy`` of the forward output's shape ``(..., N, Ho, Wo, O)`` for the residuals ``r``."""
+    if not isinstance(r, ConvResiduals):
+        raise ValueError(
+            "conv2d: argument 'residuals' must be the ConvResiduals that this layer's forward "
+            f"returned, got {type(r).__name__}"
+        )
+    lead = r.x_shape[:-4] or p.w.shape[:-4]
+    return require_dy(
+        "conv2d", dy, (*lead, r.x_shape[-4], *r.geometry.out, p.w.shape[-1]), p.w.dtype
+    )
+
+
 def _backward(win: Window, p: ConvParams, r: ConvResiduals, dy: Array) -> tuple[ConvParams, Array]:
     """``dW = colsᵀ @ dy``, ``db = Σ dy``, ``dx = col2im(dy @ w[a, c]ᵀ per offset)``."""
+    dy = _check_dy(p, r, dy)
     *models, kh, kw, c, o = p.w.shape
     dy2 = dy.reshape(*dy.shape[:-4], -1, o)  # (..., N·Ho·Wo, O)
     dw = (r.cols.swapaxes(-1, -2) @ dy2).reshape(p.w.shape)
@@ -146,11 +160,9 @@ def conv2d(
            [2., 4., 2.],
            [1., 2., 1.]])
     """
-    if type(out_channels) is not int or out_channels < 1:
-        raise ValueError(
-            f"conv2d: argument 'out_channels' must be a positive int, got {out_channels!r}"
-        )
+    out_channels = require_int("conv2d", "out_channels", out_channels, minimum=1)
     size = as_pair("conv2d", "kernel_size", kernel_size)
+    dims = (("kh", size[0]), ("kw", size[1]), ("C_in", None), ("out", out_channels))
     win = Window(
         "conv2d", size, as_pair("conv2d", "stride", stride), check_padding("conv2d", padding)
     )
@@ -169,12 +181,14 @@ def conv2d(
         return (ho, wo, out_channels), ConvParams(weights, bias)
 
     def forward(p: ConvParams, x: Array) -> tuple[Array, ConvResiduals]:
+        check_weights("conv2d", p, ConvParams, dims)
         return _forward(win, p, x)
 
     def apply(p: ConvParams, x: Array) -> Array:
-        return _forward(win, p, x)[0]
+        return forward(p, x)[0]
 
     def backward(p: ConvParams, r: ConvResiduals, dy: Array) -> tuple[ConvParams, Array]:
+        check_weights("conv2d", p, ConvParams, dims)
         return _backward(win, p, r, dy)
 
     name = f"conv2d({out_channels}, {size}, stride={win.stride}, padding={win.padding!r})"

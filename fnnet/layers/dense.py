@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fnnet import tree
-from fnnet.arrays import Array, Shape
-from fnnet.layers.base import Layer, check_input, check_model_axes
+from fnnet.arrays import Array, Shape, require_dy, require_int, require_shape
+from fnnet.layers.base import Layer, check_input, check_model_axes, check_weights
 from fnnet.layers.initializers import Initializer, glorot_uniform, zeros
 from fnnet.layers.spec import DenseSpec
 from fnnet.random import Key, fold_in
@@ -58,10 +58,22 @@ def sum_models(dx: Array, x: Array) -> Array:
     return dx.sum(axis=tuple(range(extra))) if extra else dx
 
 
-def _check_x(p: DenseParams, x: object) -> Array:
-    x = check_input("dense", x, p.w.shape[-2], p.w.dtype)
-    check_model_axes("dense", x, 1, p.w, 2)
+def _check_x(fn: str, p: DenseParams, x: object) -> Array:
+    x = check_input(fn, x, p.w.shape[-2], p.w.dtype)
+    check_model_axes(fn, x, 1, p.w, 2)
     return x
+
+
+def _output_shape(fn: str, p: DenseParams, x: object) -> Shape:
+    """The shape of ``y = x @ w + b`` for the residual ``x`` (checked to fit ``w``)."""
+    if not isinstance(x, np.ndarray) or x.ndim < 2 or x.shape[-1] != p.w.shape[-2]:
+        got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(
+            f"{fn}: argument 'residuals' must be the x (..., N, {p.w.shape[-2]}) that this "
+            f"layer's forward returned, got {got}"
+        )
+    lead = x.shape[:-2] or p.w.shape[:-2]
+    return (*lead, x.shape[-2], p.w.shape[-1])
 
 
 def dense(
@@ -89,22 +101,26 @@ def dense(
     (array([2., 2.]), array([[2., 2., 2.],
            [2., 2., 2.]]))
     """
-    for arg, value in (("out_features", out_features), ("in_features", in_features)):
-        if value is not None and (type(value) is not int or value < 1):
-            raise ValueError(f"dense: argument {arg!r} must be a positive int, got {value!r}")
+    out_features = require_int("dense", "out_features", out_features, minimum=1)
+    if in_features is not None:
+        in_features = require_int("dense", "in_features", in_features, minimum=1)
+    name = f"dense({out_features})"
+    dims = (("in", in_features), ("out", out_features))
     weight_init = init if init is not None else glorot_uniform()
     dt = np.dtype(dtype)
 
     def init_fn(key: Key, input_shape: Shape) -> tuple[Shape, DenseParams]:
+        input_shape = require_shape(name, "input_shape", input_shape)
         if len(input_shape) != 1 or in_features not in (None, input_shape[0]):
             want = "(features,)" if in_features is None else f"({in_features},) (in_features)"
-            raise ValueError(f"dense: input_shape must be {want}, got {tuple(input_shape)}")
+            raise ValueError(f"{name}: input_shape must be {want}, got {input_shape}")
         w = weight_init(fold_in(key, 0), (input_shape[0], out_features), dt)
         b = bias_init(fold_in(key, 1), (out_features,), dt)
         return (out_features,), DenseParams(w, b)
 
     def apply(p: DenseParams, x: Array) -> Array:
-        x = _check_x(p, x)
+        check_weights(name, p, DenseParams, dims)
+        x = _check_x(name, p, x)
         y: Array = x @ p.w + p.b[..., None, :]
         return y
 
@@ -112,10 +128,12 @@ def dense(
         return apply(p, x), x
 
     def backward(p: DenseParams, x: Array, dy: Array) -> tuple[DenseParams, Array]:
+        check_weights(name, p, DenseParams, dims)
+        dy = require_dy(name, dy, _output_shape(name, p, x), p.w.dtype)
         dw = x.swapaxes(-1, -2) @ dy
         db = dy.sum(axis=-2)
         dx = sum_models(dy @ p.w.swapaxes(-1, -2), x)
         return DenseParams(dw, db), dx
 
     spec = DenseSpec(out_features, in_features, dt)
-    return Layer(init_fn, forward, backward, apply, name=f"dense({out_features})", spec=spec)
+    return Layer(init_fn, forward, backward, apply, name=name, spec=spec)

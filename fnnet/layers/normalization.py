@@ -50,7 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fnnet import tree
-from fnnet.arrays import Array, Shape
+from fnnet.arrays import Array, Shape, require_dy
 from fnnet.layers.base import Layer
 from fnnet.layers.state import Stateful, attach, needs_state
 from fnnet.random import Key
@@ -249,10 +249,22 @@ def _affine(p: NormParams, r: NormResiduals) -> Array:
     return y
 
 
+def _check_dy(fn: str, p: NormParams, r: object, dy: object) -> Array:
+    """``dy`` of the forward output's shape (``x̂`` with the params' model axes) and dtype."""
+    if not isinstance(r, NormResiduals):
+        raise ValueError(
+            f"{fn}: argument 'residuals' must be the NormResiduals that this layer's forward "
+            f"returned, got {type(r).__name__}"
+        )
+    y_shape = np.broadcast_shapes(r.xhat.shape, per_channel(p.scale, r.rank).shape)
+    return require_dy(fn, dy, y_shape, p.scale.dtype)
+
+
 def _backward(
-    kind: Kind, groups: int | None, p: NormParams, r: NormResiduals, dy: Array
+    fn: str, kind: Kind, groups: int | None, p: NormParams, r: NormResiduals, dy: Array
 ) -> tuple[NormParams, Array]:
     """The shared training-mode backward (module docstring)."""
+    dy = _check_dy(fn, p, r, dy)
     dscale = _channel_sum(dy * r.xhat, r.rank)
     dshift = _channel_sum(dy, r.rank)
     dxhat = dy * per_channel(p.scale, r.rank)
@@ -283,7 +295,7 @@ def _stateless(
         return _affine(p, r), r
 
     def backward(p: NormParams, r: NormResiduals, dy: Array) -> tuple[NormParams, Array]:
-        return _backward(kind, groups, p, r, dy)
+        return _backward(fn, kind, groups, p, r, dy)
 
     def apply(p: NormParams, x: Array) -> Array:
         return forward(p, x)[0]
@@ -368,6 +380,7 @@ def _frozen(
         return _affine(p, r), r
 
     def backward(p: NormParams, r: NormResiduals, dy: Array) -> tuple[NormParams, Array]:
+        dy = _check_dy(f"frozen({fn})", p, r, dy)
         dscale = _channel_sum(dy * r.xhat, r.rank)
         dx = dy * (per_channel(p.scale, r.rank) * r.inv_std)
         return NormParams(dscale, _channel_sum(dy, r.rank)), _sum_to(dx, r.x_shape)
@@ -409,7 +422,7 @@ def batch_norm(
         return _affine(p, r), r
 
     def backward(p: NormParams, r: NormResiduals, dy: Array) -> tuple[NormParams, Array]:
-        return _backward("batch", None, p, r, dy)
+        return _backward(fn, "batch", None, p, r, dy)
 
     def apply(p: NormParams, x: Array) -> Array:
         raise needs_state(fn)

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 import attrs
 import numpy as np
 
-from fnnet.arrays import Array, IntArray, Shape
+from fnnet.arrays import Array, IntArray, Shape, require_dy
 from fnnet.layers.base import Layer
 from fnnet.layers.windows import Pair, Window, as_pair, check_image, window_slice
 from fnnet.random import Key
@@ -67,6 +67,17 @@ def _init(win: Window, key: Key, input_shape: Shape) -> tuple[Shape, None]:
         )
     h, w, c = input_shape
     return (*win.geometry("input_shape", (h, w)).out, c), None
+
+
+def _output_shape(win: Window, x_shape: object) -> Shape:
+    """The pooled shape ``(..., N, Ho, Wo, C)`` of an input of ``x_shape`` (the residual)."""
+    if type(x_shape) is not tuple or len(x_shape) < 4:
+        raise ValueError(
+            f"{win.fn}: argument 'residuals' must be the input shape (..., N, H, W, C) that "
+            f"this layer's forward returned, got {x_shape!r:.60}"
+        )
+    out = win.geometry(f"residual x_shape {x_shape}", (x_shape[-3], x_shape[-2])).out
+    return (*x_shape[:-3], *out, x_shape[-1])
 
 
 def _slices(win: Window, x: object) -> tuple[Array, list[Array]]:
@@ -136,6 +147,12 @@ def max_pool2d(
         return y, MaxPoolResiduals(argmax, x.shape)
 
     def backward(p: None, r: MaxPoolResiduals, dy: Array) -> tuple[None, Array]:
+        if not isinstance(r, MaxPoolResiduals):
+            raise ValueError(
+                f"{win.fn}: argument 'residuals' must be the MaxPoolResiduals that this layer's "
+                f"forward returned, got {type(r).__name__}"
+            )
+        dy = require_dy(win.fn, dy, r.argmax.shape, None)
         grads = (dy * (r.argmax == k) for k in range(len(win.offsets())))
         return None, _scatter(win, r.x_shape, (dy.shape[-3], dy.shape[-2]), grads)
 
@@ -175,6 +192,7 @@ def avg_pool2d(
         return apply(p, x), x.shape
 
     def backward(p: None, x_shape: Shape, dy: Array) -> tuple[None, Array]:
+        dy = require_dy(win.fn, dy, _output_shape(win, x_shape), None)
         g = dy * scale
         out = (dy.shape[-3], dy.shape[-2])
         return None, _scatter(win, x_shape, out, (g for _ in win.offsets()))

@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from fnnet.arrays import Array, Shape, require_float
+import numpy as np
+
+from fnnet.arrays import Array, Shape, require_dy, require_float, require_int
 from fnnet.layers.base import Layer
 from fnnet.random import Key
 
@@ -62,15 +64,20 @@ def _reshape_layer(fn: str, name: str, shape: Shape, ndim: int) -> Layer[None, S
         return apply(p, x), x.shape
 
     def backward(p: None, x_shape: Shape, dy: Array) -> tuple[None, Array]:
-        return None, dy.reshape(x_shape)
+        if type(x_shape) is not tuple or len(x_shape) < ndim + 1:
+            raise ValueError(
+                f"{fn}: argument 'residuals' must be the input shape that this layer's forward "
+                f"returned, got {x_shape!r:.60}"
+            )
+        lead = x_shape[: len(x_shape) - ndim]
+        y_shape = (*lead, *_resolve(fn, shape, math.prod(x_shape[len(lead) :]), "x"))
+        return None, require_dy(fn, dy, y_shape, None).reshape(x_shape)
 
     return Layer(init, forward, backward, apply, name=name)
 
 
 def _check_ndim(fn: str, ndim: object) -> int:
-    if isinstance(ndim, bool) or not isinstance(ndim, int) or ndim < 1:
-        raise ValueError(f"{fn}: argument 'ndim' must be a positive int, got {ndim!r}")
-    return ndim
+    return require_int(fn, "ndim", ndim, minimum=1)
 
 
 def flatten(ndim: int = 3) -> Layer[None, Shape]:
@@ -98,10 +105,15 @@ def reshape(shape: Sequence[int], ndim: int = 1) -> Layer[None, Shape]:
     (7, 4, 2, 3)
     """
     n = _check_ndim("reshape", ndim)
-    target = tuple(shape)
+    if isinstance(shape, str) or not isinstance(shape, Sequence | np.ndarray):
+        raise TypeError(
+            f"reshape: argument 'shape' must be a tuple of ints such as (28, 28, 1), got "
+            f"{type(shape).__name__} {shape!r:.60}"
+        )
+    target = tuple(int(s) if isinstance(s, np.integer) else s for s in shape)
     if (
         not target
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in target)
+        or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in target)
         or any(s < 1 and s != -1 for s in target)
         or target.count(-1) > 1
     ):

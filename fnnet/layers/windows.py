@@ -25,7 +25,7 @@ array([[0., 1., 3., 4.],
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeGuard
 
 import attrs
 import numpy as np
@@ -60,12 +60,16 @@ def as_pair(fn: str, arg: str, value: object) -> Pair:
     ((2, 2), (1, 2))
     """
     items = value if isinstance(value, tuple) else (value, value)
-    ints = [int(v) for v in items if isinstance(v, int | np.integer) and not isinstance(v, bool)]
+    ints = [int(v) for v in items if _is_int(v)]
     if len(items) != 2 or len(ints) != 2 or min(ints) < 1:
         raise ValueError(
             f"{fn}: argument '{arg}' must be a positive int or a pair of them, got {value!r}"
         )
     return ints[0], ints[1]
+
+
+def _is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 def check_padding(fn: str, padding: object) -> Padding:
@@ -76,10 +80,10 @@ def check_padding(fn: str, padding: object) -> Padding:
     """
     if padding == "same" or padding == "valid":
         return padding
-    if type(padding) is int and padding >= 0:
-        return padding
+    if _is_int(padding) and padding >= 0:
+        return int(padding)
     pair = padding if isinstance(padding, tuple) and len(padding) == 2 else ()
-    if pair and all(type(p) is int and p >= 0 for p in pair):
+    if pair and all(_is_int(p) and p >= 0 for p in pair):
         return (int(pair[0]), int(pair[1]))
     raise ValueError(
         f"{fn}: argument 'padding' must be a non-negative int, a pair of them, 'same' or "

@@ -141,15 +141,18 @@ def lift(
         for other in (*buffers, *inputs):
             if type(other) is not np.ndarray or other.shape != grads.shape:
                 raise _mismatch(rule, grads, other)
-        hs = [h if type(h) is float else per_model(h, grads) for h in hypers]
-        out = rule(grads, *buffers, *inputs, *hs)
+        shaped = [h if type(h) is float else per_model(h, grads) for h in hypers]
+        out = rule(grads, *buffers, *inputs, *shaped)
         return (out[0], *map(numerics.flush_subnormals, out[1:])) if flush else out
     g, treedef = tree.flatten(grads)
     columns = [_leaves_like(rule, other, g, grads) for other in (*buffers, *inputs)]
+    numbers = all(isinstance(h, float | int) for h in hypers)  # the same for every leaf
     results = []
-    for i, x in enumerate(g):
-        hs = [h if type(h) is float else per_model(h, x) for h in hypers]
-        out = rule(x, *[c[i] for c in columns], *hs)
+    for x, *others in zip(g, *columns, strict=True):
+        hs: Sequence[Any] = (
+            hypers if numbers else [h if type(h) is float else per_model(h, x) for h in hypers]
+        )
+        out = rule(x, *others, *hs)
         results.append((out[0], *map(numerics.flush_subnormals, out[1:])) if flush else out)
     if not results:  # no leaves: nothing changes
         return (grads, *buffers)
@@ -216,10 +219,11 @@ def _check_leaf(fn: str, where: str, x: object, q: object) -> None:
 def _leaves_like(rule: Callable[..., Any], other: PyTree, g: list[Any], grads: PyTree) -> list[Any]:
     """The leaves of ``other``, checked to have the count and shapes of the gradient leaves."""
     xs = tree.leaves(other)
-    if len(xs) != len(g) or any(
-        getattr(x, "shape", None) != getattr(y, "shape", ()) for x, y in zip(xs, g, strict=True)
-    ):
+    if len(xs) != len(g):
         raise _mismatch(rule, grads, other)
+    for x, y in zip(xs, g, strict=True):
+        if getattr(x, "shape", None) != getattr(y, "shape", ()):
+            raise _mismatch(rule, grads, other)
     return xs
 
 
