@@ -270,7 +270,7 @@ def _finite(value: Array) -> bool:
 def _stack(records: list[dict[str, Array]]) -> History:
     if not records:
         return History(np.zeros((0,)))
-    columns = {k: np.stack([r[k] for r in records]) for k in records[0]}
+    columns = {k: np.array([r[k] for r in records]) for k in records[0]}
     loss = columns.pop("loss")
     val = columns.pop("val_loss", None)
     return History(loss, val, columns)
