@@ -75,7 +75,9 @@ def run(args: argparse.Namespace, seeds: int, cap: int) -> Findings:
         f"{seeds} init seeds per rate; every (rate, seed) is one model of a single stacked fit "
         "per data set (the learning rate is an array hyperparameter). A row's epochs count "
         "only the seeds that reached the threshold. 'Rising loss' is the share of epochs, "
-        "before reaching the threshold, in which the loss went up (oscillation)."
+        "before reaching the threshold, in which the loss went up (oscillation). Each model "
+        f"stops at loss < {THRESHOLD:g}, frozen there as it would be alone, so its final loss "
+        "and accuracy are those at the threshold, or at the cap when it never got there."
     )
     return Findings(setup, "\n\n".join(tables), discussion(facts, seeds, cap), figures)
 
