@@ -139,13 +139,13 @@ def discussion(settings: Sequence[Setting], results: Results, lines: dict[str, f
     ]
     if gone:
         within = " and ".join(
-            f"{fmt_int(p.diverged_at[p.diverged].max())} on {TITLES[name]} "
+            f"{fmt_int(p.diverged_at[p.diverged].max())} epochs on {TITLES[name]} "
             f"({int(p.diverged.sum())}/{p.models} seeds)"
             for name, p in gone
         )
         text.append(
             f"Without any activation the output is unbounded and at the lab rate {LAB_LR:g} the "
-            f"loss overflows to inf/NaN within {within} epochs, as reported."
+            f"loss overflows to inf/NaN within {within}, as reported."
         )
     if small is not None and small_xor is not None:
         text.append(
