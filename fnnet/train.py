@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
@@ -25,15 +25,16 @@ import attrs
 import numpy as np
 
 from fnnet import checkpoint as ckpt
+from fnnet import fit_checks as checks
 from fnnet import io, tree
 from fnnet.arrays import Array, IntArray, require_float, require_ndim, require_number
 from fnnet.checkpoint import load_checkpoint
 from fnnet.kernels import plan as kernel_plan
-from fnnet.layers.base import Layer, examples_axis, quiet_floats
+from fnnet.layers.base import Layer, quiet_floats
 from fnnet.losses import Loss
 from fnnet.optim.base import Optimizer, apply_updates
 from fnnet.progress import Progress, epoch_line
-from fnnet.random import Key, as_tuple, fold_in, generator
+from fnnet.random import Key, fold_in
 
 __all__ = [
     "TrainState",
@@ -270,7 +271,7 @@ def _finite(value: Array) -> bool:
 def _stack(records: list[dict[str, Array]]) -> History:
     if not records:
         return History(np.zeros((0,)))
-    columns = {k: np.stack([r[k] for r in records]) for k in records[0]}
+    columns = {k: np.array([r[k] for r in records]) for k in records[0]}
     loss = columns.pop("loss")
     val = columns.pop("val_loss", None)
     return History(loss, val, columns)
@@ -348,92 +349,11 @@ def first_below(series: Array, threshold: float) -> IntArray:
     return epochs
 
 
-@attrs.frozen
-class _Data:
-    """A data set and where its examples are: ``x`` is ``(N, *input)`` when every model of a
-    stack shares it, or ``(*models, N, *input)`` per model (then ``axis`` is the number of model
-    axes); ``y`` likewise (``y_axis``)."""
-
-    x: Array
-    y: Any
-    axis: int
-    y_axis: int
-
-    @property
-    def n(self) -> int:
-        return int(self.x.shape[self.axis])
-
-    def batches(self, size: int | None, key: Key | None) -> Iterator[Batch]:
-        """Minibatches of ``size`` examples, shuffled by ``key`` (None: in order, as views)."""
-        n = self.n
-        if size is None or size >= n:
-            yield self.x, self.y
-            return
-        order = generator(key).permutation(n) if key is not None else None
-        for s in range(0, n, size):
-            idx: Any = order[s : s + size] if order is not None else slice(s, s + size)
-            yield _take(self.x, idx, self.axis), _take(self.y, idx, self.y_axis)
-
-
-def _take(a: Any, idx: Any, axis: int) -> Any:
-    if isinstance(idx, slice):
-        return a[(slice(None),) * axis + (idx,)]
-    return np.take(a, idx, axis=axis)
-
-
-def _check_pair(fn: str, arg: str, data: object) -> tuple[Array, Any]:
-    """``data`` must be a pair ``(x, y)`` of non-empty numpy arrays with finite floats."""
-    if not isinstance(data, tuple) or len(data) != 2:
-        got = f"a tuple of {len(data)}" if isinstance(data, tuple) else type(data).__name__
-        raise TypeError(f"{fn}: argument {arg!r} must be a pair (x, y) of numpy arrays, got {got}")
-    for part, a in zip(("x", "y"), data, strict=True):
-        if not isinstance(a, np.ndarray):
-            raise TypeError(
-                f"{fn}: {part} in {arg!r} must be a numpy array, got {type(a).__name__}"
-            )
-        if a.ndim == 0 or a.size == 0:
-            raise ValueError(f"{fn}: {part} in {arg!r} must hold examples, got shape {a.shape}")
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            bad = int(np.count_nonzero(~np.isfinite(a)))
-            raise ValueError(
-                f"{fn}: {part} in {arg!r} has {bad} NaN or infinite values (shape {a.shape})"
-            )
-    return data[0], data[1]
-
-
-def _check_params_values(fn: str, params: Any) -> None:
-    """Every leaf of ``params`` a finite float32 or float64 array."""
-    for leaf, where in zip(tree.leaves(params), tree.paths(params), strict=True):
-        if not isinstance(leaf, np.ndarray) or leaf.dtype not in (np.float32, np.float64):
-            got = f"dtype {leaf.dtype}" if isinstance(leaf, np.ndarray) else type(leaf).__name__
-            raise TypeError(
-                f"{fn}: params{where} must be a float32 or float64 numpy array, got {got}; "
-                "cast the params with tree.astype"
-            )
-        if not np.isfinite(leaf).all():
-            raise ValueError(
-                f"{fn}: params{where} has NaN or infinite values: initialise the params again"
-            )
-
-
-def _locate(fn: str, arg: str, model: Layer[Any, Any], params: Any, data: object) -> _Data:
-    """Check ``data`` against the model and ``params`` and find its examples axis."""
-    x, y = _check_pair(fn, arg, data)
-    k, lead = examples_axis(fn, f"x in {arg!r}", model, params, x)
-    y_axis = k if y.ndim > k and y.shape[:k] == lead else 0
-    if y.shape[y_axis] != x.shape[k]:
-        raise ValueError(
-            f"{fn}: x and y in {arg!r} must have the same number of examples, got x "
-            f"{x.shape} and y {y.shape}"
-        )
-    return _Data(x, y, k, y_axis)
-
-
 def _evaluate(
     apply: Callable[[Any, Array], Array],
     loss: Loss,
     params: Any,
-    data: _Data,
+    data: checks.Located,
     batch_size: int | None,
     metrics: Mapping[str, Metric],
 ) -> dict[str, Array]:
@@ -470,8 +390,8 @@ def evaluate(
     >>> round(float(r["loss"]), 4), round(float(r["acc"]), 4)
     (0.2582, 0.4762)
     """
-    located = _locate("evaluate", "data", model, params, data)
-    size = _positive_int("evaluate", "batch_size", batch_size, optional=True)
+    located = checks.locate("evaluate", "data", model, params, data)
+    size = checks.positive_int("evaluate", "batch_size", batch_size, optional=True)
     fns = model.state
     apply = model.apply
     if fns is not None:
@@ -482,14 +402,6 @@ def evaluate(
         return _evaluate(apply, loss, params, located, size, dict(metrics or {}))
 
 
-def _positive_int(fn: str, arg: str, value: object, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{fn}: argument {arg!r} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _keep_best(improved: np.ndarray[Any, Any], new: P, best: P) -> P:
     """Per model, ``new`` params where ``improved`` else ``best`` (model axes lead each leaf)."""
 
@@ -497,40 +409,6 @@ def _keep_best(improved: np.ndarray[Any, Any], new: P, best: P) -> P:
         return np.where(improved.reshape(improved.shape + (1,) * (n.ndim - improved.ndim)), n, b)
 
     return tree.map(pick, new, best)
-
-
-@attrs.frozen
-class _Options:
-    """``fit``'s loop options, checked."""
-
-    epochs: int
-    batch_size: int | None
-    until: StopRule | None
-    patience: int | None
-    log_every: int | None
-    progress: bool
-    on_nonfinite: str
-    checkpoint: Path | None
-    checkpoint_every: int
-    resume: bool
-
-    @staticmethod
-    def checked(**kw: Any) -> _Options:
-        fn = "fit"
-        for name in ("epochs", "checkpoint_every"):
-            kw[name] = _positive_int(fn, name, kw[name])
-        for name in ("batch_size", "patience", "log_every"):
-            kw[name] = _positive_int(fn, name, kw[name], optional=True)
-        if kw["on_nonfinite"] not in ("raise", "stop"):
-            got = kw["on_nonfinite"]
-            raise ValueError(f"fit: argument 'on_nonfinite' must be 'raise' or 'stop', got {got!r}")
-        if kw["resume"] and kw["checkpoint"] is None:
-            raise ValueError("fit: argument 'resume' needs a 'checkpoint' path")
-        if kw["until"] is not None and not callable(kw["until"]):
-            raise TypeError(f"fit: argument 'until' must be a function, got {kw['until']!r}")
-        path = kw["checkpoint"]
-        kw["checkpoint"] = Path(path) if path is not None else None
-        return _Options(**kw)
 
 
 def fit(
@@ -611,28 +489,30 @@ def fit(
     >>> r.stop_reason, r.epochs < 50
     ('until', True)
     """
-    options = _Options.checked(
+    options = checks.FitOptions.checked(
         epochs=epochs, batch_size=batch_size, until=until, patience=patience,
         log_every=log_every, progress=progress, on_nonfinite=on_nonfinite,
         checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
     )  # fmt: skip
     if patience is not None and val_data is None:
         raise ValueError("fit: argument 'patience' needs 'val_data' to monitor")
-    _check_parts(model, loss, optimizer)
-    named = _metric_names(metrics)
-    key = _check_key("fit", key)
-    _check_params_values("fit", params)
-    train_data = _locate("fit", "data", model, params, data)
-    val = _locate("fit", "val_data", model, params, val_data) if val_data is not None else None
+    checks.check_parts(model, loss, optimizer)
+    named = checks.metric_names(metrics)
+    key = checks.check_key("fit", key)
+    checks.check_params_values("fit", params)
+    train_data = checks.locate("fit", "data", model, params, data)
+    val = (
+        checks.locate("fit", "val_data", model, params, val_data) if val_data is not None else None
+    )
     plan = (
         kernel_plan.choose(model, optimizer, params, layout=True)
         if kernels
         else kernel_plan.reference(model)
     )
-    _check_model_state(model, model_state)
+    checks.check_model_state(model, model_state)
     for arg, located in (("data", train_data), ("val_data", val)):
         if located is not None:
-            _probe(arg, model, loss, named, params, located, model_state)
+            checks.probe(arg, model, loss, named, params, located, model_state)
     run = _Run(model, plan, loss, optimizer, params, opt_state, key, named, train_data, val)
     run.start_model_state(model, model_state)
     run.identity = ckpt.run_identity(
@@ -640,104 +520,6 @@ def fit(
         (train_data.x, train_data.y), (val.x, val.y) if val is not None else None,
     )  # fmt: skip
     return run.fit(options)
-
-
-def _probe(
-    arg: str,
-    model: Layer[Any, Any],
-    loss: Loss,
-    metrics: Mapping[str, Metric],
-    params: Any,
-    data: _Data,
-    model_state: Any,
-) -> None:
-    """Run the model's own ``apply``, the loss and the metrics on one example of ``data``: any
-    mismatch between data, params, model, loss and metrics is reported now, in the reference
-    code's words, before training."""
-    x = _take(data.x, slice(0, 1), data.axis)
-    y = _take(data.y, slice(0, 1), data.y_axis)
-    try:
-        if model.state is not None:
-            pred = model.state.apply(params, model_state, x)
-        else:
-            pred = model.apply(params, x)
-    except (TypeError, ValueError) as e:
-        kind = TypeError if isinstance(e, TypeError) else ValueError
-        raise kind(f"fit: x in {arg!r} does not fit the model and params: {e}") from e
-    for what, fn in (("the loss", loss), *((f"metric {n!r}", m) for n, m in metrics.items())):
-        try:
-            with quiet_floats():
-                fn(pred, y)
-        except (TypeError, ValueError) as e:
-            kind = TypeError if isinstance(e, TypeError) else ValueError
-            raise kind(f"fit: y in {arg!r} does not fit {what} and the model's output: {e}") from e
-
-
-def _with_hyperparameters(opt_state: Any, fresh: Any, params: Any) -> Any:
-    """``opt_state`` continued with the hyperparameters of the optimizer passed to ``fit``.
-
-    Its buffers (arrays shaped like a param) and step counts (ints) are kept; every other leaf
-    (a learning rate, a decay, an epsilon) comes from ``fresh = optimizer.init(params)``, so a
-    rate stored in an old state never silently overrides the one the caller passes."""
-    shapes = {np.shape(p) for p in tree.leaves(params)}
-
-    def pick(old: Any, new: Any) -> Any:
-        keep = isinstance(old, int | np.integer) or (np.ndim(old) > 0 and np.shape(old) in shapes)
-        return old if keep else new
-
-    return tree.map(pick, opt_state, fresh)
-
-
-def _check_parts(model: object, loss: object, optimizer: object) -> None:
-    """The model a Layer, the loss a function, the optimizer an Optimizer."""
-    if not isinstance(model, Layer):
-        raise TypeError(f"fit: argument 'model' must be a fnnet Layer, got {type(model).__name__}")
-    if not callable(loss):
-        raise TypeError(
-            f"fit: argument 'loss' must be a function (pred, target) -> (value, dpred), got "
-            f"{type(loss).__name__}"
-        )
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            f"fit: argument 'optimizer' must be an optim.Optimizer, got {type(optimizer).__name__}"
-            "; wrap your (init, update) functions as optim.Optimizer(init, update)"
-        )
-
-
-def _check_key(fn: str, key: object) -> tuple[int, ...]:
-    try:
-        return as_tuple(key)  # type: ignore[arg-type]  # checked here, at run time
-    except (TypeError, ValueError) as e:
-        kind = TypeError if isinstance(e, TypeError) else ValueError
-        raise kind(
-            f"{fn}: argument 'key' must be an int or a tuple of non-negative ints ({e})"
-        ) from e
-
-
-def _check_model_state(model: Layer[Any, Any], model_state: Any) -> None:
-    if model.state is not None and model_state is None:
-        raise ValueError(
-            f"fit: {model.name} has state (running statistics) but argument 'model_state' is "
-            "None; start from fnnet.layers.state.init(model, key, input_shape)"
-        )
-    if model.state is None and model_state is not None:
-        raise ValueError(f"fit: argument 'model_state' given, but {model.name} has no state")
-
-
-def _metric_names(metrics: Mapping[str, Metric] | None) -> dict[str, Metric]:
-    if metrics is not None and not isinstance(metrics, Mapping):
-        got = type(metrics).__name__
-        raise TypeError(f"fit: argument 'metrics' must be a dict of name -> metric, got {got}")
-    named = dict(metrics or {})
-    for name, metric in named.items():
-        if not isinstance(name, str) or name in ("loss", "val_loss") or name.startswith("val_"):
-            raise ValueError(
-                f"fit: metric name {name!r} is reserved or not a string: 'loss', 'val_loss' and "
-                "'val_...' name the recorded loss and validation series; choose another name"
-            )
-        if not callable(metric):
-            raise TypeError(f"fit: metric {name!r} must be a function (pred, target) -> value")
-    return named
 
 
 class _Run(Generic[P, S]):
@@ -754,8 +536,8 @@ class _Run(Generic[P, S]):
         opt_state: S | None,
         key: tuple[int, ...],
         metrics: dict[str, Metric],
-        data: _Data,
-        val: _Data | None,
+        data: checks.Located,
+        val: checks.Located | None,
     ) -> None:
         self.plan, self.loss, self.metrics, self.data, self.val, self.key = (
             plan, loss, metrics, data, val, key
@@ -770,7 +552,7 @@ class _Run(Generic[P, S]):
                 f"optimizer makes {tree.structure(fresh)!r} for these params: it was made by "
                 "another optimizer or for other params; pass optimizer.init(params) or none"
             )
-        start = _with_hyperparameters(start, fresh, params)
+        start = checks.with_hyperparameters(start, fresh, params)
         try:
             inner_state = plan.inner_state(start)
         except (tree.TreeMismatchError, ValueError, TypeError) as e:
@@ -804,7 +586,7 @@ class _Run(Generic[P, S]):
         if fns is not None:
             self.evaluate_with = lambda p, x: fns.apply(p, self.state.model_state, x)
 
-    def fit(self, o: _Options) -> FitResult[P, S]:
+    def fit(self, o: checks.FitOptions) -> FitResult[P, S]:
         lock = ckpt.Lock(o.checkpoint) if o.checkpoint is not None else None
         try:
             if lock is not None and o.checkpoint is not None and o.resume and o.checkpoint.exists():
@@ -825,7 +607,7 @@ class _Run(Generic[P, S]):
                 lock.release()
 
     # -- the epochs ----------------------------------------------------------------------
-    def loop(self, o: _Options) -> str:
+    def loop(self, o: checks.FitOptions) -> str:
         """Run epochs until a stopping rule says so; the reason."""
         while self.epoch < o.epochs:
             self.epoch += 1
@@ -852,7 +634,7 @@ class _Run(Generic[P, S]):
                 self.save(o.checkpoint)
         return "epochs"
 
-    def train_epoch(self, o: _Options) -> tuple[dict[str, Array], bool]:
+    def train_epoch(self, o: checks.FitOptions) -> tuple[dict[str, Array], bool]:
         """One pass over the data: the epoch's record, and False when training must stop."""
         n = self.data.n
         if o.batch_size is None or o.batch_size >= n:
@@ -872,7 +654,7 @@ class _Run(Generic[P, S]):
                 return m, False
         return sums, True
 
-    def finite_or_handled(self, loss: Array, o: _Options) -> bool:
+    def finite_or_handled(self, loss: Array, o: checks.FitOptions) -> bool:
         """False when training must stop: a single model's loss, or every model's, is not finite."""
         finite = np.isfinite(loss) if self.dead is None else np.isfinite(loss) | self.dead
         if np.all(finite):
@@ -910,7 +692,7 @@ class _Run(Generic[P, S]):
             record = {k: np.where(self.dead, np.nan, v) for k, v in record.items()}
         return record
 
-    def stop_rules(self, o: _Options, record: dict[str, Array]) -> str | None:
+    def stop_rules(self, o: checks.FitOptions, record: dict[str, Array]) -> str | None:
         """Ask ``patience`` and ``until`` per model; the reason once every model has stopped."""
         loss = record["loss"]
         stopped = np.zeros(np.shape(loss), bool) if self.stopped is None else self.stopped
@@ -967,7 +749,7 @@ class _Run(Generic[P, S]):
             self.best_epoch = self.epoch
         return np.asarray(self.since_best >= patience)
 
-    def log(self, o: _Options, record: dict[str, Array]) -> None:
+    def log(self, o: checks.FitOptions, record: dict[str, Array]) -> None:
         if o.log_every and (self.epoch % o.log_every == 0 or self.epoch in (1, o.epochs)):
             assert self.display is not None
             self.display.line(epoch_line(self.epoch, record, self.display.elapsed()))

@@ -66,9 +66,13 @@ threshold (`fnnet.train.first_below`), reported as median [min–max] over the i
 seeds that got there, with how many did when not all. The data: `linear` is 100 points (key 0),
 `xor` the lab's 21 points; seeds vary the initial weights. Sweeps over numbers only (seeds,
 learning rates, optimizer hyperparameters) run as one stacked fit; architectures and
-activations are a loop. fnnet's MSE is a mean over the points, so a learning rate here is not
-the same number as in a run that summed its loss (the learning-rate study measures the
-difference)."""
+activations are a loop. In a stacked fit each model stops on its own when its loss is below the
+threshold, frozen where it would have stopped alone, and the stack ends when every model has
+stopped (or at the cap): a stacked fit gives the numbers of separate fits (up to rounding, which
+matters only where the loss oscillates: see the learning-rate study), and a model's final loss
+and accuracy are those where it stopped (the loss study alone trains every model to the cap).
+fnnet's MSE is a mean over the points, so a learning rate here is not the same number as in a
+run that summed its loss (the learning-rate study measures the difference)."""
 
 
 def compress_png(src: Path, dest: Path) -> None:

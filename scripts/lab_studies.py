@@ -12,6 +12,11 @@ Conventions of every study:
 
 - the lab network ``mlp([2, 4, 4, 1])``, sigmoid hidden and output, MSE, plain gradient descent,
   full batch, stopping at loss < 0.01 (:data:`THRESHOLD`) or an epoch cap stated in the table;
+- every model of a stack stops on its own when its loss is below the threshold, frozen where it
+  would have stopped alone (its history repeating its last epoch), and a stack ends when every
+  model has stopped or at the cap: a stacked fit gives the numbers of separate fits, and a
+  model's final loss and accuracy are where it stopped; a model whose loss turns NaN/inf is
+  frozen and recorded as NaN from that epoch while the others train on;
 - the data sets: ``linear`` (100 points, key 0) and the lab's 21 ``xor`` points, the same for
   every seed; seeds vary the initial weights (``net.init(seed, ...)``);
 - every study is a :mod:`fnnet.sweep` grid: cells that differ only in seed and learning rate
@@ -51,6 +56,13 @@ DATASETS = ("linear", "xor")
 DATASET_TITLES = {"linear": "linear (100 points)", "xor": "XOR (21 points)"}
 TABLE_DPI = 80
 
+STOPPED_NOTE = (
+    f"Each model stops at loss < {THRESHOLD:g}, frozen there as it would be alone, so "
+    "'accuracy' is where it stopped and 'epochs to 100% acc.' counts only the seeds at 100% by "
+    "then."
+)
+"""How a study with an epochs-to-100%-accuracy column says what stopping at the threshold does."""
+
 LossFn = Callable[[Array, Any], tuple[Array, Array]]
 
 
@@ -81,31 +93,59 @@ def _lab_setup(cell: sweep.Cell) -> sweep.Setup:
     return sweep.Setup(cell["net"], cell["loss"], cell["opt"](cell["lr"]), dataset(cell["data"]))
 
 
-def lab_fit(epochs: int, threshold: float = THRESHOLD) -> sweep.Fit:
-    """The studies' task: full batch, stop when every model of a stack is below ``threshold``
-    (or at ``epochs``), training accuracy recorded, params kept for the boundary figures."""
+def lab_fit(epochs: int, threshold: float = THRESHOLD, stop_early: bool = True) -> sweep.Fit:
+    """The studies' task: full batch, each model stopping when its loss is below ``threshold``
+    (as it would alone; with ``stop_early=False`` every model trains to ``epochs``), training
+    accuracy recorded, params kept for the boundary figures."""
     metrics_ = {"accuracy": metrics.accuracy}
-    return sweep.Fit(_lab_setup, epochs, threshold=threshold, metrics=metrics_, keep_params=True)
+    return sweep.Fit(
+        _lab_setup,
+        epochs,
+        threshold=threshold,
+        stop_early=stop_early,
+        metrics=metrics_,
+        keep_params=True,
+    )
 
 
 @attrs.frozen
 class Seeds:
     """The seeds of one setting (cells of one stacked fit), one column per seed."""
 
-    loss: Array  # (T, M) training loss per epoch
+    loss: Array  # (T, M) training loss per epoch (a stopped model's repeats; NaN once diverged)
     accuracy: Array  # (T, M) training accuracy per epoch
-    final_loss: Array  # (M,) loss of the final params
+    final_loss: Array  # (M,) loss of the final params (where each model stopped)
     final_accuracy: Array  # (M,)
     reached: IntArray  # (M,) first epoch with loss < threshold, -1 if never
     perfect: IntArray  # (M,) first epoch with 100% accuracy, -1 if never
     params: list[Any]  # each seed's final params
-    epochs: int
+    epochs: int  # epochs the whole stack ran (until its last model stopped)
     stop_reason: str
     seconds: float  # wall time of the whole stacked fit these seeds were part of
 
     @property
     def models(self) -> int:
         return int(self.loss.shape[1])
+
+    @property
+    def diverged_at(self) -> IntArray:
+        """Per model, the first epoch whose loss is not finite (NaN/inf), -1 if none."""
+        bad = ~np.isfinite(self.loss)
+        out: IntArray = np.where(bad.any(axis=0), bad.argmax(axis=0) + 1, -1)
+        return out
+
+    @property
+    def diverged(self) -> Any:
+        """Per model, whether its loss turned NaN/inf."""
+        return self.diverged_at > 0
+
+    def accuracy_at_reached(self) -> Array:
+        """Per model, the training accuracy at the epoch it reached the threshold (NaN if it
+        never did): what stopping there would have given."""
+        at = np.maximum(self.reached, 1) - 1
+        acc = self.accuracy[at, np.arange(self.models)]
+        out: Array = np.where(self.reached > 0, acc, np.nan)
+        return out
 
     def predict(self, net: Layer[Any, Any], i: int) -> Callable[[Array], Array]:
         """Model ``i``'s probability function, for a decision-boundary figure."""
@@ -343,10 +383,21 @@ def emit(result: StudyResult, out: Path) -> None:
     common.say(text, *(f"figure: {f}" for f in result.figures))
 
 
+def diverged_summary(part: Seeds) -> str:
+    """The seeds whose loss turned NaN/inf and when, e.g. ``diverged (6/6): loss NaN/inf at
+    epoch 5 [4–6]``."""
+    at = part.diverged_at[part.diverged]
+    when = fmt_int(float(np.median(at)))
+    if at.size > 1 and at.min() != at.max():
+        when += f" [{fmt_int(at.min())}–{fmt_int(at.max())}]"
+    return f"diverged ({at.size}/{part.models}): loss NaN/inf at epoch {when}"
+
+
 def short_note(part: Seeds) -> str:
-    """A panel note: how many seeds reached the threshold, the median epochs, the accuracy."""
-    if not np.all(np.isfinite(part.final_loss)):
-        return f"diverged: NaN/inf at epoch {part.epochs}"
+    """A panel note: how many seeds reached the threshold, the median epochs, the accuracy
+    (or when they diverged)."""
+    if np.all(part.diverged):
+        return diverged_summary(part).replace(": ", "\n", 1)
     ok = part.reached[part.reached > 0]
     n = part.reached.shape[0]
     where = (
@@ -390,10 +441,15 @@ Results = dict[str, list[dict[float, Seeds]]]
 
 
 def run_settings(
-    settings: Sequence[Setting], seeds: int, cap: int, names: Sequence[str] = DATASETS
+    settings: Sequence[Setting],
+    seeds: int,
+    cap: int,
+    names: Sequence[str] = DATASETS,
+    stop_early: bool = True,
 ) -> Results:
     """Train every setting on every data set: one stacked fit of ``rates × seeds`` models each
-    (a sweep whose cells differ in data set and setting, and in rate and seed within a stack)."""
+    (a sweep whose cells differ in data set and setting, and in rate and seed within a stack);
+    each model stops at the threshold, or with ``stop_early=False`` trains to ``cap``."""
     cells = [
         cell
         for name in names
@@ -403,7 +459,7 @@ def run_settings(
             lr=s.rates, seed=range(seeds),
         )
     ]  # fmt: skip
-    table = sweep.run(lab_fit(cap), cells, progress=False)
+    table = sweep.run(lab_fit(cap, stop_early=stop_early), cells, progress=False)
     return {
         name: [
             {lr: seeds_of(table.where(data=name, setting=i, lr=lr)) for lr in s.rates}
@@ -440,15 +496,21 @@ def settings_table(
 
 
 def _cells(part: Seeds, perfect: bool, timing: bool) -> list[str]:
-    """One data set's cells in a :func:`settings_table` row."""
-    if not np.all(np.isfinite(part.final_loss)):
-        bad = int((~np.isfinite(part.final_loss)).sum())
-        gone = f"diverged: loss NaN/inf at epoch {part.epochs} ({bad}/{part.models})"
-        return [gone, *(["–"] if perfect else []), "–", *(["–"] if timing else [])]
-    cells = [epochs_summary(part.reached, part.epochs)]
+    """One data set's cells in a :func:`settings_table` row (models that diverged are counted
+    apart; the others' epochs and accuracy follow)."""
+    live = ~part.diverged
+    if not np.any(live):
+        return [
+            diverged_summary(part),
+            *(["–"] if perfect else []),
+            "–",
+            *(["–"] if timing else []),
+        ]
+    gone = f"{diverged_summary(part)}; the others: " if np.any(part.diverged) else ""
+    cells = [gone + epochs_summary(part.reached[live], part.epochs)]
     if perfect:
-        cells.append(epochs_summary(part.perfect, part.epochs))
-    cells.append(accuracy_summary(part.final_accuracy))
+        cells.append(epochs_summary(part.perfect[live], part.epochs))
+    cells.append(accuracy_summary(part.final_accuracy[live]))
     if timing:
         cells.append(f"{1e3 * part.seconds / max(part.epochs, 1):.2f}")
     return cells
@@ -466,11 +528,12 @@ def settings_study(
     timing: bool = False,
     best: bool = False,
     loss_name: str = "MSE",
+    stop_early: bool = True,
 ) -> tuple[Results, str, list[Path]]:
     """A study that loops over settings: train them (:func:`run_settings`), their table
     (:func:`settings_table`) and their grids (:func:`settings_figures`, titled ``title``, files
     ``<out>/<stem>_<data>_grid.png``)."""
-    results = run_settings(settings, seeds, cap)
+    results = run_settings(settings, seeds, cap, stop_early=stop_early)
     table = settings_table(settings, results, perfect=perfect, timing=timing)
     figures = settings_figures(settings, results, out, stem, title, best, loss_name)
     return results, table, figures

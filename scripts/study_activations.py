@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from common import fmt_int
 from lab_studies import (
+    STOPPED_NOTE,
     THRESHOLD,
     Findings,
     Results,
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, seeds: int, cap: int) -> Findings:
     setup = (
         f"2-4-4-1 with the hidden activation varied and a sigmoid output, MSE, gradient "
         f"descent, cap {fmt_int(cap)} epochs; a loop over the activations, each one stacked "
-        f"fit per data set of {len(chosen[0].rates)} rates × {seeds} seeds."
+        f"fit per data set of {len(chosen[0].rates)} rates × {seeds} seeds. {STOPPED_NOTE}"
     )
     return Findings(setup, table, discussion(chosen, results, seeds), figures)
 

@@ -3,8 +3,9 @@ sigmoid network, and a network with no activation at all.
 
 Identity hidden layers compose to one linear map, so with a sigmoid output the network is a
 logistic regression: it separates the linear set and cannot separate XOR. A loop over the
-variants (and over the rates of the all-identity net, which may diverge: a diverging model stops
-its stacked fit), the seeds of each stacked into one fit per data set.
+variants (and over the rates of the all-identity net, which may diverge: a diverging model is
+frozen and recorded as NaN while the others of its stack train on), the seeds of each stacked
+into one fit per data set.
 
     python scripts/study_no_activation.py [--seeds 6] [--epochs 20000] [--out ...]
 """
@@ -19,6 +20,7 @@ import numpy as np
 from common import fmt_int
 from lab_studies import (
     LAB_LR,
+    STOPPED_NOTE,
     THRESHOLD,
     Findings,
     Results,
@@ -42,6 +44,7 @@ REPORTS = (
     "linear separable without activation, XOR not."
 )
 
+TITLES = {"linear": "linear", "xor": "XOR"}
 LAB = "sigmoid hidden, sigmoid output (lab)"
 IDENTITY_HIDDEN = "identity hidden, sigmoid output"
 LINEAR = "identity everywhere"
@@ -84,14 +87,17 @@ def run(args: argparse.Namespace, seeds: int, cap: int) -> Findings:
     )
     lines = {name: best_line_accuracy(*dataset(name)) for name in results}
     table += (
-        "\n\nA diverging model ends its whole stacked fit, so each rate of the all-identity net "
-        "is a fit of its own. Best accuracy of any straight line (brute force over directions "
-        "and thresholds): " + ", ".join(f"{name} {percent(v)}" for name, v in lines.items()) + "."
+        "\n\nA model whose loss turns NaN/inf is frozen at that epoch (its params the last "
+        "finite ones) while the other seeds of its stack train on; its epoch is the first whose "
+        "loss is not finite. Best accuracy of any straight line (brute force over directions "
+        "and thresholds): "
+        + ", ".join(f"{TITLES[name]} {percent(v)}" for name, v in lines.items())
+        + "."
     )
     setup = (
         f"2-4-4-1, MSE, gradient descent at lr {LAB_LR:g} (and 0.1 for the all-identity "
         f"net), cap {fmt_int(cap)} epochs; a loop over the variants, each one stacked fit of "
-        f"{seeds} seeds per data set."
+        f"{seeds} seeds per data set. {STOPPED_NOTE}"
     )
     return Findings(setup, table, discussion(settings, results, lines), figures)
 
@@ -124,13 +130,22 @@ def discussion(settings: Sequence[Setting], results: Results, lines: dict[str, f
             "reported 'XOR 100% at 18,000 epochs' cannot come from this network (that run's "
             "hidden activations were probably still on)."
         )
-    diverged = part("linear", LINEAR)
     small = part("linear", LINEAR_SMALL)
     small_xor = part("xor", LINEAR_SMALL)
-    if diverged is not None and not np.all(np.isfinite(diverged.final_loss)):
+    gone = [
+        (name, p)
+        for name in ("linear", "xor")
+        if (p := part(name, LINEAR)) is not None and np.any(p.diverged)
+    ]
+    if gone:
+        within = " and ".join(
+            f"{fmt_int(p.diverged_at[p.diverged].max())} epochs on {TITLES[name]} "
+            f"({int(p.diverged.sum())}/{p.models} seeds)"
+            for name, p in gone
+        )
         text.append(
             f"Without any activation the output is unbounded and at the lab rate {LAB_LR:g} the "
-            f"loss overflows to inf/NaN within {diverged.epochs} epochs, as reported."
+            f"loss overflows to inf/NaN within {within}, as reported."
         )
     if small is not None and small_xor is not None:
         text.append(

@@ -152,6 +152,48 @@ def test_run_settings_is_one_stacked_fit_of_every_rate_and_seed() -> None:
     assert moving.models == 2 and moving.final_loss.shape == (2,)
 
 
+def seeds_record(loss: list[list[float]], reached: list[int]) -> lab_studies.Seeds:
+    """A hand-made :class:`lab_studies.Seeds` (no training), accuracy 100% where loss < 0.01."""
+    curves = np.array(loss, dtype=np.float64)
+    accuracy = np.where(curves < 0.01, 1.0, 0.5)
+    return lab_studies.Seeds(
+        loss=curves,
+        accuracy=accuracy,
+        final_loss=curves[-1],
+        final_accuracy=accuracy[-1],
+        reached=np.array(reached),
+        perfect=lab_studies.first_at_least(accuracy, 1.0),
+        params=[None] * curves.shape[1],
+        epochs=curves.shape[0],
+        stop_reason="until",
+        seconds=0.0,
+    )
+
+
+def test_divergence_is_counted_per_model_at_its_own_epoch() -> None:
+    nan = float("nan")
+    # three seeds: one reaches the threshold at epoch 2 (then frozen), one diverges at epoch 2,
+    # one at epoch 3; the stack ran 4 epochs
+    part = seeds_record(
+        [[0.3, 0.3, 0.3], [0.005, nan, 0.2], [0.005, nan, nan], [0.005, nan, nan]], [2, -1, -1]
+    )
+    assert part.diverged_at.tolist() == [-1, 2, 3]
+    cells = lab_studies._cells(part, perfect=True, timing=False)
+    assert cells[0] == "diverged (2/3): loss NaN/inf at epoch 2 [2–3]; the others: 2"
+    assert cells[1:] == ["2", "100%"]
+    gone = seeds_record([[0.3, 0.3], [nan, 0.2], [nan, nan]], [-1, -1])
+    assert lab_studies._cells(gone, perfect=False, timing=False) == [
+        "diverged (2/2): loss NaN/inf at epoch 2 [2–3]",
+        "–",
+    ]
+    assert lab_studies.short_note(gone).startswith("diverged (2/2)\nloss NaN/inf at epoch 2")
+
+
+def test_accuracy_at_reached_is_the_accuracy_of_the_threshold_epoch() -> None:
+    part = seeds_record([[0.3, 0.3], [0.005, 0.2], [0.001, 0.2]], [2, -1])
+    np.testing.assert_array_equal(part.accuracy_at_reached(), [1.0, np.nan])
+
+
 def test_no_straight_line_solves_xor_but_one_solves_linear() -> None:
     assert study_no_activation.best_line_accuracy(*data.xor()) == pytest.approx(16 / 21)
     assert study_no_activation.best_line_accuracy(*data.linear(100, 0)) == 1.0
