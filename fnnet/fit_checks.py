@@ -211,10 +211,24 @@ def with_hyperparameters(opt_state: Any, fresh: Any, params: Any) -> Any:
 
     Its buffers (arrays shaped like a param) and step counts (ints) are kept; every other leaf
     (a learning rate, a decay, an epsilon) comes from ``fresh = optimizer.init(params)``, so a
-    rate stored in an old state never silently overrides the one the caller passes."""
+    rate stored in an old state never silently overrides the one the caller passes. A buffer of
+    another shape (a state made for other params) is refused, never dropped.
+
+    >>> from fnnet import optim
+    >>> p = [np.zeros(2)]
+    >>> old = optim.momentum(0.5).init(p)
+    >>> with_hyperparameters(old, optim.momentum(0.1).init(p), p)[1].learning_rate
+    0.1
+    """
     shapes = {np.shape(p) for p in tree.leaves(params)}
 
     def pick(old: Any, new: Any) -> Any:
+        if np.ndim(new) > 0 and np.shape(new) in shapes and np.shape(old) != np.shape(new):
+            raise ValueError(
+                f"fit: argument 'opt_state' holds a buffer of shape {np.shape(old)} where this "
+                f"optimizer keeps {np.shape(new)} for these params: it was made for other "
+                "params; pass optimizer.init(params) or none"
+            )
         keep = isinstance(old, int | np.integer) or (np.ndim(old) > 0 and np.shape(old) in shapes)
         return old if keep else new
 

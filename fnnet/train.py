@@ -27,7 +27,14 @@ import numpy as np
 from fnnet import checkpoint as ckpt
 from fnnet import fit_checks as checks
 from fnnet import io, tree
-from fnnet.arrays import Array, IntArray, require_float, require_ndim, require_number
+from fnnet.arrays import (
+    Array,
+    IntArray,
+    require_float,
+    require_ndim,
+    require_nonempty,
+    require_number,
+)
 from fnnet.checkpoint import load_checkpoint
 from fnnet.kernels import plan as kernel_plan
 from fnnet.layers.base import Layer, quiet_floats
@@ -342,6 +349,7 @@ def first_below(series: Array, threshold: float) -> IntArray:
     """
     series = require_float("first_below", "series", series)
     require_ndim("first_below", "series", series, 1)
+    require_nonempty("first_below", "series", series, "epochs")
     threshold = require_number("first_below", "threshold", threshold)
     below = series < threshold
     hit = below.any(axis=0)

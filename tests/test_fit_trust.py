@@ -293,3 +293,10 @@ def test_a_stack_whose_models_all_diverge_one_by_one_stops() -> None:
     r = train.fit(net, losses.mse, optim.sgd(np.array([2.0, 5.0, 9.0])), stacked, (x, y),
                   epochs=5000, on_nonfinite="stop")  # fmt: skip
     assert r.stop_reason == "diverged" and r.epochs < 100
+
+
+def test_an_opt_state_made_for_other_params_is_refused_not_dropped() -> None:
+    _, wide = layers.mlp([2, 7, 1], hidden=layers.tanh, output=layers.sigmoid).init(0, (2,))
+    state = optim.momentum(0.5).init(wide)
+    with pytest.raises(ValueError, match="'opt_state' holds a buffer of shape"):
+        fit(optimizer=optim.momentum(0.5), opt_state=state)
