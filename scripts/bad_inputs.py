@@ -2233,8 +2233,6 @@ def _float32_cases() -> list[Case]:
 
 KNOWN_FAILURES: dict[str, str] = {
     "train.first_below: rank-1 (one example's row) as series": 'F14 first_below/predicted_class/accuracy inputs unchecked',
-    'train.first_below: empty (no examples) series': 'F14 first_below/predicted_class/accuracy inputs unchecked',
-    "train.fit: opt_state made for another model's params": 'F22 an opt_state for other params is dropped silently',
     'check.check_gradients: None for each of its 4 required arguments': 'F20 junk arguments reach Python/numpy unchecked',
     "check.check_gradients: the string 'x' for each of its 4 required arguments": 'F20 junk arguments reach Python/numpy unchecked',
     'check.check_gradients: a list of floats for each of its 4 required arguments': 'F20 junk arguments reach Python/numpy unchecked',
