@@ -208,9 +208,9 @@ def require_layer(fn: str, arg: str, x: object) -> Layer[Any, Any]:
 
 
 def check_stack_args(fn: str, layer: object, keys: object, input_shape: object) -> list[Key]:
-    """The arguments of an ``init_stack``: ``layer`` a Layer, ``keys`` a non-empty list or tuple
-    of keys, ``input_shape`` a tuple (each key and the shape itself are checked by the layer's
-    ``init``); else ``TypeError``/``ValueError`` naming ``fn``.
+    """The arguments of an ``init_stack``: ``layer`` a Layer, ``keys`` a non-empty sequence of
+    keys (list, tuple, range), ``input_shape`` a tuple (each key and the shape itself are checked
+    by the layer's ``init``); else ``TypeError``/``ValueError`` naming ``fn``.
 
     >>> check_stack_args("f", Layer(None, None, None, None), "ab", (2,))
     Traceback (most recent call last):
@@ -218,7 +218,7 @@ def check_stack_args(fn: str, layer: object, keys: object, input_shape: object) 
     fnnet.random.split(0, 3)), got str
     """
     require_layer(fn, "layer", layer)
-    if not isinstance(keys, list | tuple):
+    if isinstance(keys, str | bytes) or not isinstance(keys, Sequence | np.ndarray):
         raise TypeError(
             f"{fn}: argument 'keys' must be a list of keys (ints or tuples of ints, such as "
             f"fnnet.random.split(0, 3)), got {type(keys).__name__}"
