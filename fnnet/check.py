@@ -28,8 +28,15 @@ import attrs
 import numpy as np
 
 from fnnet import tree
-from fnnet.arrays import Array
-from fnnet.layers.base import Layer, examples_axis
+from fnnet.arrays import (
+    Array,
+    require_array,
+    require_float,
+    require_number,
+    require_positive_int,
+    require_real,
+)
+from fnnet.layers.base import Layer, examples_axis, require_layer
 from fnnet.losses import Loss
 from fnnet.random import Key, generator
 
@@ -82,6 +89,52 @@ def _to64(x: Any) -> Any:
     )
 
 
+def _require_function(fn: str, arg: str, f: object, what: str) -> None:
+    if not callable(f):
+        raise TypeError(f"{fn}: argument {arg!r} must be a function {what}, got {type(f).__name__}")
+
+
+def _require_params(fn: str, params: object) -> None:
+    """Every leaf of ``params`` a numpy array of real numbers (``None`` leaves: no params)."""
+    for path, leaf in zip(tree.paths(params), tree.leaves(params), strict=True):
+        require_real(fn, f"params{'' if path == '<root>' else path}", leaf)
+
+
+def _require_arrays(fn: str, arg: str, xs: object, check: Callable[[str, str, object], Any]) -> int:
+    """``xs`` a list (or tuple) whose entries pass ``check``; returns its length."""
+    if not isinstance(xs, list | tuple):
+        raise TypeError(f"{fn}: argument {arg!r} must be a list, got {type(xs).__name__}")
+    for i, x in enumerate(xs):
+        check(fn, f"{arg}[{i}]", x)
+    return len(xs)
+
+
+def _check_gradient_args(
+    f: object, inputs: object, analytic: object, names: object, tols: dict[str, Any]
+) -> None:
+    fn = "check_gradients"
+    _require_function(fn, "f", f, "of the inputs list returning a float")
+    n = _require_arrays(fn, "inputs", inputs, require_float)
+    lengths = {
+        "analytic": _require_arrays(fn, "analytic", analytic, require_array),
+        "names": _require_arrays(fn, "names", names, _require_str),
+    }
+    for arg, m in lengths.items():
+        if m != n:
+            raise ValueError(f"{fn}: argument {arg!r} has {m} entries but 'inputs' has {n}")
+    if require_number(fn, "eps", tols["eps"]) <= 0:
+        raise ValueError(f"{fn}: argument 'eps' must be > 0, got {tols['eps']}")
+    require_number(fn, "rtol", tols["rtol"], low=0.0)
+    require_number(fn, "atol", tols["atol"], low=0.0)
+    if tols["max_elements"] is not None:
+        require_positive_int(fn, "max_elements", tols["max_elements"])
+
+
+def _require_str(fn: str, arg: str, x: object) -> None:
+    if not isinstance(x, str):
+        raise TypeError(f"{fn}: argument {arg!r} must be a str, got {type(x).__name__}")
+
+
 def check_gradients(
     f: Callable[[list[Array]], float],
     inputs: list[Array],
@@ -104,6 +157,8 @@ def check_gradients(
     >>> r.ok, r.where, r.numeric  # d/dx Σx³ = 3x²
     (True, 'x[0]', 3.0)
     """
+    tols = {"eps": eps, "rtol": rtol, "atol": atol, "max_elements": max_elements}
+    _check_gradient_args(f, inputs, analytic, names, tols)
     rng = generator(key)
     worst = (-1.0, 0.0, "", 0.0, 0.0)
     checked = 0
@@ -198,7 +253,9 @@ def check_layer(
     >>> r.ok, r.where, round(r.numeric / r.analytic, 6)
     (False, 'x[0, 1]', 2.0)
     """
-    params, x = _to64(params), np.array(x, dtype=np.float64)
+    require_layer("check_layer", "layer", layer)
+    _require_params("check_layer", params)
+    params, x = _to64(params), require_real("check_layer", "x", x).astype(np.float64)
     _detect_pairing(layer, params, x, key)
     p_leaves, treedef = tree.flatten(params)
     p_leaves = [np.array(p, dtype=np.float64) for p in p_leaves]
@@ -244,7 +301,9 @@ def check_loss(
     >>> check_loss(losses.softmax_cross_entropy, z, labels).ok
     True
     """
-    pred = np.array(pred, dtype=np.float64)
+    _require_function("check_loss", "loss", loss, "(pred, target) -> (value, dpred)")
+    pred = require_real("check_loss", "pred", pred).astype(np.float64)
+    require_array("check_loss", "target", target)
     if isinstance(target, np.ndarray) and target.dtype.kind == "f":
         target = target.astype(np.float64)
     _, dpred = loss(pred, target)
@@ -273,7 +332,11 @@ def check_model(
     >>> r.ok, r.checked  # every element of w1 (2×3), b1, w2 (3×1) and b2
     (True, 13)
     """
-    params, x = _to64(params), np.array(x, dtype=np.float64)
+    require_layer("check_model", "model", model)
+    _require_function("check_model", "loss", loss, "(pred, target) -> (value, dpred)")
+    _require_params("check_model", params)
+    params, x = _to64(params), require_real("check_model", "x", x).astype(np.float64)
+    require_array("check_model", "target", target)
     if isinstance(target, np.ndarray) and target.dtype.kind == "f":
         target = target.astype(np.float64)
     p_leaves, treedef = tree.flatten(params)

@@ -34,7 +34,15 @@ import attrs
 import numpy as np
 
 from fnnet import tree
-from fnnet.arrays import Array, Shape, require_axes, require_dtype, require_float
+from fnnet.arrays import (
+    Array,
+    Shape,
+    require_array,
+    require_axes,
+    require_dtype,
+    require_float,
+    require_ndim,
+)
 from fnnet.layers.spec import Spec
 from fnnet.random import Key
 
@@ -43,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Layer",
+    "require_layer",
     "init_stack",
     "over_examples",
     "model_axes",
@@ -175,7 +184,53 @@ def over_examples(a: Array) -> Array:
            [10., 20.],
            [10., 20.]])
     """
+    a = require_array("fnnet.layers.over_examples", "a", a)
+    require_ndim("fnnet.layers.over_examples", "a", a, 1)
     return a[..., None, :]
+
+
+def require_layer(fn: str, arg: str, x: object) -> Layer[Any, Any]:
+    """Return ``x`` if it is a :class:`Layer`, else raise ``TypeError`` naming ``fn`` and ``arg``
+    (one ``isinstance``: cheap enough for a per-step entry point).
+
+    >>> require_layer("f", "model", None)
+    Traceback (most recent call last):
+    TypeError: f: argument 'model' must be a fnnet Layer (such as layers.dense(3)), got NoneType;
+    wrap your own functions with fnnet.layers.Layer(init, forward, backward, apply)
+    """
+    if not isinstance(x, Layer):
+        raise TypeError(
+            f"{fn}: argument {arg!r} must be a fnnet Layer (such as layers.dense(3)), got "
+            f"{type(x).__name__}; wrap your own functions with "
+            "fnnet.layers.Layer(init, forward, backward, apply)"
+        )
+    return x
+
+
+def check_stack_args(fn: str, layer: object, keys: object, input_shape: object) -> list[Key]:
+    """The arguments of an ``init_stack``: ``layer`` a Layer, ``keys`` a non-empty sequence of
+    keys (list, tuple, range), ``input_shape`` a tuple (each key and the shape itself are checked
+    by the layer's ``init``); else ``TypeError``/``ValueError`` naming ``fn``.
+
+    >>> check_stack_args("f", Layer(None, None, None, None), "ab", (2,))
+    Traceback (most recent call last):
+    TypeError: f: argument 'keys' must be a list of keys (ints or tuples of ints, such as
+    fnnet.random.split(0, 3)), got str
+    """
+    require_layer(fn, "layer", layer)
+    if isinstance(keys, str | bytes) or not isinstance(keys, Sequence | np.ndarray):
+        raise TypeError(
+            f"{fn}: argument 'keys' must be a list of keys (ints or tuples of ints, such as "
+            f"fnnet.random.split(0, 3)), got {type(keys).__name__}"
+        )
+    if len(keys) == 0:
+        raise ValueError(f"{fn}: argument 'keys' must not be empty")
+    if not isinstance(input_shape, tuple | list):
+        raise TypeError(
+            f"{fn}: argument 'input_shape' must be a shape tuple such as (4,), got "
+            f"{type(input_shape).__name__}"
+        )
+    return list(keys)
 
 
 def init_stack(layer: Layer[P, Any], keys: Sequence[Key], input_shape: Shape) -> tuple[Shape, P]:
@@ -186,8 +241,7 @@ def init_stack(layer: Layer[P, Any], keys: Sequence[Key], input_shape: Shape) ->
     >>> p.w.shape, p.b.shape
     ((2, 2, 3), (2, 3))
     """
-    if len(keys) == 0:
-        raise ValueError("fnnet.layers.init_stack: argument 'keys' must not be empty")
+    keys = check_stack_args("fnnet.layers.init_stack", layer, keys, input_shape)
     results = [layer.init(k, input_shape) for k in keys]
     return results[0][0], tree.stack([p for _, p in results])
 

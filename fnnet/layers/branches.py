@@ -47,7 +47,7 @@ import numpy as np
 
 from fnnet.arrays import Array, Shape
 from fnnet.layers import state
-from fnnet.layers.base import Layer
+from fnnet.layers.base import Layer, require_layer
 from fnnet.layers.state import Stateful
 from fnnet.random import Key, fold_in
 
@@ -228,6 +228,8 @@ def parallel(*layers: Layer[Any, Any]) -> Layer[tuple[Any, ...], tuple[Any, ...]
     """
     if not layers:
         raise ValueError("parallel: needs at least one layer")
+    for i, layer in enumerate(layers):
+        require_layer("parallel", f"layers[{i}]", layer)
     n = len(layers)
     name = "parallel(" + ", ".join(layer.name for layer in layers) + ")"
 
@@ -448,6 +450,9 @@ def residual(inner: Layer[Any, Any], projection: Layer[Any, Any] | None = None) 
     ValueError: residual: dense(3) maps (2,) to (3,) but the skip path gives (2,); pass a
     projection layer (e.g. dense or a 1x1 conv2d) that maps it there
     """
+    require_layer("residual", "inner", inner)
+    if projection is not None:
+        require_layer("residual", "projection", projection)
     two = projection is not None
     name = f"residual({inner.name}" + (f", {projection.name})" if projection else ")")
 

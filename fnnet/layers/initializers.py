@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from fnnet.arrays import Array, Shape
+from fnnet.arrays import Array, Shape, require_float_dtype, require_shape
 from fnnet.random import Key, generator
 
 __all__ = [
@@ -48,10 +48,18 @@ def fans(shape: Shape) -> tuple[int, int]:
     >>> fans((3, 5)), fans((3, 3, 2, 4))  # dense (in, out); conv (kh, kw, in, out)
     ((3, 5), (18, 36))
     """
+    shape = require_shape("fnnet.layers.initializers.fans", "shape", shape)
     if len(shape) < 2:
         return (shape[0] if shape else 1), (shape[0] if shape else 1)
     receptive = math.prod(shape[:-2])
     return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _checked(fn: str, shape: object, dtype: object) -> tuple[Shape, np.dtype[Any]]:
+    """An initializer's ``shape`` and ``dtype``, checked (the key is checked by the generator)."""
+    where = f"fnnet.layers.initializers.{fn}"
+    checked = require_shape(where, "shape", shape)
+    return checked, require_float_dtype(where, "dtype", dtype)  # type: ignore[arg-type]
 
 
 def _cast(x: np.ndarray[Any, Any], dtype: npt.DTypeLike) -> Array:
@@ -65,7 +73,8 @@ def zeros(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
     >>> zeros(0, (2,), np.float32)
     array([0., 0.], dtype=float32)
     """
-    return np.zeros(shape, dtype)
+    shape, dt = _checked("zeros", shape, dtype)
+    return np.zeros(shape, dt)
 
 
 def constant(value: float) -> Initializer:
@@ -76,7 +85,8 @@ def constant(value: float) -> Initializer:
     """
 
     def init(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
-        return np.full(shape, value, dtype)
+        shape, dt = _checked(f"constant({value})", shape, dtype)
+        return np.full(shape, value, dt)
 
     return init
 
@@ -90,7 +100,8 @@ def normal(std: float = 0.01, mean: float = 0.0) -> Initializer:
     """
 
     def init(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
-        return _cast(generator(key).normal(mean, std, shape), dtype)
+        shape, dt = _checked("normal", shape, dtype)
+        return _cast(generator(key).normal(mean, std, shape), dt)
 
     return init
 
@@ -104,21 +115,23 @@ def uniform(low: float = -0.05, high: float = 0.05) -> Initializer:
     """
 
     def init(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
-        return _cast(generator(key).uniform(low, high, shape), dtype)
+        shape, dt = _checked("uniform", shape, dtype)
+        return _cast(generator(key).uniform(low, high, shape), dt)
 
     return init
 
 
-def _scaled(distribution: str, gain: float, mode: str) -> Initializer:
+def _scaled(name: str, distribution: str, gain: float, mode: str) -> Initializer:
     def init(key: Key, shape: Shape, dtype: npt.DTypeLike) -> Array:
+        shape, dt = _checked(name, shape, dtype)
         fan_in, fan_out = fans(shape)
         fan = {"in": fan_in, "avg": (fan_in + fan_out) / 2}[mode]
         variance = gain / fan
         rng = generator(key)
         if distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
-            return _cast(rng.uniform(-limit, limit, shape), dtype)
-        return _cast(rng.normal(0.0, math.sqrt(variance), shape), dtype)
+            return _cast(rng.uniform(-limit, limit, shape), dt)
+        return _cast(rng.normal(0.0, math.sqrt(variance), shape), dt)
 
     return init
 
@@ -130,7 +143,7 @@ def glorot_uniform() -> Initializer:
     >>> bool(np.abs(w).max() <= np.sqrt(0.06)), bool(abs(w.var() - 2 / 100) < 0.002)
     (True, True)
     """
-    return _scaled("uniform", 1.0, "avg")
+    return _scaled("glorot_uniform", "uniform", 1.0, "avg")
 
 
 def glorot_normal() -> Initializer:
@@ -140,7 +153,7 @@ def glorot_normal() -> Initializer:
     >>> bool(abs(w.var() - 0.02) < 0.002)
     True
     """
-    return _scaled("normal", 1.0, "avg")
+    return _scaled("glorot_normal", "normal", 1.0, "avg")
 
 
 def he_uniform() -> Initializer:
@@ -150,7 +163,7 @@ def he_uniform() -> Initializer:
     >>> bool(np.abs(w).max() <= np.sqrt(6 / 50)), bool(abs(w.var() - 2 / 50) < 0.004)
     (True, True)
     """
-    return _scaled("uniform", 2.0, "in")
+    return _scaled("he_uniform", "uniform", 2.0, "in")
 
 
 def he_normal() -> Initializer:
@@ -160,7 +173,7 @@ def he_normal() -> Initializer:
     >>> bool(abs(w.var() - 0.04) < 0.004)
     True
     """
-    return _scaled("normal", 2.0, "in")
+    return _scaled("he_normal", "normal", 2.0, "in")
 
 
 def lab_uniform() -> Initializer:
@@ -171,7 +184,7 @@ def lab_uniform() -> Initializer:
     >>> bool(np.abs(w).max() <= 0.2), bool(abs(w.var() - 0.04 / 3) < 0.002)
     (True, True)
     """
-    return _scaled("uniform", 1.0 / 3.0, "in")
+    return _scaled("lab_uniform", "uniform", 1.0 / 3.0, "in")
 
 
 xavier_uniform = glorot_uniform

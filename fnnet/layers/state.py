@@ -59,7 +59,7 @@ import attrs
 
 from fnnet import tree
 from fnnet.arrays import Array, Shape
-from fnnet.layers.base import Layer
+from fnnet.layers.base import Layer, check_stack_args, require_layer
 from fnnet.random import Key, fold_in
 
 __all__ = [
@@ -112,7 +112,7 @@ def of(layer: Layer[P, R]) -> Stateful[P, R, Any] | None:
     >>> of(layers.dense(3)) is None, of(batch_norm()) is None
     (True, False)
     """
-    return layer.state
+    return require_layer("fnnet.layers.state.of", "layer", layer).state
 
 
 def attach(layer: Layer[P, R], fns: Stateful[P, R, Any] | None) -> Layer[P, R]:
@@ -125,8 +125,14 @@ def attach(layer: Layer[P, R], fns: Stateful[P, R, Any] | None) -> Layer[P, R]:
     >>> of(attach(layers.serial(bn), compose([bn]))) is not None
     True
     """
+    require_layer("fnnet.layers.state.attach", "layer", layer)
     if fns is None:
         return layer
+    if not isinstance(fns, Stateful):
+        raise TypeError(
+            "fnnet.layers.state.attach: argument 'fns' must be a fnnet.layers.state.Stateful "
+            f"(or None), got {type(fns).__name__}"
+        )
     return attrs.evolve(layer, state=fns)
 
 
@@ -155,7 +161,7 @@ def step(layer: Layer[Any, Any], p: Any, s: Any, x: Array, key: Key | None) -> t
     """One child's training forward ``(y, residuals, state)``, stateful or not: the helper
     every combinator uses. A stateless child's state stays ``None``; ``key`` goes to
     ``forward_keyed`` when the child has one."""
-    fns = of(layer)
+    fns = layer.state
     if fns is not None:
         return fns.forward(p, s, x, key)
     if key is not None and layer.forward_keyed is not None:
@@ -167,20 +173,20 @@ def step(layer: Layer[Any, Any], p: Any, s: Any, x: Array, key: Key | None) -> t
 
 def evaluate(layer: Layer[Any, Any], p: Any, s: Any, x: Array) -> Array:
     """One child's evaluation output, stateful or not."""
-    fns = of(layer)
+    fns = layer.state
     return layer.apply(p, x) if fns is None else fns.apply(p, s, x)
 
 
 def child_init(layer: Layer[Any, Any], key: Key, shape: Shape) -> tuple[Shape, Any]:
     """A child's output shape and starting state (``None`` when stateless)."""
-    fns = of(layer)
+    fns = layer.state
     out = layer.init(key, shape)[0]
     return out, None if fns is None else fns.init(key, shape)
 
 
 def frozen_child(layer: Layer[Any, Any], s: Any) -> Layer[Any, Any]:
     """A child in evaluation mode: its ``frozen(state)``, or itself when stateless."""
-    fns = of(layer)
+    fns = layer.state
     return layer if fns is None else fns.frozen(s)
 
 
@@ -200,9 +206,16 @@ def compose(
     >>> fns.init(0, (3,))
     (None, BatchNormState(mean=array([0., 0.]), var=array([1., 1.])))
     """
+    if not isinstance(layers, list | tuple):
+        raise TypeError(
+            "fnnet.layers.state.compose: argument 'layers' must be a list or tuple of Layers, "
+            f"got {type(layers).__name__}"
+        )
+    for i, layer in enumerate(layers):
+        require_layer("fnnet.layers.state.compose", f"layers[{i}]", layer)
     layers = tuple(layers)
     n = len(layers)
-    if all(of(layer) is None for layer in layers):
+    if all(layer.state is None for layer in layers):
         return None
 
     def init_fn(key: Key, input_shape: Shape) -> tuple[Any, ...]:
@@ -243,7 +256,7 @@ def compose(
 
 
 def _require(fn: str, model: Layer[Any, Any], state: object) -> Stateful[Any, Any, Any] | None:
-    fns = of(model)
+    fns = require_layer(fn, "model", model).state
     if fns is not None and state is None:
         raise ValueError(
             f"{fn}: {model.name} has state (running statistics) but argument 'state' is None; "
@@ -263,8 +276,8 @@ def init(model: Layer[P, Any], key: Key, input_shape: Shape) -> tuple[Shape, P, 
     >>> shape, st
     ((3,), None)
     """
-    shape, params = model.init(key, input_shape)
-    fns = of(model)
+    shape, params = require_layer("fnnet.layers.state.init", "model", model).init(key, input_shape)
+    fns = model.state
     return shape, params, None if fns is None else fns.init(key, input_shape)
 
 
@@ -281,8 +294,8 @@ def init_stack(
     >>> params.scale.shape, st.mean.shape
     ((3, 4), (3, 4))
     """
-    if len(keys) == 0:
-        raise ValueError("fnnet.layers.state.init_stack: argument 'keys' must not be empty")
+    fn = "fnnet.layers.state.init_stack"
+    keys = check_stack_args(fn, require_layer(fn, "model", model), keys, input_shape)
     results = [init(model, k, input_shape) for k in keys]
     params = tree.stack([p for _, p, _ in results])
     states = [s for _, _, s in results]
