@@ -26,7 +26,7 @@ import numpy.typing as npt
 from fnnet.arrays import Array, Shape, require_int
 from fnnet.layers import state as layer_state
 from fnnet.layers.activations import Activation, identity
-from fnnet.layers.base import Layer
+from fnnet.layers.base import Layer, require_layer
 from fnnet.layers.dense import dense
 from fnnet.layers.initializers import Initializer
 from fnnet.layers.spec import SerialSpec
@@ -69,15 +69,6 @@ class _Position:
         if type(e) in (ValueError, TypeError):
             raise type(e)(f"{where}: {e}") from e
         e.add_note(f"in {where}")
-
-
-def _require_layer(fn: str, arg: str, layer: object) -> None:
-    if not isinstance(layer, Layer):
-        raise TypeError(
-            f"{fn}: argument {arg} must be a fnnet Layer (such as layers.relu), got "
-            f"{type(layer).__name__}; wrap your own functions with "
-            "fnnet.layers.Layer(init, forward, backward, apply)"
-        )
 
 
 def _forward_chain(
@@ -136,7 +127,7 @@ def serial(*layers: Layer[Any, Any]) -> Serial:
             "serial(dense(4), relu)"
         )
     for i, layer in enumerate(layers):
-        _require_layer("serial", f"'layers'[{i}]", layer)
+        require_layer("serial", f"layers[{i}]", layer)
     keyed = any(layer.forward_keyed is not None for layer in layers)
 
     def init(key: Key, input_shape: Shape) -> tuple[Shape, tuple[PyTree, ...]]:
@@ -212,8 +203,8 @@ def mlp(
     sizes = [require_int(f"mlp (sizes[{i}])", "sizes", s, minimum=1) for i, s in enumerate(sizes)]
     if len(sizes) < 2:
         raise ValueError(f"mlp: argument 'sizes' must hold >= 2 sizes (in, out), got {sizes}")
-    _require_layer("mlp", "'hidden'", hidden)
-    _require_layer("mlp", "'output'", output)
+    require_layer("mlp", "hidden", hidden)
+    require_layer("mlp", "output", output)
     parts: list[Layer[Any, Any]] = [dense(sizes[1], init=init, dtype=dtype, in_features=sizes[0])]
     for size in sizes[2:]:
         parts += [hidden, dense(size, init=init, dtype=dtype)]
