@@ -307,6 +307,18 @@ def scan(
     >>> state.step
     5
     """
+    if not callable(step):
+        raise TypeError(f"scan: argument 'step' must be a step function, got {type(step).__name__}")
+    if not isinstance(state, TrainState):
+        raise TypeError(
+            f"scan: argument 'state' must be a TrainState (train.init_state(optimizer, params)), "
+            f"got {type(state).__name__}"
+        )
+    if not isinstance(batches, Iterable):
+        raise TypeError(
+            f"scan: argument 'batches' must be an iterable of (x, y) pairs, got "
+            f"{type(batches).__name__}"
+        )
     records = []
     with quiet_floats():
         for batch in batches:

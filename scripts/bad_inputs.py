@@ -2288,8 +2288,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "train.make_step: the string 'x' for each of its 3 required arguments": 'F20 junk arguments reach Python/numpy unchecked',
     'train.make_step: a list of floats for each of its 3 required arguments': 'F20 junk arguments reach Python/numpy unchecked',
     'train.make_step: an object() for each of its 3 required arguments': 'F20 junk arguments reach Python/numpy unchecked',
-    'train.scan: None for each of its 3 required arguments': 'F20 junk arguments reach Python/numpy unchecked',
-    'train.scan: an object() for each of its 3 required arguments': 'F20 junk arguments reach Python/numpy unchecked',
     'tree.add: an object() for each of its 2 required arguments': 'F20 junk arguments reach Python/numpy unchecked',
     "tree.global_norm: the string 'x' for its required argument": 'F20 junk arguments reach Python/numpy unchecked',
     'tree.global_norm: an object() for its required argument': 'F20 junk arguments reach Python/numpy unchecked',
