@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 
 from fnnet import tree
-from fnnet.arrays import Array
+from fnnet.arrays import Array, _got, require_array, require_float, require_real
 from fnnet.optim import numerics
 from fnnet.tree import PyTree
 
@@ -78,7 +78,31 @@ def apply_updates(params: T, updates: T) -> T:
     >>> apply_updates(p, {"w": np.array([0.5, -0.5])})  # a float32 param stays float32
     {'w': array([1.5, 0.5], dtype=float32)}
     """
-    return tree.map(lambda p, u: np.add(p, u, dtype=p.dtype), params, updates)
+    try:
+        return tree.map(_add_update, params, updates)
+    except tree.TreeMismatchError as e:
+        e.args = (
+            "fnnet.optim.apply_updates: argument 'updates' must have the tree structure of "
+            f"'params' (pass the updates the optimizer made for these params): {e}",
+        )
+        raise
+    except (TypeError, AttributeError) as e:
+        raise TypeError(
+            "fnnet.optim.apply_updates: arguments 'params' and 'updates' must be trees of the same "
+            f"structure with numpy arrays as leaves (floating params): {e}"
+        ) from None
+
+
+def _add_update(p: Any, u: Any) -> Any:
+    """One param plus its update in the param's dtype; the error names the shapes."""
+    if type(p) is not np.ndarray:  # the failure path only: a leaf that is no numpy array
+        require_float("fnnet.optim.apply_updates", "params", p)
+    if (type(u) is not np.ndarray or p.shape != u.shape) and np.shape(u) not in (p.shape, ()):
+        raise ValueError(
+            f"fnnet.optim.apply_updates: argument 'updates' has a leaf of shape {np.shape(u)} "
+            f"where 'params' has {p.shape}; pass the updates the optimizer made for these params"
+        )
+    return np.add(p, u, dtype=p.dtype)
 
 
 def per_model(h: Hyper, leaf: Array) -> Any:
@@ -94,6 +118,10 @@ def per_model(h: Hyper, leaf: Array) -> Any:
     """
     if isinstance(h, float | int):
         return h
+    if type(h) is not np.ndarray or type(leaf) is not np.ndarray:  # numpy scalars are fine
+        if not isinstance(h, np.generic):
+            require_real("fnnet.optim.per_model", "h", h)
+        require_array("fnnet.optim.per_model", "leaf", leaf)
     if h.ndim > leaf.ndim or leaf.shape[: h.ndim] != h.shape:
         raise ValueError(
             f"fnnet.optim: a per-model hyperparameter of shape {h.shape} must match the leading "
@@ -134,6 +162,8 @@ def lift(
     array([[1.5, 1.5, 1.5],
            [1. , 1. , 1. ]])
     """
+    if not callable(rule):
+        raise TypeError(f"fnnet.optim.lift: argument 'rule' must be a function, got {_got(rule)}")
     if params is not None:
         check_grads(name, grads, params)
     flush = count is not None and count % numerics.FLUSH_EVERY == 0
