@@ -29,10 +29,12 @@ def _refuse(fn: str, error: Exception, **args: object) -> TypeError:
     the first argument that is not a floating numpy array (``decay`` may be a number)."""
     name = f"fnnet.optim.numerics.{fn}"
     for arg, x in args.items():
-        if arg == "decay" and isinstance(x, int | float | np.generic):
-            continue
-        require_real(name, arg, x) if arg == "decay" else require_float(name, arg, x)
+        if arg != "decay":
+            require_float(name, arg, x)
+        elif not isinstance(x, int | float | np.generic):
+            require_real(name, arg, x)
     return TypeError(f"{name}: arguments {', '.join(map(repr, args))} do not combine: {error}")
+
 
 __all__ = ["FLUSH_EVERY", "flush_subnormals", "root_ema_of_squares", "root_sum_of_squares"]
 
