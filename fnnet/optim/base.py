@@ -170,12 +170,12 @@ def lift(
     if type(grads) is np.ndarray:  # one array (a flat buffer): the rule itself, no tree walk
         for other in (*buffers, *inputs):
             if type(other) is not np.ndarray or other.shape != grads.shape:
-                raise _mismatch(rule, grads, other)
+                raise _mismatch(name, rule, grads, other)
         shaped = [h if type(h) is float else per_model(h, grads) for h in hypers]
         out = rule(grads, *buffers, *inputs, *shaped)
         return (out[0], *map(numerics.flush_subnormals, out[1:])) if flush else out
     g, treedef = tree.flatten(grads)
-    columns = [_leaves_like(rule, other, g, grads) for other in (*buffers, *inputs)]
+    columns = [_leaves_like(name, rule, other, g, grads) for other in (*buffers, *inputs)]
     numbers = all(isinstance(h, float | int) for h in hypers)  # the same for every leaf
     results = []
     for x, *others in zip(g, *columns, strict=True):
@@ -246,25 +246,32 @@ def _check_leaf(fn: str, where: str, x: object, q: object) -> None:
         )
 
 
-def _leaves_like(rule: Callable[..., Any], other: PyTree, g: list[Any], grads: PyTree) -> list[Any]:
+def _leaves_like(
+    name: str, rule: Callable[..., Any], other: PyTree, g: list[Any], grads: PyTree
+) -> list[Any]:
     """The leaves of ``other``, checked to have the count and shapes of the gradient leaves."""
     xs = tree.leaves(other)
     if len(xs) != len(g):
-        raise _mismatch(rule, grads, other)
+        raise _mismatch(name, rule, grads, other)
     for x, y in zip(xs, g, strict=True):
         if getattr(x, "shape", None) != getattr(y, "shape", ()):
-            raise _mismatch(rule, grads, other)
+            raise _mismatch(name, rule, grads, other)
     return xs
 
 
-def _mismatch(rule: Callable[..., Any], grads: PyTree, other: PyTree) -> tree.TreeMismatchError:
+def _mismatch(
+    name: str, rule: Callable[..., Any], grads: PyTree, other: PyTree
+) -> tree.TreeMismatchError:
     shapes = [np.shape(x) for x in tree.leaves(other)]
-    return tree.TreeMismatchError(
+    error = tree.TreeMismatchError(
         f"fnnet.optim.lift({getattr(rule, '__name__', 'rule')}): an optimizer state buffer or the "
         f"params do not match the grads: grads {tree.structure(grads)!r} with shapes "
         f"{[np.shape(x) for x in tree.leaves(grads)]}, got {tree.structure(other)!r} with shapes "
         f"{shapes} (is the state from this optimizer's init, for these params?)"
     )
+    if name != "lift":  # the message starts with the optimizer's name
+        error.args = (f"{name}.update: {error.what}",)
+    return error
 
 
 def _range_text(low: float, high: float, open_low: bool, open_high: bool) -> str:
