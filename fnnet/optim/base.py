@@ -94,10 +94,17 @@ def apply_updates(params: T, updates: T) -> T:
 
 
 def _add_update(p: Any, u: Any) -> Any:
-    """One param plus its update in the param's dtype; the error names the shapes."""
-    if type(p) is not np.ndarray:  # the failure path only: a leaf that is no numpy array
-        require_float("fnnet.optim.apply_updates", "params", p)
-    if (type(u) is not np.ndarray or p.shape != u.shape) and np.shape(u) not in (p.shape, ()):
+    """One param plus its update in the param's dtype; any other leaf goes to the checks."""
+    if type(p) is np.ndarray and type(u) is np.ndarray and p.shape == u.shape:
+        return np.add(p, u, dtype=p.dtype)
+    return _add_checked(p, u)
+
+
+def _add_checked(p: Any, u: Any) -> Any:
+    """:func:`_add_update` for leaves off the fast path: a floating param and an update of its
+    shape (a number or a 0-d update is fine), else an error naming the argument."""
+    p = require_float("fnnet.optim.apply_updates", "params", p)
+    if np.shape(u) not in (p.shape, ()):
         raise ValueError(
             f"fnnet.optim.apply_updates: argument 'updates' has a leaf of shape {np.shape(u)} "
             f"where 'params' has {p.shape}; pass the updates the optimizer made for these params"
