@@ -38,7 +38,7 @@ from typing import IO, Any, TypeVar
 import numpy as np
 
 from fnnet import tree
-from fnnet.arrays import require_path
+from fnnet.arrays import _got, require_path
 from fnnet.tree import PyTree, TreeDef
 
 __all__ = ["save", "load", "check_writable", "FORMAT_VERSION", "describe"]
@@ -65,6 +65,11 @@ def describe(treedef: TreeDef) -> Any:
     {'type': 'builtins.dict', 'aux': ['b', 'w'], 'children': [{'type': 'builtins.NoneType',
     'aux': None, 'children': []}, '*']}
     """
+    if not isinstance(treedef, TreeDef):
+        raise TypeError(
+            "fnnet.io.describe: argument 'treedef' must be a tree structure "
+            f"(fnnet.tree.structure(params)), got {_got(treedef)}"
+        )
     if treedef.node is None:
         return "*"
     aux = treedef.aux

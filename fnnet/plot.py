@@ -39,7 +39,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from fnnet.arrays import Array, IntArray
+from fnnet.arrays import Array, IntArray, _got, require_int
 from fnnet.train import History
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ def class_colors(num_classes: int) -> list[str]:
     >>> class_colors(2)
     ['#1f77b4', '#d62728']
     """
+    num_classes = require_int("fnnet.plot.class_colors", "num_classes", num_classes, minimum=0)
     if num_classes <= 2:
         return list(_CLASS_COLORS[:num_classes])
     import matplotlib as mpl
@@ -144,7 +145,7 @@ def _classes(fn: str, arg: str, y: npt.ArrayLike, n: int, threshold: float = 0.5
 def _series(fn: str, arg: str, s: npt.ArrayLike | None, length: int | None = None) -> Array | None:
     if s is None:
         return None
-    a = np.asarray(s, dtype=np.float64)
+    a = _float_array(fn, arg, s)
     if a.ndim != 1:
         raise ValueError(
             f"fnnet.plot.{fn}: argument '{arg}' must be one series of shape (T,), got {a.shape}; "
@@ -155,6 +156,43 @@ def _series(fn: str, arg: str, s: npt.ArrayLike | None, length: int | None = Non
             f"fnnet.plot.{fn}: argument '{arg}' has {a.shape[0]} epochs but 'loss' has {length}"
         )
     return _finite_only(a)
+
+
+def _float_array(fn: str, arg: str, s: object) -> Array:
+    """``s`` as a float64 array, or a ``TypeError`` naming ``fn`` and ``arg``."""
+    try:
+        return np.asarray(s, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"fnnet.plot.{fn}: argument {arg!r} must be a numeric array, got {_got(s)}"
+        ) from None
+
+
+def _records(fn: str, table: object, pivot: bool = False) -> None:
+    """Raise ``TypeError`` unless ``table`` is a sweep's :class:`~fnnet.sweep.Table` (or, without
+    ``pivot``, any sequence of records: dicts)."""
+    from fnnet.sweep import Table
+
+    if isinstance(table, Table):
+        return
+    if (
+        not pivot
+        and isinstance(table, Sequence)
+        and not isinstance(table, str)
+        and all(isinstance(r, Mapping) for r in table)
+    ):
+        return
+    raise TypeError(
+        f"fnnet.plot.{fn}: argument 'table' must be a fnnet.sweep.Table (sweep.run(...).table), "
+        f"got {_got(table)}"
+    )
+
+
+def _field(fn: str, arg: str, name: object) -> None:
+    if not isinstance(name, str):
+        raise TypeError(
+            f"fnnet.plot.{fn}: argument {arg!r} must be a field name (str), got {_got(name)}"
+        )
 
 
 def _finite_only(a: Array) -> Array:
@@ -365,7 +403,10 @@ def learning_curve(
         if val_accuracy is None:
             val_accuracy = history.metrics.get("val_accuracy")
     train_loss = _series(fn, "loss", loss)
-    assert train_loss is not None
+    if train_loss is None:
+        raise TypeError(
+            f"fnnet.plot.{fn}: argument 'loss' must be a series (T,) or a History, got None"
+        )
     t = train_loss.shape[0]
     val = _series(fn, "val_loss", val_loss, t)
     acc = _series(fn, "accuracy", accuracy, t)
@@ -821,7 +862,7 @@ def stacked_curves(
     ('loss (log scale)', ['lr 0.1', 'lr 1'])
     """
     fn = "stacked_curves"
-    s = _finite_only(np.asarray(series, dtype=np.float64))
+    s = _finite_only(_float_array(fn, "series", series))
     if s.ndim == 1:
         s = s[:, None]
     if s.ndim != 2:
@@ -940,6 +981,9 @@ def heatmap(
     ('width', 'lr', ['0.1', '0.5'])
     """
     fn = "heatmap"
+    _records(fn, table, pivot=True)
+    for arg, name in (("rows", rows), ("cols", cols), ("value", value)):
+        _field(fn, arg, name)
     for arg, name in (("rows", rows), ("cols", cols), ("value", value)):
         if all(name not in r for r in table):
             raise ValueError(f"fnnet.plot.{fn}: argument {arg!r}: no record has a field {name!r}")
@@ -1002,6 +1046,8 @@ def cell_curves(
     ['0.1', '0.5']
     """
     fn = "cell_curves"
+    _records(fn, table)
+    _field(fn, "curve", curve)
     ok = [r for r in table if r.get("error") is None and isinstance(r.get(curve), np.ndarray)]
     if not ok:
         raise ValueError(f"fnnet.plot.{fn}: no record without an error has a curve {curve!r}")

@@ -53,7 +53,7 @@ import attrs
 import numpy as np
 
 from fnnet import io, layers, train, tree
-from fnnet.arrays import Array
+from fnnet.arrays import Array, _got, require_shape
 from fnnet.layers import Layer
 from fnnet.losses import Loss
 from fnnet.optim import Optimizer
@@ -157,6 +157,10 @@ def label(cell: Mapping[str, Any]) -> str:
     >>> label({"lr": 0.1, "seed": 3, "net": None})
     'lr=0.1, seed=3, net=None'
     """
+    if not isinstance(cell, Mapping):
+        raise TypeError(
+            f"fnnet.sweep.label: argument 'cell' must be a dict of name -> value, got {_got(cell)}"
+        )
     return ", ".join(f"{k}={_show(v)}" for k, v in cell.items())
 
 
@@ -259,6 +263,14 @@ def init_stack(
     >>> p.w.shape  # 2 x 3 models, each (2, 3)
     (2, 3, 2, 3)
     """
+    fn = "fnnet.sweep.init_stack"
+    if not isinstance(model, Layer):
+        raise TypeError(f"{fn}: argument 'model' must be a fnnet Layer, got {_got(model)}")
+    if not isinstance(keys, Sequence) or isinstance(keys, str):
+        raise TypeError(f"{fn}: argument 'keys' must be a list of keys (ints), got {_got(keys)}")
+    input_shape = require_shape(fn, "input_shape", input_shape)
+    if axes is not None:
+        axes = require_shape(fn, "axes", axes)
     _, params = layers.init_stack(model, list(keys), input_shape)
     if axes is None:
         return params

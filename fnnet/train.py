@@ -191,6 +191,11 @@ def init_state(
     >>> s.step, s.opt_state[0].trace  # momentum buffers start at zero, in the params' shape
     (0, [array([0., 0.])])
     """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            "init_state: argument 'optimizer' must be an optim.Optimizer, got "
+            f"{type(optimizer).__name__}; wrap (init, update) functions as optim.Optimizer(...)"
+        )
     return TrainState(params, optimizer.init(params), 0, key, model_state)
 
 
@@ -265,6 +270,20 @@ def make_step(
     >>> state.step, sorted(m), round(float(m["loss"]), 4)  # the loss before the update
     (1, ['accuracy', 'loss'], 0.2582)
     """
+    if not isinstance(model, Layer):
+        raise TypeError(
+            f"make_step: argument 'model' must be a fnnet Layer, got {type(model).__name__}"
+        )
+    if not callable(loss):
+        raise TypeError(
+            f"make_step: argument 'loss' must be a function (pred, target) -> (value, dpred), got "
+            f"{type(loss).__name__}"
+        )
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            "make_step: argument 'optimizer' must be an optim.Optimizer, got "
+            f"{type(optimizer).__name__}; wrap (init, update) functions as optim.Optimizer(...)"
+        )
     plan = kernel_plan.reference(model)
     if kernels:
         plan = kernel_plan.choose(model, optimizer, None, layout=False)

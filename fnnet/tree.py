@@ -40,7 +40,7 @@ from typing import Any, NamedTuple, TypeAlias, TypeVar
 import attrs
 import numpy as np
 
-from fnnet.arrays import Array
+from fnnet.arrays import Array, _got, require_int
 
 __all__ = [
     "PyTree",
@@ -124,6 +124,13 @@ def register(cls: type, flatten: _Flatten, unflatten: _Unflatten) -> None:
     >>> leaves(scale(Pair(np.ones(1), np.ones(2)), 2.0))  # tree.scale
     [array([2.]), array([2., 2.])]
     """
+    if not isinstance(cls, type):
+        raise TypeError(f"fnnet.tree.register: argument 'cls' must be a class, got {_got(cls)}")
+    for arg, fn in (("flatten", flatten), ("unflatten", unflatten)):
+        if not callable(fn):
+            raise TypeError(
+                f"fnnet.tree.register: argument {arg!r} must be a function, got {_got(fn)}"
+            )
     _KINDS[cls] = _Kind(flatten, unflatten, lambda aux: [f"[{i}]" for i in range(len(aux or ()))])
 
 
@@ -406,6 +413,10 @@ def map(f: Callable[..., Any], tree: T, *rest: T) -> T:
     >>> tree.map(lambda p, g: p - 0.1 * g, {"w": np.ones(2)}, {"w": np.array([1.0, -1.0])})
     {'w': array([0.9, 1.1])}
     """
+    if not callable(f):
+        raise TypeError(
+            f"fnnet.tree.map: argument 'f' must be a function of the leaves, got {_got(f)}"
+        )
     hit = _known(tree)
     if hit is not None:
         xs, codec = hit
@@ -583,7 +594,10 @@ def add(a: T, b: T) -> T:
     >>> tree.add({"w": np.ones(2)}, {"w": np.array([1.0, 2.0])})
     {'w': array([2., 3.])}
     """
-    return map(np.add, a, b)
+    try:
+        return map(np.add, a, b)
+    except (TypeError, AttributeError) as e:
+        raise _not_numeric("add", e, a=a, b=b) from None
 
 
 def sub(a: T, b: T) -> T:
@@ -593,7 +607,10 @@ def sub(a: T, b: T) -> T:
     >>> tree.sub({"w": np.ones(2)}, {"w": np.array([1.0, 2.0])})
     {'w': array([ 0., -1.])}
     """
-    return map(np.subtract, a, b)
+    try:
+        return map(np.subtract, a, b)
+    except (TypeError, AttributeError) as e:
+        raise _not_numeric("sub", e, a=a, b=b) from None
 
 
 def scale(a: T, s: float) -> T:
@@ -606,12 +623,40 @@ def scale(a: T, s: float) -> T:
     """
     if isinstance(s, np.floating):
         s = float(s)
-    return map(lambda x: x * s, a)
+    try:
+        return map(lambda x: x * s, a)
+    except (TypeError, AttributeError) as e:
+        raise _not_numeric("scale", e, a=a, s=s) from None
+
+
+def _numeric(x: object) -> bool:
+    """Whether ``x`` is a leaf tree arithmetic can use: a number or a numeric numpy array."""
+    if isinstance(x, np.ndarray | np.generic):
+        return x.dtype.kind in "biufc"
+    return isinstance(x, int | float | complex)
+
+
+def _not_numeric(fn: str, error: BaseException, **args: object) -> TypeError:
+    """The error for tree arithmetic that failed inside numpy (only built on failure): names the
+    first argument with a leaf that is not a number or a numeric array, and that leaf's path."""
+    for arg, t in args.items():
+        try:
+            found = [(p, x) for p, x in zip(paths(t), leaves(t), strict=True) if not _numeric(x)]
+        except Exception:  # noqa: BLE001 - a container that cannot even be walked
+            found = [("<root>", t)]
+        if found:
+            where, x = found[0]
+            return TypeError(
+                f"fnnet.tree.{fn}: argument {arg!r} must be a tree of numeric arrays, but its "
+                f"leaf {where} is {_got(x)}"
+            )
+    names = ", ".join(repr(a) for a in args)
+    return TypeError(f"fnnet.tree.{fn}: arguments {names} could not be combined: {error}")
 
 
 def _model_sum(x: Array, model_axes: int) -> Array:
     """Sum over every axis after the first ``model_axes``."""
-    axes = tuple(range(model_axes, x.ndim))
+    axes = tuple(range(model_axes, np.ndim(x)))
     return np.add.reduce(x, axis=axes) if axes else x
 
 
@@ -625,6 +670,9 @@ def vdot(a: PyTree, b: PyTree, model_axes: int = 0) -> Array:
     array([3., 3.])
     """
     la, lb = leaves(a), leaves(b)
+    model_axes = require_int("fnnet.tree.vdot", "model_axes", model_axes, minimum=0)
+    if not all(_numeric(x) for x in la) or not all(_numeric(x) for x in lb):
+        raise _not_numeric("vdot", TypeError("not numeric"), a=a, b=b)
     if len(la) != len(lb):
         raise TreeMismatchError(f"{len(la)} leaves vs {len(lb)}")
     for x, y in zip(la, lb, strict=True):
@@ -635,7 +683,7 @@ def vdot(a: PyTree, b: PyTree, model_axes: int = 0) -> Array:
             )
     total: Array = sum(
         (_model_sum(x * y, model_axes) for x, y in zip(la, lb, strict=True)),
-        start=np.zeros((), la[0].dtype) if la else np.zeros(()),
+        start=np.zeros((), np.result_type(la[0])) if la else np.zeros(()),
     )
     return total
 
@@ -652,6 +700,9 @@ def global_norm(tree: PyTree, model_axes: int = 0) -> Array:
     array([5.00000000e+000, 1.41421356e+200])
     """
     xs = leaves(tree)
+    model_axes = require_int("fnnet.tree.global_norm", "model_axes", model_axes, minimum=0)
+    if not all(_numeric(x) for x in xs):
+        raise _not_numeric("global_norm", TypeError("not numeric"), tree=tree)
     if not xs:
         return np.zeros(())
     if model_axes < 0 or any(np.ndim(x) < model_axes for x in xs):

@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 
 from fnnet import tree
-from fnnet.arrays import Array
+from fnnet.arrays import Array, _got, require_array, require_float, require_real
 from fnnet.optim import numerics
 from fnnet.tree import PyTree
 
@@ -78,7 +78,38 @@ def apply_updates(params: T, updates: T) -> T:
     >>> apply_updates(p, {"w": np.array([0.5, -0.5])})  # a float32 param stays float32
     {'w': array([1.5, 0.5], dtype=float32)}
     """
-    return tree.map(lambda p, u: np.add(p, u, dtype=p.dtype), params, updates)
+    try:
+        return tree.map(_add_update, params, updates)
+    except tree.TreeMismatchError as e:
+        e.args = (
+            "fnnet.optim.apply_updates: argument 'updates' must have the tree structure of "
+            f"'params' (pass the updates the optimizer made for these params): {e}",
+        )
+        raise
+    except (TypeError, AttributeError) as e:
+        raise TypeError(
+            "fnnet.optim.apply_updates: arguments 'params' and 'updates' must be trees of the same "
+            f"structure with numpy arrays as leaves (floating params): {e}"
+        ) from None
+
+
+def _add_update(p: Any, u: Any) -> Any:
+    """One param plus its update in the param's dtype; any other leaf goes to the checks."""
+    if type(p) is np.ndarray and type(u) is np.ndarray and p.shape == u.shape:
+        return np.add(p, u, dtype=p.dtype)
+    return _add_checked(p, u)
+
+
+def _add_checked(p: Any, u: Any) -> Any:
+    """:func:`_add_update` for leaves off the fast path: a floating param and an update of its
+    shape (a number or a 0-d update is fine), else an error naming the argument."""
+    p = require_float("fnnet.optim.apply_updates", "params", p)
+    if np.shape(u) not in (p.shape, ()):
+        raise ValueError(
+            f"fnnet.optim.apply_updates: argument 'updates' has a leaf of shape {np.shape(u)} "
+            f"where 'params' has {p.shape}; pass the updates the optimizer made for these params"
+        )
+    return np.add(p, u, dtype=p.dtype)
 
 
 def per_model(h: Hyper, leaf: Array) -> Any:
@@ -94,6 +125,10 @@ def per_model(h: Hyper, leaf: Array) -> Any:
     """
     if isinstance(h, float | int):
         return h
+    if type(h) is not np.ndarray or type(leaf) is not np.ndarray:  # numpy scalars are fine
+        if not isinstance(h, np.generic):
+            require_real("fnnet.optim.per_model", "h", h)
+        require_array("fnnet.optim.per_model", "leaf", leaf)
     if h.ndim > leaf.ndim or leaf.shape[: h.ndim] != h.shape:
         raise ValueError(
             f"fnnet.optim: a per-model hyperparameter of shape {h.shape} must match the leading "
@@ -134,18 +169,20 @@ def lift(
     array([[1.5, 1.5, 1.5],
            [1. , 1. , 1. ]])
     """
+    if not callable(rule):
+        raise TypeError(f"fnnet.optim.lift: argument 'rule' must be a function, got {_got(rule)}")
     if params is not None:
         check_grads(name, grads, params)
     flush = count is not None and count % numerics.FLUSH_EVERY == 0
     if type(grads) is np.ndarray:  # one array (a flat buffer): the rule itself, no tree walk
         for other in (*buffers, *inputs):
             if type(other) is not np.ndarray or other.shape != grads.shape:
-                raise _mismatch(rule, grads, other)
+                raise _mismatch(name, rule, grads, other)
         shaped = [h if type(h) is float else per_model(h, grads) for h in hypers]
         out = rule(grads, *buffers, *inputs, *shaped)
         return (out[0], *map(numerics.flush_subnormals, out[1:])) if flush else out
     g, treedef = tree.flatten(grads)
-    columns = [_leaves_like(rule, other, g, grads) for other in (*buffers, *inputs)]
+    columns = [_leaves_like(name, rule, other, g, grads) for other in (*buffers, *inputs)]
     numbers = all(isinstance(h, float | int) for h in hypers)  # the same for every leaf
     results = []
     for x, *others in zip(g, *columns, strict=True):
@@ -216,25 +253,32 @@ def _check_leaf(fn: str, where: str, x: object, q: object) -> None:
         )
 
 
-def _leaves_like(rule: Callable[..., Any], other: PyTree, g: list[Any], grads: PyTree) -> list[Any]:
+def _leaves_like(
+    name: str, rule: Callable[..., Any], other: PyTree, g: list[Any], grads: PyTree
+) -> list[Any]:
     """The leaves of ``other``, checked to have the count and shapes of the gradient leaves."""
     xs = tree.leaves(other)
     if len(xs) != len(g):
-        raise _mismatch(rule, grads, other)
+        raise _mismatch(name, rule, grads, other)
     for x, y in zip(xs, g, strict=True):
         if getattr(x, "shape", None) != getattr(y, "shape", ()):
-            raise _mismatch(rule, grads, other)
+            raise _mismatch(name, rule, grads, other)
     return xs
 
 
-def _mismatch(rule: Callable[..., Any], grads: PyTree, other: PyTree) -> tree.TreeMismatchError:
+def _mismatch(
+    name: str, rule: Callable[..., Any], grads: PyTree, other: PyTree
+) -> tree.TreeMismatchError:
     shapes = [np.shape(x) for x in tree.leaves(other)]
-    return tree.TreeMismatchError(
+    error = tree.TreeMismatchError(
         f"fnnet.optim.lift({getattr(rule, '__name__', 'rule')}): an optimizer state buffer or the "
         f"params do not match the grads: grads {tree.structure(grads)!r} with shapes "
         f"{[np.shape(x) for x in tree.leaves(grads)]}, got {tree.structure(other)!r} with shapes "
         f"{shapes} (is the state from this optimizer's init, for these params?)"
     )
+    if name != "lift":  # the message starts with the optimizer's name
+        error.args = (f"{name}.update: {error.what}",)
+    return error
 
 
 def _range_text(low: float, high: float, open_low: bool, open_high: bool) -> str:

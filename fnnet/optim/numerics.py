@@ -21,7 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from fnnet.arrays import Array
+from fnnet.arrays import Array, require_float, require_real
+
+
+def _refuse(fn: str, error: Exception, **args: object) -> TypeError:
+    """The error for a numerics function whose numpy call failed (built on failure only): names
+    the first argument that is not a floating numpy array (``decay`` may be a number)."""
+    name = f"fnnet.optim.numerics.{fn}"
+    for arg, x in args.items():
+        if arg != "decay":
+            require_float(name, arg, x)
+        elif not isinstance(x, int | float | np.generic):
+            require_real(name, arg, x)
+    return TypeError(f"{name}: arguments {', '.join(map(repr, args))} do not combine: {error}")
+
 
 __all__ = ["FLUSH_EVERY", "flush_subnormals", "root_ema_of_squares", "root_sum_of_squares"]
 
@@ -38,7 +51,10 @@ def root_ema_of_squares(root_v: Array, g: Array, decay: Any) -> Array:
     >>> root_ema_of_squares(np.array([3e200]), np.array([4e200]), 0.5) / 0.5**0.5  # g² = inf
     array([5.e+200])
     """
-    out: Array = np.hypot(decay**0.5 * root_v, (1.0 - decay) ** 0.5 * g)
+    try:
+        out: Array = np.hypot(decay**0.5 * root_v, (1.0 - decay) ** 0.5 * g)
+    except (TypeError, AttributeError) as e:
+        raise _refuse("root_ema_of_squares", e, root_v=root_v, g=g, decay=decay) from None
     return out
 
 
@@ -49,7 +65,10 @@ def root_sum_of_squares(root_a: Array, g: Array) -> Array:
     >>> root_sum_of_squares(np.array([3.0, 3e300]), np.array([4.0, 4e300]))
     array([5.e+000, 5.e+300])
     """
-    out: Array = np.hypot(root_a, g)
+    try:
+        out: Array = np.hypot(root_a, g)
+    except (TypeError, AttributeError) as e:
+        raise _refuse("root_sum_of_squares", e, root_a=root_a, g=g) from None
     return out
 
 
@@ -60,5 +79,9 @@ def flush_subnormals(a: Array) -> Array:
     >>> flush_subnormals(a)
     array([0., 0., 1., 0.], dtype=float32)
     """
+    if type(a) is not np.ndarray:
+        require_float("fnnet.optim.numerics.flush_subnormals", "a", a)
+    if a.dtype.kind != "f":
+        require_float("fnnet.optim.numerics.flush_subnormals", "a", a)
     out: Array = np.where(np.abs(a) < np.finfo(a.dtype).tiny, 0.0, a)
     return out
