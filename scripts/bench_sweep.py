@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     start = time.perf_counter()
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,  # type: ignore[no-untyped-call]  # distributed leaves it untyped
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,  # type: ignore[no-untyped-call]  # distributed leaves it untyped
         Client(cluster) as client,  # type: ignore[no-untyped-call]  # distributed leaves it untyped
     ):
         up = time.perf_counter() - start

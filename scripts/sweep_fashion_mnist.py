@@ -111,7 +111,7 @@ def engine(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.scheduler:
         client = Client(args.scheduler, timeout="30s")  # type: ignore[no-untyped-call]  # distributed leaves it untyped
         return client, client
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)  # type: ignore[no-untyped-call]  # distributed leaves it untyped
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=":0")  # type: ignore[no-untyped-call]  # distributed leaves it untyped
     client = Client(cluster)  # type: ignore[no-untyped-call]  # distributed leaves it untyped
     return client, (client, cluster)
 
