@@ -141,7 +141,7 @@ def test_numpy_scalars_are_accepted_where_python_numbers_are() -> None:
 def test_layers_built_from_non_layers_are_refused() -> None:
     with pytest.raises(TypeError, match=r"mlp: argument 'hidden' must be a fnnet Layer"):
         layers.mlp([2, 3, 1], hidden=np.tanh)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"serial: argument 'layers'\[1\] must be a fnnet Layer"):
+    with pytest.raises(TypeError, match=r"serial: argument 'layers\[1\]' must be a fnnet Layer"):
         layers.serial(layers.dense(3), np.tanh)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"dense\(3\): argument 'input_shape'"):
         layers.dense(3).init(0, 4)  # type: ignore[arg-type]
