@@ -1,7 +1,8 @@
 """Fashion-MNIST with a small ResNet: residual blocks, batch norm with explicit running statistics.
 
     python scripts/fashion_mnist_resnet.py [--epochs N] [--width W] [--lr LR] [--threads T]
-                                           [--quick] [--time-steps K]
+                                           [--patience P] [--deadline HH:MM] [--quick]
+                                           [--time-steps K]
 
 The network (float32, channels last, input ``(28, 28, 1)``; ``--width w`` scales it, default 16)::
 
@@ -24,9 +25,11 @@ images, once.
 
 ``fit`` saves a checkpoint after every epoch into ``--out`` (default
 ``results/fashion_mnist_resnet/``); running the same command again resumes a killed run from
-its last finished epoch. The script prints the configuration, one line per epoch, a table of
-the epochs and the results, and writes ``summary.json``, the learning curves and the test
-confusion matrix into ``--out`` (and, with ``--figures-dir``, the two figures there too).
+its last finished epoch. ``--deadline HH:MM`` (UTC) ends training early when another epoch
+would not end before that time (the best epoch so far is then scored). The script prints the
+configuration, one line per epoch, a table of the epochs and the results, and writes
+``summary.json``, the learning curves and the test confusion matrix into ``--out`` (and, with
+``--figures-dir``, the two figures there too).
 
 ``--quick`` trains on 1,000 images for 1 epoch and scores 500 validation and 500 test images
 (a smoke test of the whole pipeline, written into ``<out>/quick/``); ``--time-steps K`` only
@@ -44,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's f
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py beside this script
 
 import argparse
+import datetime
 import shutil
 import time
 from typing import Any, Final
@@ -63,6 +67,13 @@ QUICK_EVAL: Final = 500
 F32: Final = np.float32
 CLASSES: Final = data.FASHION_MNIST_CLASSES
 DEFAULT_OUT: Final = Path("results") / "fashion_mnist_resnet"
+DEADLINE_MARGIN: Final = 120.0  # seconds kept for the test evaluation and the figures
+STOPPED: Final = {
+    "epochs": "every epoch asked for has run",
+    "patience": "the validation loss stopped improving (--patience)",
+    "until": "another epoch would have ended after --deadline",
+    "diverged": "the loss became NaN or infinite",
+}
 FULL_TRAIN: Final = 60_000 - VAL_SIZE
 
 Split = tuple[Array, IntArray]
@@ -120,13 +131,18 @@ def load(explicit: Path | None, download: bool, quick: bool, seed: int) -> tuple
 # --- training --------------------------------------------------------------------------------
 
 
-def epoch_clock(ends: list[float]) -> train.StopRule:
-    """A stopping rule that never stops: it notes when each epoch (training and validation)
-    of this process ended, for the seconds per epoch."""
+def epoch_clock(ends: list[float], deadline: float | None) -> train.StopRule:
+    """A stopping rule that notes when each epoch (training and validation) of this process
+    ended, for the seconds per epoch; with a ``deadline`` (seconds since the epoch, UTC) it stops
+    when another epoch as long as the longest so far, and the test evaluation, would end after
+    it."""
 
     def note(epoch: int, loss: Array) -> bool:
         ends.append(time.perf_counter())
-        return False
+        if deadline is None:
+            return False
+        longest = float(np.max(np.diff(ends)))
+        return time.time() + longest + DEADLINE_MARGIN > deadline
 
     return note
 
@@ -153,7 +169,7 @@ def train_resnet(
         batch_size=BATCH,
         key=(args.seed, 1),
         val_data=val,
-        until=epoch_clock(ends),
+        until=epoch_clock(ends, args.deadline),
         patience=args.patience,
         metrics={"accuracy": metrics.accuracy},
         log_every=1,
@@ -226,6 +242,17 @@ def timing(per_epoch: float | None, epochs: int) -> str:
     )
 
 
+def utc_time(text: str) -> float:
+    """``HH:MM`` (today, UTC) as seconds since the epoch."""
+    try:
+        hours, minutes = (int(part) for part in text.split(":"))
+        now = datetime.datetime.now(datetime.UTC)
+        when = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected HH:MM (UTC), got {text!r}") from e
+    return when.timestamp()
+
+
 def checkpoint_path(args: argparse.Namespace) -> Path:
     """One checkpoint per configuration, so another configuration never resumes from it."""
     name = f"checkpoint-w{args.width}-lr{args.lr:g}-e{args.epochs}-s{args.seed}"
@@ -244,7 +271,8 @@ def run(args: argparse.Namespace, net: Layer[Any, Any], ds: Dataset) -> dict[str
     test_acc = float(metrics.accuracy(z, y_test))
     matrix = metrics.confusion_matrix(metrics.predicted_class(z), y_test, len(CLASSES))
     val_acc = float(history["val_accuracy"][best])
-    common.say("", epoch_table(history), "", f"training stopped because: {result.stop_reason}")
+    reason = STOPPED.get(result.stop_reason, result.stop_reason)
+    common.say("", epoch_table(history), "", f"training stopped: {reason}")
     common.say(
         f"epochs run: {result.epochs}; chosen epoch (lowest validation loss): {best + 1}",
         f"validation accuracy of the chosen epoch: {val_acc:.4f}",
@@ -287,6 +315,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=common.positive_int, default=None, help="early stopping")
     p.add_argument("--quick", action="store_true", help="1,000 images, 1 epoch (a smoke test)")
     p.add_argument("--time-steps", type=int, default=0, help="only time this many steps")
+    p.add_argument(
+        "--deadline",
+        type=utc_time,
+        default=None,
+        metavar="HH:MM",
+        help="end training before this time of day (UTC); the best epoch so far is scored",
+    )
     p.add_argument("--no-checkpoint", action="store_true", help="no checkpoint, no resume")
     p.add_argument("--figures-dir", type=Path, default=None, help="also write the figures here")
     return p

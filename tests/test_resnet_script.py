@@ -4,8 +4,10 @@ resumes from its checkpoint to the same numbers."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,19 @@ def test_time_steps_prints_an_epoch_estimate(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "time per training step of 100 images" in out
     assert "estimated time per epoch (54000 images, 540 steps)" in out
+
+
+def test_the_deadline_stops_before_an_epoch_would_overrun() -> None:
+    ends = [0.0]
+    far = script.epoch_clock(ends, time.time() + 3600)
+    near = script.epoch_clock(ends, time.time() + script.DEADLINE_MARGIN + 5)
+    assert not script.epoch_clock([0.0], None)(1, np.zeros(()))
+    ends[0] = time.perf_counter() - 10  # an epoch of 10 s just ended
+    assert not far(1, np.zeros(()))
+    assert near(2, np.zeros(()))  # 10 s more would end after the deadline
+    assert script.utc_time("13:45") % 3600 == 45 * 60
+    with pytest.raises(argparse.ArgumentTypeError, match="HH:MM"):
+        script.utc_time("soon")
 
 
 def _real_data() -> Path | None:
