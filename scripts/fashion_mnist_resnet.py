@@ -1,6 +1,8 @@
 """Fashion-MNIST with a small ResNet: residual blocks, batch norm with explicit running statistics.
 
-    python scripts/fashion_mnist_resnet.py [--epochs N] [--threads T] [--quick] [--time-steps K]
+    python scripts/fashion_mnist_resnet.py [--epochs N] [--width W] [--lr LR] [--threads T]
+                                           [--patience P] [--deadline HH:MM] [--quick]
+                                           [--time-steps K]
 
 The network (float32, channels last, input ``(28, 28, 1)``; ``--width w`` scales it, default 16)::
 
@@ -11,21 +13,29 @@ The network (float32, channels last, input ``(28, 28, 1)``; ``--width w`` scales
     block 3  likewise                                                    14x14x2w -> 7x7x4w
     head     avg_pool2d(7) (global average pooling) flatten dense(10)
 
-trained with Adam (learning rate ``--lr``, cosine decay to 0) on minibatches of 100 shuffled by
-key each epoch, softmax cross-entropy on the logits. Batch norm normalizes by each minibatch's
-statistics in training and keeps running statistics as an explicit state value threaded from
-step to step (``fnnet.layers.state``); evaluation uses the running statistics. 6,000 training
-images are held out for validation: the epoch with the best validation accuracy is kept (params
-and its running statistics), and only that one model is scored on the 10,000 test images, once.
+trained by ``fnnet.train.fit`` with Adam (learning rate ``--lr``, cosine decay to 0 over
+``--epochs``) on minibatches of 100 shuffled by key each epoch, softmax cross-entropy on the
+logits. Batch norm's running statistics are an explicit state value
+(``fnnet.layers.state.init``) that ``fit`` threads from step to step (``model_state=``);
+validation after each epoch uses the running statistics. 6,000 training images are held out
+for validation: with ``--patience P``, ``fit`` keeps the epoch with the lowest validation loss
+(params and its running statistics) and ends the run after P epochs without a lower one
+(without it: the last epoch's model); only that one model is scored on the 10,000 test
+images, once.
 
-The training fold is written out here (``train_epoch``: forward with state, loss, backward,
-update) because ``fnnet.train.fit`` does not thread layer state yet; once it does, the fold is
-``fit(net, loss, optimizer, params, data, model_state=st, ...)``.
+``fit`` saves a checkpoint after every epoch into ``--out`` (default
+``results/fashion_mnist_resnet/``); running the same command again resumes a killed run from
+its last finished epoch. ``--deadline HH:MM`` (UTC) ends training early when another epoch
+would not end before that time (the best epoch so far is then scored). The script prints the
+configuration, one line per epoch, a table of the epochs and the results, and writes
+``summary.json``, the learning curves and the test confusion matrix into ``--out`` (and, with
+``--figures-dir``, the two figures there too).
 
-``--quick`` trains on 1,000 images for 1 epoch and scores 500 validation/test images (a smoke
-test of the whole pipeline, about a minute); ``--time-steps K`` only times K training steps of
-the full-size network and prints the estimated epoch time. ``--threads`` limits BLAS threads.
-The data are found as in ``scripts/fashion_mnist_cnn.py``.
+``--quick`` trains on 1,000 images for 1 epoch and scores 500 validation and 500 test images
+(a smoke test of the whole pipeline, written into ``<out>/quick/``); ``--time-steps K`` only
+times K training steps of the full-size network on random images and prints the estimated
+epoch time. ``--threads`` limits the BLAS threads. The data are found as in
+``scripts/fashion_mnist_cnn.py``.
 """
 
 from __future__ import annotations
@@ -34,55 +44,63 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's fnnet, uninstalled
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py beside this script
 
 import argparse
-import json
+import datetime
+import shutil
 import time
 from typing import Any, Final
 
+import common
 import numpy as np
-from fashion_mnist_cnn import blas_threads, load, say
 
-from fnnet import data, layers, losses, metrics, optim, tree
+from fnnet import data, layers, losses, metrics, optim, train, tree
 from fnnet.arrays import Array, IntArray
 from fnnet.layers import Layer, state
-from fnnet.layers.branches import residual
-from fnnet.layers.normalization import batch_norm
-from fnnet.random import Key, fold_in
 
 BATCH: Final = 100
 EVAL_BATCH: Final = 500
+VAL_SIZE: Final = 6_000
 QUICK_TRAIN: Final = 1_000
 QUICK_EVAL: Final = 500
 F32: Final = np.float32
+CLASSES: Final = data.FASHION_MNIST_CLASSES
 DEFAULT_OUT: Final = Path("results") / "fashion_mnist_resnet"
-SPLITS: Final = ("train", "validation", "test")
+DEADLINE_MARGIN: Final = 120.0  # seconds kept for the test evaluation and the figures
+STOPPED: Final = {
+    "epochs": "every epoch asked for has run",
+    "patience": "the validation loss stopped improving (--patience)",
+    "until": "another epoch would have ended after --deadline",
+    "diverged": "the loss became NaN or infinite",
+}
+FULL_TRAIN: Final = 60_000 - VAL_SIZE
+
+Split = tuple[Array, IntArray]
+Dataset = tuple[Split, Split, Split]
 
 
-def chain(*parts: Layer[Any, Any]) -> Layer[Any, Any]:
-    """``layers.serial`` with the parts' state composed (``serial`` does this itself once it
-    calls ``state.compose``; then ``chain`` is just ``layers.serial``)."""
-    return state.attach(layers.serial(*parts), state.compose(parts))
+# --- the network -----------------------------------------------------------------------------
 
 
 def conv_bn(channels: int, kernel: int, stride: int = 1) -> Layer[Any, Any]:
     """conv2d -> batch_norm (the conv's bias is redundant before batch norm: its gradient is 0)."""
     conv = layers.conv2d(channels, kernel, stride, padding="same", dtype=F32)
-    return chain(conv, batch_norm(dtype=F32))
+    return layers.serial(conv, layers.batch_norm(dtype=F32))
 
 
 def block(channels: int, stride: int) -> Layer[Any, Any]:
     """A basic residual block: ``relu(skip(x) + bn(conv(relu(bn(conv(x))))))``; the skip path
     is the identity, or a strided 1x1 conv + batch norm when the shape changes."""
-    inner = chain(conv_bn(channels, 3, stride), layers.relu, conv_bn(channels, 3))
+    inner = layers.serial(conv_bn(channels, 3, stride), layers.relu, conv_bn(channels, 3))
     if stride == 1:
-        return chain(residual(inner), layers.relu)
-    return chain(residual(inner, conv_bn(channels, 1, stride)), layers.relu)
+        return layers.serial(layers.residual(inner), layers.relu)
+    return layers.serial(layers.residual(inner, conv_bn(channels, 1, stride)), layers.relu)
 
 
 def resnet(width: int) -> Layer[Any, Any]:
     """stem, three residual blocks (the last two halve H and W), global average pooling, dense."""
-    return chain(
+    return layers.serial(
         conv_bn(width, 3),
         layers.relu,
         block(width, 1),
@@ -94,134 +112,258 @@ def resnet(width: int) -> Layer[Any, Any]:
     )
 
 
-# --- the training fold, with the state threaded ---------------------------------------------------
+# --- data ------------------------------------------------------------------------------------
 
 
-def train_epoch(
-    net: Layer[Any, Any], opt: optim.Optimizer[Any], carry: tuple[Any, Any, Any], x: Array,
-    y: IntArray, key: Key | None, limit: int | None = None,
-) -> tuple[tuple[Any, Any, Any], float]:  # fmt: skip
-    """One epoch of ``(params, opt_state, model_state)`` updates; the mean training loss.
-
-    Per step: ``pred, res, st = state.forward(...)`` (batch statistics; the new running
-    statistics come back as a value), the loss and its gradient, ``net.backward`` (the state
-    is not differentiated), the optimizer update."""
-    params, opt_state, st = carry
-    total, seen = 0.0, 0
-    for i, (xb, yb) in enumerate(data.batches(x, y, BATCH, key)):
-        if limit is not None and i >= limit:
-            break
-        pred, res, st = state.forward(net, params, st, xb)
-        loss, dpred = losses.softmax_cross_entropy(pred, yb)
-        grads = net.backward(params, res, dpred)[0]
-        updates, opt_state = opt.update(grads, opt_state, params)
-        params = optim.apply_updates(params, updates)
-        total, seen = total + float(loss) * len(yb), seen + len(yb)
-    return (params, opt_state, st), total / max(seen, 1)
+def load(explicit: Path | None, download: bool, quick: bool, seed: int) -> tuple[Dataset, str]:
+    """``((x_train, y_train), (x_val, y_val), (x_test, y_test))``: float32 ``(N, 28, 28, 1)``
+    images in [0, 1] and int labels (a keyed split of 6,000 validation images), and the source."""
+    (xtr, ytr), (xte, yte), source = common.load_fashion_mnist(explicit, download)
+    (x_fit, y_fit), (x_val, y_val) = data.train_val_split(xtr, ytr, VAL_SIZE, (seed, 2))
+    if quick:
+        x_fit, y_fit = x_fit[:QUICK_TRAIN], y_fit[:QUICK_TRAIN]
+        x_val, y_val = x_val[:QUICK_EVAL], y_val[:QUICK_EVAL]
+        xte, yte = xte[:QUICK_EVAL], yte[:QUICK_EVAL]
+    ds = ((data.images(x_fit), y_fit), (data.images(x_val), y_val), (data.images(xte), yte))
+    return ds, source
 
 
-def predict(net: Layer[Any, Any], params: Any, st: Any, x: Array) -> Array:
-    """Evaluation-mode logits (running statistics), in batches."""
-    starts = range(0, len(x), EVAL_BATCH)
-    return np.concatenate([state.apply(net, params, st, x[s : s + EVAL_BATCH]) for s in starts])
+# --- training --------------------------------------------------------------------------------
 
 
-def accuracy(net: Layer[Any, Any], params: Any, st: Any, x: Array, y: IntArray) -> float:
-    return float(metrics.accuracy(predict(net, params, st, x), y))
+def epoch_clock(ends: list[float], deadline: float | None) -> train.StopRule:
+    """A stopping rule that notes when each epoch (training and validation) of this process
+    ended, for the seconds per epoch; with a ``deadline`` (seconds since the epoch, UTC) it stops
+    when another epoch as long as the longest so far, and the test evaluation, would end after
+    it."""
+
+    def note(epoch: int, loss: Array) -> bool:
+        ends.append(time.perf_counter())
+        if deadline is None:
+            return False
+        longest = float(np.max(np.diff(ends)))
+        return time.time() + longest + DEADLINE_MARGIN > deadline
+
+    return note
 
 
-def time_steps(net: Layer[Any, Any], steps: int, n_train: int, seed: int) -> float:
-    """Seconds per training step of batch 100 (after one warm-up step), on random images;
-    prints the estimated epoch time for ``n_train`` images."""
+def train_resnet(
+    net: Layer[Any, Any],
+    args: argparse.Namespace,
+    ds: Dataset,
+    checkpoint: Path | None,
+    ends: list[float],
+) -> train.FitResult[Any, Any]:
+    """``fit`` with the running statistics threaded, validation each epoch, early stopping on
+    the validation loss and a checkpoint every epoch (resumed when it exists)."""
+    (x_fit, y_fit), val, _ = ds
+    _, params, st = state.init(net, (args.seed, 0), (28, 28, 1))
+    steps = args.epochs * -(-len(y_fit) // BATCH)
+    return train.fit(
+        net,
+        losses.softmax_cross_entropy,
+        optim.adam(optim.schedules.cosine_decay(args.lr, steps)),
+        params,
+        (x_fit, y_fit),
+        epochs=args.epochs,
+        batch_size=BATCH,
+        key=(args.seed, 1),
+        val_data=val,
+        until=epoch_clock(ends, args.deadline),
+        patience=args.patience,
+        metrics={"accuracy": metrics.accuracy},
+        log_every=1,
+        checkpoint=checkpoint,
+        resume=checkpoint is not None,
+        model_state=st,
+    )
+
+
+def time_steps(net: Layer[Any, Any], steps: int, seed: int) -> float:
+    """Seconds per training step of batch 100 through ``fit`` (after a one-step warm-up), on
+    random images; prints the estimated epoch time for the 54,000 training images."""
     _, params, st = state.init(net, (seed, 0), (28, 28, 1))
-    opt = optim.adam(1e-3)
-    carry = (params, opt.init(params), st)
     rng = np.random.default_rng(seed)
-    x = rng.random((BATCH * (steps + 1), 28, 28, 1), dtype=F32)
-    y = rng.integers(0, 10, BATCH * (steps + 1))
-    carry, _ = train_epoch(net, opt, carry, x[:BATCH], y[:BATCH], None)
+    x = rng.random((BATCH * steps, 28, 28, 1), dtype=F32)
+    y = rng.integers(0, 10, BATCH * steps)
+    opt, loss = optim.adam(1e-3), losses.softmax_cross_entropy
+    warm = (x[:BATCH], y[:BATCH])
+    train.fit(net, loss, opt, params, warm, epochs=1, batch_size=BATCH, model_state=st)
     start, cpu = time.perf_counter(), time.process_time()
-    train_epoch(net, opt, carry, x[BATCH:], y[BATCH:], None)
+    train.fit(net, loss, opt, params, (x, y), epochs=1, batch_size=BATCH, model_state=st)
     wall, cpu = (time.perf_counter() - start) / steps, (time.process_time() - cpu) / steps
-    n = -(-n_train // BATCH)
-    say(
-        f"per step of {BATCH}: {wall:.3f} s wall, {cpu:.3f} s CPU; an epoch of {n_train} images: "
-        f"about {wall * n:.0f} s wall, {cpu * n:.0f} s CPU"
+    n = -(-FULL_TRAIN // BATCH)
+    common.say(
+        f"time per training step of {BATCH} images: {wall:.3f} s wall clock, {cpu:.3f} s CPU",
+        f"estimated time per epoch ({FULL_TRAIN} images, {n} steps): "
+        f"{wall * n:.0f} s wall clock, {cpu * n:.0f} s CPU",
     )
     return wall
 
 
-def fit_resnet(
-    net: Layer[Any, Any], args: argparse.Namespace, ds: Any
-) -> tuple[tuple[Any, Any], list[dict[str, float]], int]:
-    """Train for ``args.epochs`` epochs; ``(params, state)`` of the epoch with the best
-    validation accuracy, the per-epoch records and that epoch (1-based)."""
-    (x_fit, y_fit), (x_val, y_val), _ = ds
-    _, params, st = state.init(net, (args.seed, 0), (28, 28, 1))
-    steps = args.epochs * -(-len(y_fit) // BATCH)
-    opt = optim.adam(optim.schedules.cosine_decay(args.lr, steps))
-    carry: tuple[Any, Any, Any] = (params, opt.init(params), st)
-    history: list[dict[str, float]] = []
-    best: tuple[float, int, tuple[Any, Any]] = (-1.0, 0, (params, st))
-    for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
-        carry, loss = train_epoch(net, opt, carry, x_fit, y_fit, fold_in((args.seed, 1), epoch))
-        seconds = time.perf_counter() - start
-        val_acc = accuracy(net, carry[0], carry[2], x_val, y_val)
-        history.append({"epoch": epoch, "loss": loss, "val_accuracy": val_acc, "seconds": seconds})
-        say(f"epoch {epoch:3d}  loss {loss:.4f}  val accuracy {val_acc:.4f}  {seconds:.0f} s")
-        if val_acc > best[0]:
-            best = (val_acc, epoch, (carry[0], carry[2]))
-    return best[2], history, best[1]
+# --- evaluation and output -------------------------------------------------------------------
+
+
+def logits(net: Layer[Any, Any], params: Any, st: Any, x: Array) -> Array:
+    """Evaluation-mode outputs (batch norm uses the running statistics), in batches."""
+    starts = range(0, len(x), EVAL_BATCH)
+    return np.concatenate([state.apply(net, params, st, x[s : s + EVAL_BATCH]) for s in starts])
+
+
+def epoch_table(history: train.History) -> str:
+    """Train and validation loss and accuracy, one row per epoch."""
+    names = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    rows = [[str(e + 1), *(f"{history[n][e]:.4f}" for n in names)] for e in range(len(history))]
+    header = ["epoch", "train loss", "train accuracy", "validation loss", "validation accuracy"]
+    return common.markdown_table(header, rows, align="rrrrr")
+
+
+def figures(out: Path, history: train.History, matrix: IntArray, width: int) -> list[Path]:
+    """Learning curves and the test confusion matrix (if matplotlib is installed)."""
+    try:
+        from fnnet import plot
+
+        paths = [out / "resnet_learning_curves.png", out / "resnet_confusion_matrix.png"]
+        title = f"ResNet (width {width}) on Fashion-MNIST"
+        plot.learning_curve(history, title=title, path=paths[0], dpi=120)
+        plot.confusion_matrix(matrix, CLASSES, title="ResNet, test set", path=paths[1], dpi=120)
+    except ImportError:
+        return []
+    return paths
+
+
+def timing(per_epoch: float | None, epochs: int) -> str:
+    """The seconds per epoch as a sentence (none when every epoch came from the checkpoint)."""
+    if per_epoch is None:
+        return "seconds per epoch: not measured (every epoch was restored from the checkpoint)"
+    return (
+        f"seconds per epoch (wall clock, training and validation; mean over the {epochs} "
+        f"epochs this process ran): {per_epoch:.0f}"
+    )
+
+
+def utc_time(text: str) -> float:
+    """``HH:MM`` (today, UTC) as seconds since the epoch."""
+    try:
+        hours, minutes = (int(part) for part in text.split(":"))
+        now = datetime.datetime.now(datetime.UTC)
+        when = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected HH:MM (UTC), got {text!r}") from e
+    return when.timestamp()
+
+
+def checkpoint_path(args: argparse.Namespace) -> Path:
+    """One checkpoint per configuration, so another configuration never resumes from it."""
+    name = f"checkpoint-w{args.width}-lr{args.lr:g}-e{args.epochs}-s{args.seed}"
+    return Path(args.out) / f"{name}{'-quick' if args.quick else ''}.npz"
+
+
+def run(args: argparse.Namespace, net: Layer[Any, Any], ds: Dataset) -> dict[str, Any]:
+    """Train, print the epochs and the results, score the test set once; the summary."""
+    ckpt = checkpoint_path(args)
+    ends = [time.perf_counter()]
+    result = train_resnet(net, args, ds, None if args.no_checkpoint else ckpt, ends)
+    per_epoch = float(np.mean(np.diff(ends))) if len(ends) > 1 else None
+    history, (x_test, y_test) = result.history, ds[2]
+    best = (result.best_epoch or result.epochs) - 1
+    z = logits(net, result.params, result.model_state, x_test)  # the test set, once
+    test_acc = float(metrics.accuracy(z, y_test))
+    matrix = metrics.confusion_matrix(metrics.predicted_class(z), y_test, len(CLASSES))
+    val_acc = float(history["val_accuracy"][best])
+    reason = STOPPED.get(result.stop_reason, result.stop_reason)
+    common.say("", epoch_table(history), "", f"training stopped: {reason}")
+    common.say(
+        f"epochs run: {result.epochs}; chosen epoch (lowest validation loss): {best + 1}",
+        f"validation accuracy of the chosen epoch: {val_acc:.4f}",
+        timing(per_epoch, len(ends) - 1),
+        f"TEST ACCURACY of the chosen model, computed once on {len(y_test)} images: {test_acc:.4f}",
+        "",
+        "test accuracy per class:",
+    )
+    per_class = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
+    common.say(*(f"  {name:<12} {acc:.3f}" for name, acc in zip(CLASSES, per_class, strict=True)))
+    return {
+        "width": args.width,
+        "lr": args.lr,
+        "epochs": args.epochs,
+        "patience": args.patience,
+        "batch_size": BATCH,
+        "seed": args.seed,
+        "epochs_run": result.epochs,
+        "best_epoch": best + 1,
+        "stop_reason": result.stop_reason,
+        "val_accuracy": val_acc,
+        "test_accuracy": test_acc,
+        "seconds_per_epoch": per_epoch,
+        "epochs_timed": len(ends) - 1,
+        "history": {name: history[name].tolist() for name in history.names()},
+        "confusion_matrix": matrix.tolist(),
+        "quick": args.quick,
+        "_history": history,
+        "_matrix": matrix,
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fashion_mnist_resnet.py", description=__doc__.split("\n")[0])
+    common.add_data_args(p)
+    common.add_output_args(p, DEFAULT_OUT)
+    p.add_argument("--epochs", type=common.positive_int, default=10, help="at most (default 10)")
+    p.add_argument("--width", type=common.positive_int, default=16, help="channels of the stem")
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam's first learning rate")
+    p.add_argument("--patience", type=common.positive_int, default=None, help="early stopping")
+    p.add_argument("--quick", action="store_true", help="1,000 images, 1 epoch (a smoke test)")
+    p.add_argument("--time-steps", type=int, default=0, help="only time this many steps")
+    p.add_argument(
+        "--deadline",
+        type=utc_time,
+        default=None,
+        metavar="HH:MM",
+        help="end training before this time of day (UTC); the best epoch so far is scored",
+    )
+    p.add_argument("--no-checkpoint", action="store_true", help="no checkpoint, no resume")
+    p.add_argument("--figures-dir", type=Path, default=None, help="also write the figures here")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--data", type=Path, default=None)
-    parser.add_argument("--download", action="store_true")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--quick", action="store_true", help="1,000 images, 1 epoch")
-    parser.add_argument("--time-steps", type=int, default=0, help="only time this many steps")
-    args = parser.parse_args(argv)
+    args_list = common.script_argv(argv)
+    args = parser().parse_args(args_list)
+    if args.quick:
+        args.epochs, args.out = 1, args.out / "quick"
     net = resnet(args.width)
-    with blas_threads(args.threads) as threads:
+    with common.blas_threads(args.threads) as threads:
         _, p0 = net.init(0, (28, 28, 1))
         size = sum(a.size for a in tree.leaves(p0))
-        say(f"model: ResNet of width {args.width}, {size} params", f"BLAS threads: {threads}")
+        common.say(
+            f"command: {common.command_line('fashion_mnist_resnet.py', args_list)}",
+            f"network: ResNet of width {args.width} ({size} parameters)",
+            f"BLAS threads: {threads}",
+        )
         if args.time_steps:
-            time_steps(net, args.time_steps, 54_000, args.seed)
+            time_steps(net, args.time_steps, args.seed)
             return 0
         ds, source = load(args.data, args.download, args.quick, args.seed)
-        if args.quick:
-            args.epochs = 1
-            (xf, yf), (xv, yv), (xt, yt) = ds
-            n, m = QUICK_TRAIN, QUICK_EVAL
-            ds = ((xf[:n], yf[:n]), (xv[:m], yv[:m]), (xt[:m], yt[:m]))
-        sizes = " / ".join(f"{len(part[1])} {name}" for part, name in zip(ds, SPLITS, strict=True))
-        say(f"data: {source}", f"{sizes} images; adam({args.lr}, cosine), batch {BATCH}", "")
-        (params, st), history, best_epoch = fit_resnet(net, args, ds)
-        test_acc = accuracy(net, params, st, *ds[2])  # the test set, once, for the chosen model
-    summary = {
-        "best_epoch": best_epoch,
-        "val_accuracy": history[best_epoch - 1]["val_accuracy"],
-        "test_accuracy": test_acc,
-        "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])),
-        "history": history,
-        "quick": args.quick,
-    }
-    val_acc = summary["val_accuracy"]
-    say(
-        "",
-        f"best epoch {best_epoch} of {len(history)} (validation accuracy {val_acc:.4f}); "
-        f"test accuracy {test_acc:.4f} (evaluated once)",
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        sizes = f"{len(ds[0][1])} training / {len(ds[1][1])} validation / {len(ds[2][1])} test"
+        common.say(
+            f"data: {source}: {sizes} images",
+            f"training: adam, learning rate {args.lr} with cosine decay to 0, batch {BATCH}, "
+            f"up to {args.epochs} epochs, patience {args.patience}",
+            "",
+        )
+        summary = run(args, net, ds)
+    history, matrix = summary.pop("_history"), summary.pop("_matrix")
+    summary["command"] = common.command_line("fashion_mnist_resnet.py", args_list)
+    summary["blas_threads"] = threads
+    common.write_json(args.out / "summary.json", summary)
+    written = [args.out / "summary.json"]
+    if args.figures:
+        written += figures(args.out, history, matrix, args.width)
+        if args.figures_dir is not None:
+            args.figures_dir.mkdir(parents=True, exist_ok=True)
+            written += [Path(shutil.copy(p, args.figures_dir)) for p in written[1:]]
+    common.say("", "wrote: " + ", ".join(map(str, written)))
     return 0
 
 
