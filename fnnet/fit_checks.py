@@ -15,7 +15,7 @@ import numpy as np
 
 from fnnet import tree
 from fnnet.arrays import Array
-from fnnet.layers.base import Layer, examples_axis, quiet_floats
+from fnnet.layers.base import Layer, examples_axis, quiet_floats, require_layer
 from fnnet.losses import Loss
 from fnnet.optim.base import Optimizer
 from fnnet.random import Key, as_tuple, generator
@@ -235,19 +235,19 @@ def with_hyperparameters(opt_state: Any, fresh: Any, params: Any) -> Any:
     return tree.map(pick, opt_state, fresh)
 
 
-def check_parts(model: object, loss: object, optimizer: object) -> None:
-    """The model a Layer, the loss a function, the optimizer an Optimizer."""
-    if not isinstance(model, Layer):
-        raise TypeError(f"fit: argument 'model' must be a fnnet Layer, got {type(model).__name__}")
+def check_parts(fn: str, model: object, loss: object, optimizer: object) -> None:
+    """The model a Layer, the loss a function, the optimizer an Optimizer (``fn`` is named)."""
+    require_layer(fn, "model", model)
     if not callable(loss):
         raise TypeError(
-            f"fit: argument 'loss' must be a function (pred, target) -> (value, dpred), got "
+            f"{fn}: argument 'loss' must be a function (pred, target) -> (value, dpred), got "
             f"{type(loss).__name__}"
         )
     if not isinstance(optimizer, Optimizer):
         raise TypeError(
-            f"fit: argument 'optimizer' must be an optim.Optimizer, got {type(optimizer).__name__}"
-            "; wrap your (init, update) functions as optim.Optimizer(init, update)"
+            f"{fn}: argument 'optimizer' must be an optim.Optimizer, got "
+            f"{type(optimizer).__name__}; wrap your (init, update) functions as "
+            "optim.Optimizer(init, update)"
         )
 
 

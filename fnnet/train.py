@@ -270,20 +270,7 @@ def make_step(
     >>> state.step, sorted(m), round(float(m["loss"]), 4)  # the loss before the update
     (1, ['accuracy', 'loss'], 0.2582)
     """
-    if not isinstance(model, Layer):
-        raise TypeError(
-            f"make_step: argument 'model' must be a fnnet Layer, got {type(model).__name__}"
-        )
-    if not callable(loss):
-        raise TypeError(
-            f"make_step: argument 'loss' must be a function (pred, target) -> (value, dpred), got "
-            f"{type(loss).__name__}"
-        )
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            "make_step: argument 'optimizer' must be an optim.Optimizer, got "
-            f"{type(optimizer).__name__}; wrap (init, update) functions as optim.Optimizer(...)"
-        )
+    checks.check_parts("make_step", model, loss, optimizer)
     plan = kernel_plan.reference(model)
     if kernels:
         plan = kernel_plan.choose(model, optimizer, None, layout=False)
@@ -535,7 +522,7 @@ def fit(
     )  # fmt: skip
     if patience is not None and val_data is None:
         raise ValueError("fit: argument 'patience' needs 'val_data' to monitor")
-    checks.check_parts(model, loss, optimizer)
+    checks.check_parts("fit", model, loss, optimizer)
     named = checks.metric_names(metrics)
     key = checks.check_key("fit", key)
     checks.check_params_values("fit", params)
