@@ -11,8 +11,10 @@ Layer(dense(4))
 from fnnet import (
     arrays,
     check,
+    checkpoint,
     data,
     io,
+    kernels,
     layers,
     losses,
     metrics,
@@ -27,8 +29,10 @@ from fnnet import (
 __all__ = [
     "arrays",
     "check",
+    "checkpoint",
     "data",
     "io",
+    "kernels",
     "layers",
     "losses",
     "metrics",
