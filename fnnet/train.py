@@ -696,6 +696,8 @@ class _Run(Generic[P, S]):
 
     def frozen(self) -> np.ndarray[Any, Any] | None:
         """Per model: diverged, or stopped by its own stopping rule (None: none yet)."""
+        if self.dead is None and self.stopped is None:
+            return None
         masks = [m for m in (self.dead, self.stopped) if m is not None]
         return masks[0] if len(masks) == 1 else (masks[0] | masks[1]) if masks else None
 
@@ -720,6 +722,8 @@ class _Run(Generic[P, S]):
 
     def stop_rules(self, o: checks.FitOptions, record: dict[str, Array]) -> str | None:
         """Ask ``patience`` and ``until`` per model; the reason once every model has stopped."""
+        if o.patience is None and o.until is None:
+            return None
         loss = record["loss"]
         stopped = np.zeros(np.shape(loss), bool) if self.stopped is None else self.stopped
         by_patience = np.zeros_like(stopped)
@@ -728,8 +732,10 @@ class _Run(Generic[P, S]):
         by_until = np.zeros_like(stopped)
         if o.until is not None:
             by_until = self.ask(o.until, loss, stopped)
-        self.stopped = np.asarray(stopped | by_patience | by_until)
-        done = self.stopped if self.dead is None else self.stopped | self.dead
+        now = np.asarray(stopped | by_patience | by_until)
+        if np.any(now):  # None until a model stops: nothing to freeze or mask each epoch
+            self.stopped = now
+        done = now if self.dead is None else now | self.dead
         if not np.all(done):
             return None
         return "patience" if np.any(by_patience) else "until"
