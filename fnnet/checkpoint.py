@@ -32,16 +32,7 @@ import numpy as np
 
 from fnnet import io, tree
 
-__all__ = [
-    "load_checkpoint",
-    "layout",
-    "run_identity",
-    "check_same_run",
-    "check_params",
-    "state_record",
-    "train_state",
-    "Lock",
-]
+__all__ = ["load_checkpoint", "Lock"]  # the rest serves fit (see the module docstring)
 
 
 def _digest(arrays: tuple[Any, ...] | None) -> str:

@@ -40,7 +40,7 @@ import numpy as np
 
 from fnnet.arrays import Array, Shape
 from fnnet.kernels.activations import KernelActivation, kernel_activation
-from fnnet.layers.base import Layer, check_input, is_quiet
+from fnnet.layers.base import Layer, check_input, is_quiet, require_layer
 from fnnet.layers.dense import DenseParams
 from fnnet.layers.spec import DenseSpec, SerialSpec
 from fnnet.tree import PyTree
@@ -58,7 +58,7 @@ def recognise(model: Layer[Any, Any]) -> tuple[list[DenseSpec], list[KernelActiv
     >>> [d.out_features for d in denses], [a.name for a in acts]
     ([4, 1], ['relu', 'identity'])
     """
-    spec = model.spec
+    spec = require_layer("fnnet.kernels.recognise", "model", model).spec
     if not isinstance(spec, SerialSpec) or not spec.parts or len(spec.parts) % 2:
         return None
     denses = [p for p in spec.parts[0::2] if isinstance(p, DenseSpec)]
