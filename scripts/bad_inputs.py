@@ -2186,7 +2186,7 @@ def _sweep_cases() -> list[Case]:
 
 
 
-@group("issue regressions")
+@group("reported defects")
 def _issue_cases() -> list[Case]:
     from fnnet import layers as L
     from fnnet import optim, tree

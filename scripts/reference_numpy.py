@@ -1,6 +1,6 @@
 """Hand-written, mutable numpy reference networks for the benchmarks.
 
-This is the kind of code the student lab reports wrote (see LAB-REPORTS.md): a class that owns
+This is the kind of code the course's lab write-ups contain: a class that owns
 its weight arrays and updates them in place. It is written honestly and reasonably efficiently
 (no deliberate slowness, no heroic tricks) so the benchmarks can put fnnet beside it fairly.
 
@@ -163,7 +163,7 @@ class LabNet:
 
 
 class FashionMLP:
-    """Report D's network: ReLU hidden layers, softmax + cross-entropy, minibatch SGD.
+    """The Fashion-MNIST lab's network: ReLU hidden layers, softmax + cross-entropy, minibatch SGD.
 
     Weights are He-normal from ``numpy.random.default_rng(seed)``, biases start at zero. The loss
     is the mean cross-entropy over the batch (computed from the log-softmax, so it never takes
