@@ -14,7 +14,8 @@ executor and returns a :class:`Table` with one record per cell, in cell order.
   ``client.get_executor()``) runs the same sweep on a ``LocalCluster`` or on workers of an
   existing cluster. fnnet never imports Dask: a ``Client`` is recognised by its methods.
 - **Data once per worker.** With a ``Client``, the task function (and the data it holds) is
-  scattered to every worker once; with any executor, :func:`cached` loads data on the worker
+  scattered to every worker once (again if the cluster lost it); with any executor,
+  :func:`cached` loads data on the worker
   itself, once per process.
 - **Fault tolerance.** With ``directory``, every finished task is saved atomically
   (:mod:`fnnet.io`, no pickle) and a rerun skips it; a task whose worker died is retried (by
@@ -624,20 +625,34 @@ def _is_client(executor: object) -> bool:
     return all(callable(getattr(executor, m, None)) for m in ("scatter", "get_executor", "submit"))
 
 
-def _executor(executor: object, fn: Any, retries: int) -> tuple[cf.Executor, Any, int]:
-    """The executor to submit to, the task function as sent (scattered once to every Dask
-    worker), and how often ``run`` itself retries a task whose worker failed."""
+@attrs.define
+class _Shipped:
+    """The task function as tasks receive it: scattered once to every Dask worker (and again
+    if the cluster lost it, e.g. with a killed worker), or the function itself."""
+
+    fn: Any
+    client: Any = None
+    ref: Any = None
+
+    def send(self) -> _Shipped:
+        self.ref = self.fn
+        if self.client is not None:  # once per worker, not per task
+            self.ref = self.client.scatter(self.fn, broadcast=True, hash=False)
+        return self
+
+
+def _executor(executor: object, fn: Any, retries: int) -> tuple[cf.Executor, _Shipped]:
+    """The executor to submit to and the task function as sent."""
     if _is_client(executor):
         client: Any = executor
-        ref = client.scatter(fn, broadcast=True, hash=False)  # once per worker, not per task
         ex: cf.Executor = client.get_executor(retries=retries, pure=False)
-        return ex, ref, 0  # Dask retries the task (and reschedules it when a worker dies)
+        return ex, _Shipped(fn, client).send()  # Dask also reschedules a dead worker's task
     if not isinstance(executor, cf.Executor):
         raise TypeError(
             "fnnet.sweep.run: argument 'executor' must be None, a concurrent.futures.Executor or "
             f"a Dask distributed.Client, got {type(executor).__name__}"
         )
-    return executor, fn, retries
+    return executor, _Shipped(fn).send()
 
 
 Done: TypeAlias = tuple[int, list[Outcome], bool]
@@ -650,17 +665,18 @@ def _failed(t: int, size: int, exc: BaseException) -> Done:
 
 
 def _on_executor(
-    ex: cf.Executor, ref: Any, tasks: list[list[Cell]], todo: Sequence[int], retries: int
+    ex: cf.Executor, shipped: _Shipped, tasks: list[list[Cell]], todo: Sequence[int], retries: int
 ) -> Iterator[Done]:
     """Submit every task, yield each as it finishes; resubmit a task that failed (not a cell
-    error: those come back as outcomes) up to ``retries`` times while the executor works."""
+    error: those come back as outcomes) up to ``retries`` times while the executor works,
+    sending the task function again when the executor cancelled the task (Dask lost it)."""
     futures: dict[cf.Future[list[Outcome]], int] = {}
     attempts = dict.fromkeys(todo, 0)
     broken: list[Done] = []
 
     def submit(t: int) -> None:
         try:
-            futures[ex.submit(run_task, ref, tasks[t])] = t
+            futures[ex.submit(run_task, shipped.ref, tasks[t])] = t
         except (cf.BrokenExecutor, RuntimeError) as e:  # broken or shut down
             broken.append(_failed(t, len(tasks[t]), e))
 
@@ -679,6 +695,8 @@ def _on_executor(
             except Exception as e:
                 if attempts[t] < retries and not isinstance(e, cf.BrokenExecutor):
                     attempts[t] += 1
+                    if isinstance(e, cf.CancelledError):
+                        shipped.send()
                     submit(t)
                 else:
                     yield _failed(t, len(tasks[t]), e)
@@ -758,8 +776,8 @@ def run(
     if executor is None:
         finished: Iterable[Done] = ((t, run_task(fn, tasks[t]), True) for t in todo)
     else:
-        ex, ref, own_retries = _executor(executor, fn, retries)
-        finished = _on_executor(ex, ref, tasks, todo, own_retries)
+        ex, shipped = _executor(executor, fn, retries)
+        finished = _on_executor(ex, shipped, tasks, todo, retries)
     for t, outcomes, keep in finished:
         if store is not None and keep:
             store.save(t, outcomes)

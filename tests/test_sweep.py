@@ -307,3 +307,28 @@ def test_dask_survives_a_worker_killed_mid_sweep(
     assert killed != os.getpid() and table.errors == []
     assert same(table, reference)
     assert len(list((tmp_path / "s").glob("task-*.npz"))) == 6
+
+
+class _CancelsFirstTries(cf.ThreadPoolExecutor):
+    """An executor that cancels the first submission of every task, as Dask does when the
+    cluster loses what a task needs (a killed worker's data)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.seen: set[str] = set()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        key = repr(args[1])
+        if key not in self.seen:
+            self.seen.add(key)
+            cancelled: cf.Future[Any] = cf.Future()
+            cancelled.cancel()
+            cancelled.set_running_or_notify_cancel()  # waiters see it done, as an executor's
+            return cancelled
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_cancelled_task_is_sent_again_and_the_sweep_completes(reference: Table) -> None:
+    with _CancelsFirstTries() as ex:
+        table = run(XOR_FIT, CELLS, executor=ex, task_size=2, progress=False)
+    assert table.errors == [] and same(table, reference)
