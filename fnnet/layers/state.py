@@ -319,13 +319,8 @@ def forward(
     ((4, 2), None)
     """
     fns = _require("fnnet.layers.state.forward", model, state)
-    if fns is not None:
-        return fns.forward(params, state, x, key)
-    if key is not None and model.forward_keyed is not None:
-        y, r = model.forward_keyed(params, x, key)
-    else:
-        y, r = model.forward(params, x)
-    return y, r, state
+    y, r, new = step(model, params, state, x, key)
+    return y, r, new if fns is not None else state
 
 
 def apply(model: Layer[P, Any], params: P, state: Any, x: Array) -> Array:
