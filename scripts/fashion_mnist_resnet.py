@@ -98,9 +98,17 @@ def block(channels: int, stride: int) -> Layer[Any, Any]:
     return layers.serial(layers.residual(inner, conv_bn(channels, 1, stride)), layers.relu)
 
 
-def resnet(width: int) -> Layer[Any, Any]:
-    """stem, three residual blocks (the last two halve H and W), global average pooling, dense."""
+def augmentation(crop: int, flip: bool) -> list[Layer[Any, Any]]:
+    """The training-time augmentation layers (identity at evaluation): a random shift of up to
+    ``crop`` pixels (zero-padded) and a random left-right flip."""
+    return [layers.random_crop(crop)] * (crop > 0) + [layers.random_flip()] * flip
+
+
+def resnet(width: int, crop: int = 0, flip: bool = False) -> Layer[Any, Any]:
+    """augmentation, stem, three residual blocks (the last two halve H and W), global average
+    pooling, dense."""
     return layers.serial(
+        *augmentation(crop, flip),
         conv_bn(width, 3),
         layers.relu,
         block(width, 1),
@@ -162,7 +170,7 @@ def train_resnet(
     return train.fit(
         net,
         losses.softmax_cross_entropy,
-        optim.adam(optim.schedules.cosine_decay(args.lr, steps)),
+        optimizer(args.lr, steps, args.weight_decay),
         params,
         (x_fit, y_fit),
         epochs=args.epochs,
@@ -177,6 +185,14 @@ def train_resnet(
         resume=checkpoint is not None,
         model_state=st,
     )
+
+
+def optimizer(lr: float, steps: int, weight_decay: float) -> optim.Optimizer[Any]:
+    """Adam (AdamW when ``weight_decay`` > 0) with the learning rate decayed to 0 by a cosine."""
+    schedule = optim.schedules.cosine_decay(lr, steps)
+    if weight_decay > 0:
+        return optim.adamw(schedule, weight_decay=weight_decay)
+    return optim.adam(schedule)
 
 
 def time_steps(net: Layer[Any, Any], steps: int, seed: int) -> float:
@@ -256,20 +272,19 @@ def utc_time(text: str) -> float:
 def checkpoint_path(args: argparse.Namespace) -> Path:
     """One checkpoint per configuration, so another configuration never resumes from it."""
     name = f"checkpoint-w{args.width}-lr{args.lr:g}-e{args.epochs}-s{args.seed}"
+    name += f"-c{args.crop}{'-flip' if args.flip else ''}-wd{args.weight_decay:g}"
     return Path(args.out) / f"{name}{'-quick' if args.quick else ''}.npz"
 
 
 def run(args: argparse.Namespace, net: Layer[Any, Any], ds: Dataset) -> dict[str, Any]:
-    """Train, print the epochs and the results, score the test set once; the summary."""
+    """Train, print the epochs and the validation results, score the test set once (unless
+    ``--validation-only``); the summary."""
     ckpt = checkpoint_path(args)
     ends = [time.perf_counter()]
     result = train_resnet(net, args, ds, None if args.no_checkpoint else ckpt, ends)
     per_epoch = float(np.mean(np.diff(ends))) if len(ends) > 1 else None
-    history, (x_test, y_test) = result.history, ds[2]
+    history = result.history
     best = (result.best_epoch or result.epochs) - 1
-    z = logits(net, result.params, result.model_state, x_test)  # the test set, once
-    test_acc = float(metrics.accuracy(z, y_test))
-    matrix = metrics.confusion_matrix(metrics.predicted_class(z), y_test, len(CLASSES))
     val_acc = float(history["val_accuracy"][best])
     reason = STOPPED.get(result.stop_reason, result.stop_reason)
     common.say("", epoch_table(history), "", f"training stopped: {reason}")
@@ -277,32 +292,43 @@ def run(args: argparse.Namespace, net: Layer[Any, Any], ds: Dataset) -> dict[str
         f"epochs run: {result.epochs}; chosen epoch (lowest validation loss): {best + 1}",
         f"validation accuracy of the chosen epoch: {val_acc:.4f}",
         timing(per_epoch, len(ends) - 1),
+    )
+    summary = {
+        **{k: getattr(args, k) for k in ("width", "lr", "epochs", "patience", "seed", "quick")},
+        **{k: getattr(args, k) for k in ("crop", "flip", "weight_decay")},
+        "batch_size": BATCH,
+        "epochs_run": result.epochs,
+        "best_epoch": best + 1,
+        "stop_reason": result.stop_reason,
+        "val_accuracy": val_acc,
+        "seconds_per_epoch": per_epoch,
+        "epochs_timed": len(ends) - 1,
+        "history": {name: history[name].tolist() for name in history.names()},
+        "_history": history,
+    }
+    if args.validation_only:
+        common.say("the test set was not used (--validation-only)")
+        return summary
+    return summary | score_test(net, result, ds[2])
+
+
+def score_test(
+    net: Layer[Any, Any], result: train.FitResult[Any, Any], test: Split
+) -> dict[str, Any]:
+    """The chosen model's accuracy on the test set (computed once), per class, and the
+    confusion matrix."""
+    x_test, y_test = test
+    z = logits(net, result.params, result.model_state, x_test)
+    test_acc = float(metrics.accuracy(z, y_test))
+    matrix = metrics.confusion_matrix(metrics.predicted_class(z), y_test, len(CLASSES))
+    common.say(
         f"TEST ACCURACY of the chosen model, computed once on {len(y_test)} images: {test_acc:.4f}",
         "",
         "test accuracy per class:",
     )
     per_class = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
     common.say(*(f"  {name:<12} {acc:.3f}" for name, acc in zip(CLASSES, per_class, strict=True)))
-    return {
-        "width": args.width,
-        "lr": args.lr,
-        "epochs": args.epochs,
-        "patience": args.patience,
-        "batch_size": BATCH,
-        "seed": args.seed,
-        "epochs_run": result.epochs,
-        "best_epoch": best + 1,
-        "stop_reason": result.stop_reason,
-        "val_accuracy": val_acc,
-        "test_accuracy": test_acc,
-        "seconds_per_epoch": per_epoch,
-        "epochs_timed": len(ends) - 1,
-        "history": {name: history[name].tolist() for name in history.names()},
-        "confusion_matrix": matrix.tolist(),
-        "quick": args.quick,
-        "_history": history,
-        "_matrix": matrix,
-    }
+    return {"test_accuracy": test_acc, "confusion_matrix": matrix.tolist(), "_matrix": matrix}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -312,6 +338,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=common.positive_int, default=10, help="at most (default 10)")
     p.add_argument("--width", type=common.positive_int, default=16, help="channels of the stem")
     p.add_argument("--lr", type=float, default=3e-3, help="Adam's first learning rate")
+    p.add_argument("--crop", type=int, default=2, help="random shifts of up to this many pixels")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flips")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decay (0: Adam)")
+    p.add_argument(
+        "--validation-only", action="store_true", help="train and validate; leave the test set"
+    )
     p.add_argument("--patience", type=common.positive_int, default=None, help="early stopping")
     p.add_argument("--quick", action="store_true", help="1,000 images, 1 epoch (a smoke test)")
     p.add_argument("--time-steps", type=int, default=0, help="only time this many steps")
@@ -332,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(args_list)
     if args.quick:
         args.epochs, args.out = 1, args.out / "quick"
-    net = resnet(args.width)
+    net = resnet(args.width, args.crop, args.flip)
     with common.blas_threads(args.threads) as threads:
         _, p0 = net.init(0, (28, 28, 1))
         size = sum(a.size for a in tree.leaves(p0))
@@ -348,17 +380,19 @@ def main(argv: list[str] | None = None) -> int:
         sizes = f"{len(ds[0][1])} training / {len(ds[1][1])} validation / {len(ds[2][1])} test"
         common.say(
             f"data: {source}: {sizes} images",
-            f"training: adam, learning rate {args.lr} with cosine decay to 0, batch {BATCH}, "
-            f"up to {args.epochs} epochs, patience {args.patience}",
+            f"training: {'adamw' if args.weight_decay > 0 else 'adam'}, learning rate {args.lr} "
+            f"with cosine decay to 0, weight decay {args.weight_decay}, batch {BATCH}, up to "
+            f"{args.epochs} epochs, patience {args.patience}; augmentation: random shifts of up "
+            f"to {args.crop} pixels, {'random flips' if args.flip else 'no flips'}",
             "",
         )
         summary = run(args, net, ds)
-    history, matrix = summary.pop("_history"), summary.pop("_matrix")
+    history, matrix = summary.pop("_history"), summary.pop("_matrix", None)
     summary["command"] = common.command_line("fashion_mnist_resnet.py", args_list)
     summary["blas_threads"] = threads
     common.write_json(args.out / "summary.json", summary)
     written = [args.out / "summary.json"]
-    if args.figures:
+    if args.figures and matrix is not None:
         written += figures(args.out, history, matrix, args.width)
         if args.figures_dir is not None:
             args.figures_dir.mkdir(parents=True, exist_ok=True)

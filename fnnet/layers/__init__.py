@@ -12,6 +12,7 @@ from fnnet.layers.activations import (
     softplus,
     tanh,
 )
+from fnnet.layers.augment import random_crop, random_flip
 from fnnet.layers.base import Layer, check_input, init_stack, over_examples
 from fnnet.layers.branches import fan_in_concat, fan_in_sum, fan_out, parallel, residual
 from fnnet.layers.combinators import Serial, mlp, serial
@@ -56,6 +57,8 @@ __all__ = [
     "flatten",
     "reshape",
     "dropout",
+    "random_flip",
+    "random_crop",
     "serial",
     "mlp",
     "identity",
