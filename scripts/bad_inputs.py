@@ -651,6 +651,11 @@ def layer_targets() -> list[Target]:
         return L.dropout(0.5).forward_keyed(None, x, (0, 1))  # type: ignore[misc]  # set for dropout
 
     out.append(Target("layers.dropout(0.5).forward_keyed", ("dropout",), "x", "float", lambda: X.copy(), keyed, policy=(("empty", "either"), ("float16", "either"))))
+    for name, make in (("random_flip()", L.random_flip), ("random_crop(1)", lambda: L.random_crop(1))):
+        def augment(x: Any, make: Callable[[], Any] = make) -> object:
+            return make().forward_keyed(None, x, (0, 1))
+
+        out.append(Target(f"layers.{name}.forward_keyed", (name.split("(")[0],), "x", "float", lambda: FEATURE_MAPS.copy(), augment, policy=(("empty", "either"), ("float16", "either"))))
     return out
 
 
@@ -676,6 +681,8 @@ def _layer_specs() -> list[tuple[str, Callable[[], Any], np.ndarray[Any, Any], b
         ("flatten()", lambda: L.flatten(), FEATURE_MAPS, False, True),
         ("reshape((2, 2))", lambda: L.reshape((2, 2)), X, False, False),
         ("dropout(0.5)", lambda: L.dropout(0.5), X, False, False),
+        ("random_flip()", lambda: L.random_flip(), FEATURE_MAPS, False, False),
+        ("random_crop(1)", lambda: L.random_crop(1), FEATURE_MAPS, False, False),
         ("layer_norm()", lambda: L.layer_norm(), X, True, True),
         ("group_norm(2)", lambda: L.group_norm(2), FEATURE_MAPS[..., :2], True, False),
     ]
@@ -1013,6 +1020,7 @@ def _layer_scalars() -> list[Scalar]:
         ("max_pool2d", "stride", "int", lambda v: out(L.max_pool2d(2, v), img), 1, inf),  # None: the window size
         ("avg_pool2d", "size", "int", lambda v: out(L.avg_pool2d(v), img), 1, 6),
         ("dropout", "rate", "float", lambda v: out(L.dropout(v), X, (0, 1)), 0, 1),
+        ("random_crop", "padding", "int", lambda v: out(L.random_crop(v), img, (0, 1)), 0, 5),
         ("leaky_relu", "alpha", "float", lambda v: out(L.leaky_relu(v), X), -inf, inf),  # any finite slope (the layer's choice)
         ("elu", "alpha", "float", lambda v: out(L.elu(v), X), -inf, inf),  # any finite slope (the layer's choice)
         ("flatten", "ndim", "int", lambda v: out(L.flatten(v), img), 3, 3),

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from fnnet import data, layers, losses, metrics, optim, train, tree
+from fnnet.arrays import Array
 from fnnet.optim import schedules
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # scripts: no package
@@ -289,22 +290,29 @@ def _elementwise_rows(name: str, layer: Any) -> list[Row]:
     ]
 
 
-def _dropout_rows() -> list[Row]:
-    layer = layers.dropout(0.5)
-    xs = np.stack([X * (i + 1) for i in range(M)])
+def _keyed_rows(name: str, layer: Any, x: Array) -> list[Row]:
+    """A stochastic layer's training forward and its backward, the same key for every model."""
+    xs = np.stack([x * (i + 1) for i in range(M)])
     key = (0, 1)
     keyed = layer.forward_keyed
     assert keyed is not None
+    y, res = keyed(None, xs, key)
+    dy = _rng.normal(size=y.shape)
 
-    def stacked() -> list[Any]:
-        return list(keyed(None, xs, key)[0])
+    def backward_alone(i: int) -> Any:
+        return layer.backward(None, keyed(None, xs[i], key)[1], dy[i])[1]
 
     return [
         Row(
-            "dropout(0.5).forward_keyed, the same key",
-            stacked,
+            f"{name}.forward_keyed, the same key",
+            lambda: list(y),
             lambda i: keyed(None, xs[i], key)[0],
-        )
+        ),
+        Row(
+            f"{name}.backward after forward_keyed",
+            lambda: list(layer.backward(None, res, dy)[1]),
+            backward_alone,
+        ),
     ]
 
 
@@ -337,7 +345,9 @@ LAYERS: list[Row] = [
         )
         for r in _elementwise_rows(n, lay)
     ],
-    *_dropout_rows(),
+    *_keyed_rows("dropout(0.5)", layers.dropout(0.5), X),
+    *_keyed_rows("random_flip()", layers.random_flip(), IMAGES),
+    *_keyed_rows("random_crop(2)", layers.random_crop(2), IMAGES),
 ]
 
 
@@ -512,6 +522,8 @@ def test_the_table_covers_the_public_pieces_and_names_its_xfails() -> None:
         "avg_pool2d",
         "flatten",
         "dropout",
+        "random_flip",
+        "random_crop",
         "serial",
         "mlp",
         "exponential_decay",

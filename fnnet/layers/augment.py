@@ -28,7 +28,7 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -52,8 +52,8 @@ def _images(name: str, arg: str, x: object) -> Array:
     return x
 
 
-def _image_init(name: str, smallest: int = 1) -> Any:
-    """An ``init`` for a layer without params that keeps ``(H, W, C)`` and needs H, W >= smallest."""
+def _image_init(name: str, smallest: int = 1) -> Callable[[Key, Shape], tuple[Shape, None]]:
+    """The ``init`` of a layer without params that keeps ``(H, W, C)``, H and W >= smallest."""
 
     def init(key: Key, input_shape: Shape) -> tuple[Shape, None]:
         shape = tuple(input_shape)
