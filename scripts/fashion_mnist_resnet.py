@@ -1,11 +1,13 @@
 """Fashion-MNIST with a small ResNet: residual blocks, batch norm with explicit running statistics.
 
     python scripts/fashion_mnist_resnet.py [--epochs N] [--width W] [--lr LR] [--threads T]
-                                           [--patience P] [--deadline HH:MM] [--quick]
-                                           [--time-steps K]
+                                           [--crop P] [--flip | --no-flip] [--weight-decay WD]
+                                           [--patience P] [--deadline HH:MM] [--validation-only]
+                                           [--quick] [--time-steps K]
 
 The network (float32, channels last, input ``(28, 28, 1)``; ``--width w`` scales it, default 16)::
 
+    augment  random_crop(P) random_flip()  (training only; identity at evaluation)
     stem     conv2d(w, 3, same) batch_norm relu                          28x28x1  -> 28x28xw
     block 1  relu(x + bn(conv(relu(bn(conv(x))))))                       28x28xw  -> 28x28xw
     block 2  the same with stride 2 and 2w channels, a 1x1 strided conv +
@@ -13,15 +15,20 @@ The network (float32, channels last, input ``(28, 28, 1)``; ``--width w`` scales
     block 3  likewise                                                    14x14x2w -> 7x7x4w
     head     avg_pool2d(7) (global average pooling) flatten dense(10)
 
-trained by ``fnnet.train.fit`` with Adam (learning rate ``--lr``, cosine decay to 0 over
-``--epochs``) on minibatches of 100 shuffled by key each epoch, softmax cross-entropy on the
-logits. Batch norm's running statistics are an explicit state value
-(``fnnet.layers.state.init``) that ``fit`` threads from step to step (``model_state=``);
-validation after each epoch uses the running statistics. 6,000 training images are held out
+trained by ``fnnet.train.fit`` with Adam (AdamW with ``--weight-decay`` > 0; learning rate
+``--lr``, cosine decay to 0 over ``--epochs``) on minibatches of 100 shuffled by key each
+epoch, softmax cross-entropy on the logits. The augmentation layers shift each training image
+by up to ``--crop`` pixels (zero-padded; default 2, 0 for none) and mirror it left-right with
+probability 1/2 (``--no-flip`` for none), drawn from the training step's key. Batch norm's
+running statistics are an explicit state value (``fnnet.layers.state.init``) that ``fit``
+threads from step to step (``model_state=``); validation after each epoch uses the running
+statistics. 6,000 training images are held out
 for validation: with ``--patience P``, ``fit`` keeps the epoch with the lowest validation loss
 (params and its running statistics) and ends the run after P epochs without a lower one
 (without it: the last epoch's model); only that one model is scored on the 10,000 test
-images, once.
+images, once. ``--validation-only`` trains and validates without touching the test set (to
+choose between configurations); the same command without it then resumes the finished run from
+its checkpoint and scores the test set once.
 
 ``fit`` saves a checkpoint after every epoch into ``--out`` (default
 ``results/fashion_mnist_resnet/``); running the same command again resumes a killed run from
