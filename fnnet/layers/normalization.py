@@ -188,9 +188,55 @@ def per_channel(p: Array, rank: int) -> Array:
 
 
 def _channel_sum(a: Array, rank: int) -> Array:
-    """``Σ`` over examples (and H, W): ``(..., N, [H, W,] C) -> (..., C)``."""
-    out: Array = np.sum(a, axis=tuple(range(-rank, -1)))
+    """``Σ`` over examples (and H, W): ``(..., N, [H, W,] C) -> (..., C)``.
+
+    Written as ``1ᵀ A`` on the 2-D view ``A (..., N·H·W, C)``: one BLAS call, several times
+    faster than ``np.sum`` over the leading axes of a narrow array (which numpy adds row by row).
+
+    >>> _channel_sum(np.ones((2, 3, 3, 4)), 4)  # 2·3·3 values per channel
+    array([18., 18., 18., 18.])
+    """
+    a2 = a.reshape(*a.shape[: a.ndim - rank], -1, a.shape[-1])
+    out: Array = np.ones(a2.shape[-2], a.dtype) @ a2
     return out
+
+
+def _batch_standardize(x: Array, rank: int, eps: float) -> tuple[Array, Array, Array, Array]:
+    """:func:`standardize` over batch norm's axes (all but the channel axis), with the means
+    taken by :func:`_channel_sum`: ``(x̂, 1/√(σ² + ε), μ, σ²)``, statistics with kept dims.
+
+    >>> xhat, inv, mu, var = _batch_standardize(np.array([[1.0], [3.0]]), 2, 0.0)
+    >>> xhat.ravel(), inv, mu, var
+    (array([-1.,  1.]), array([[1.]]), array([[2.]]), array([[1.]]))
+    """
+    m = int(np.prod(x.shape[x.ndim - rank : -1]))  # values per channel
+    mu = per_channel(_channel_sum(x, rank) / m, rank)  # a Python int: float32 stays float32
+    xc = x - mu
+    var = per_channel(_channel_sum(xc * xc, rank) / m, rank)
+    inv: Array = 1.0 / np.sqrt(var + eps)
+    xc *= inv  # x̂, in place: xc is this function's own array
+    return xc, inv, mu, var
+
+
+def _batch_backward(p: NormParams, r: NormResiduals, dy: Array) -> tuple[NormParams, Array]:
+    """Batch norm's training backward: the shared formula (module docstring) with its means
+    written out. ``γ`` is constant over the averaged axes, so ``mean(dx̂) = γ·dβ/m`` and
+    ``mean(dx̂ ⊙ x̂) = γ·dγ/m``, and::
+
+        dx = γ/√(σ² + ε) ⊙ (dy − (dβ + x̂ ⊙ dγ)/m)
+
+    — the numbers of :func:`standardize_backward` up to rounding, in half the passes over the
+    data and with the two sums the params' gradient needs anyway.
+    """
+    rank = r.rank
+    m = int(np.prod(r.x_shape[-rank:-1]))  # values per channel
+    dscale = _channel_sum(dy * r.xhat, rank)  # dγ = Σ dy ⊙ x̂
+    dshift = _channel_sum(dy, rank)  # dβ = Σ dy
+    dx: Array = r.xhat * per_channel(dscale / m, rank)
+    dx += per_channel(dshift / m, rank)
+    np.subtract(dy, dx, out=dx)
+    dx *= per_channel(p.scale, rank) * r.inv_std
+    return NormParams(dscale, dshift), _sum_to(dx, r.x_shape)
 
 
 def _sum_to(dx: Array, shape: Shape) -> Array:
@@ -230,7 +276,9 @@ def _normalized(
     """Standardize ``x`` (training mode): residuals, and the statistics ``μ``, ``σ²``."""
     x, rank = _layout(fn, x, p)
     axes = _axes(kind, rank)
-    if groups is None:
+    if kind == "batch":
+        xhat, inv, mu, var = _batch_standardize(x, rank, eps)
+    elif groups is None:
         xhat, inv, mu, var = standardize(x, axes, eps)
     else:
         c = x.shape[-1]
@@ -265,6 +313,8 @@ def _backward(
 ) -> tuple[NormParams, Array]:
     """The shared training-mode backward (module docstring)."""
     dy = _check_dy(fn, p, r, dy)
+    if kind == "batch":
+        return _batch_backward(p, r, dy)
     dscale = _channel_sum(dy * r.xhat, r.rank)
     dshift = _channel_sum(dy, r.rank)
     dxhat = dy * per_channel(p.scale, r.rank)
