@@ -17,7 +17,13 @@ matmul ``y = cols @ W + b``. Backward, with ``dy = dL/dy`` reshaped to ``(N·Ho�
     dx        = col2im(dcols)
 
 ``dcols_ac`` are the columns of ``dcols = dy @ Wᵀ`` that belong to offset ``(a, c)``, computed
-block by block so that col2im adds long contiguous runs.
+offset by offset so that col2im adds long contiguous runs.
+
+The rows of ``cols`` (and of ``y``, ``dy``) are independent examples, so both passes run block by
+block of examples (:func:`~fnnet.layers.windows.example_blocks`): each block's part of ``cols`` is
+built, multiplied and dropped while it is still in the processor's cache, and the backward
+rebuilds it from ``x`` rather than keeping a matrix ``kh·kw`` times the input's size. The sums
+over rows (``dW``) simply add up over the blocks.
 
 >>> import numpy as np
 >>> layer = conv2d(4, 3, padding="same")
@@ -28,6 +34,8 @@ block by block so that col2im adds long contiguous runs.
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import numpy as np
 import numpy.typing as npt
@@ -37,14 +45,18 @@ from fnnet.arrays import Array, Shape, require_dtype, require_dy, require_int
 from fnnet.layers.base import Layer, check_model_axes, check_weights
 from fnnet.layers.initializers import Initializer, he_uniform, zeros
 from fnnet.layers.windows import (
+    BLOCK_VALUES,
     Geometry,
     Padding,
     Window,
     as_pair,
     check_image,
     check_padding,
-    col2im,
+    col2im_add,
+    crop,
+    example_blocks,
     im2col,
+    padded_zeros,
 )
 from fnnet.random import Key, fold_in
 
@@ -67,18 +79,18 @@ class ConvParams:
 
 @attrs.frozen
 class ConvResiduals:
-    """What ``conv2d``'s backward needs: the im2col matrix ``cols (..., N·Ho·Wo, kh·kw·C)``, the
-    input's shape and the window geometry (padding, output size).
+    """What ``conv2d``'s backward needs: the input ``x`` and the window geometry (padding,
+    output size). The backward rebuilds the im2col matrix from ``x`` block by block, which
+    costs less than keeping the whole matrix (``kh·kw`` times the input) from the forward.
 
     >>> layer = conv2d(4, 3, padding=1)
     >>> _, p = layer.init(0, (8, 8, 2))
     >>> y, res = layer.forward(p, np.ones((5, 8, 8, 2)))
-    >>> res.cols.shape, res.x_shape  # (N·Ho·Wo, kh·kw·C)
-    ((320, 18), (5, 8, 8, 2))
+    >>> res.x.shape, res.geometry.out
+    ((5, 8, 8, 2), (8, 8))
     """
 
-    cols: Array
-    x_shape: Shape
+    x: Array
     geometry: Geometry
 
 
@@ -94,13 +106,29 @@ def _check_x(p: ConvParams, x: object) -> Array:
     return x
 
 
+def _blocks(win: Window, p: ConvParams, x: Array, geo: Geometry) -> list[slice]:
+    """Blocks of examples whose im2col matrices hold about ``BLOCK_VALUES`` values each."""
+    kh, kw, c, _ = p.w.shape[-4:]
+    per_example = math.prod(x.shape[:-4]) * geo.out[0] * geo.out[1] * kh * kw * c
+    return example_blocks(x.shape[-4], per_example, BLOCK_VALUES)
+
+
 def _forward(win: Window, p: ConvParams, x: Array) -> tuple[Array, ConvResiduals]:
-    """``y = cols @ W + b`` reshaped to ``(..., N, Ho, Wo, O)``."""
+    """``y = cols @ W + b`` reshaped to ``(..., N, Ho, Wo, O)``, block by block of examples
+    (:func:`~fnnet.layers.windows.example_blocks`): rows ``N·Ho·Wo`` of ``y`` are independent."""
     x = _check_x(p, x)
-    cols, geo = im2col(win, x)
     *models, kh, kw, c, o = p.w.shape
-    y = cols @ p.w.reshape(*models, kh * kw * c, o) + p.b[..., None, :]
-    return y.reshape(*y.shape[:-2], x.shape[-4], *geo.out, o), ConvResiduals(cols, x.shape, geo)
+    n = x.shape[-4]
+    geo = win.geometry(f"argument 'x' {x.shape}", (x.shape[-3], x.shape[-2]))
+    pixels = geo.out[0] * geo.out[1]
+    w2 = p.w.reshape(*models, kh * kw * c, o)
+    y = np.empty((*models, n * pixels, o), x.dtype)  # (..., N·Ho·Wo, O)
+    for s in _blocks(win, p, x, geo):
+        cols = im2col(win, x[..., s, :, :, :])[0]  # this block's rows of the im2col matrix
+        rows = y[..., s.start * pixels : s.stop * pixels, :]
+        np.matmul(cols, w2, out=rows)
+        rows += p.b[..., None, :]
+    return y.reshape(*models, n, *geo.out, o), ConvResiduals(x, geo)
 
 
 def _check_dy(p: ConvParams, r: object, dy: object) -> Array:
@@ -110,27 +138,33 @@ def _check_dy(p: ConvParams, r: object, dy: object) -> Array:
             "conv2d: argument 'residuals' must be the ConvResiduals that this layer's forward "
             f"returned, got {type(r).__name__}"
         )
-    lead = r.x_shape[:-4] or p.w.shape[:-4]
-    return require_dy(
-        "conv2d", dy, (*lead, r.x_shape[-4], *r.geometry.out, p.w.shape[-1]), p.w.dtype
-    )
+    x_shape = r.x.shape
+    lead = x_shape[:-4] or p.w.shape[:-4]
+    return require_dy("conv2d", dy, (*lead, x_shape[-4], *r.geometry.out, p.w.shape[-1]), p.w.dtype)
 
 
 def _backward(win: Window, p: ConvParams, r: ConvResiduals, dy: Array) -> tuple[ConvParams, Array]:
-    """``dW = colsᵀ @ dy``, ``db = Σ dy``, ``dx = col2im(dy @ w[a, c]ᵀ per offset)``."""
+    """``dW = colsᵀ @ dy``, ``db = Σ dy``, ``dx = col2im(dy @ w[a, c]ᵀ per offset)``, block by
+    block of examples, each block's ``cols`` rebuilt from ``x``."""
     dy = _check_dy(p, r, dy)
     *models, kh, kw, c, o = p.w.shape
+    x, geo = r.x, r.geometry
+    pixels = geo.out[0] * geo.out[1]
     dy2 = dy.reshape(*dy.shape[:-4], -1, o)  # (..., N·Ho·Wo, O)
-    dw = (r.cols.swapaxes(-1, -2) @ dy2).reshape(p.w.shape)
+    w_t = p.w.reshape(*models, kh * kw, c, o).swapaxes(-1, -2)  # (..., kh·kw, O, C)
+    shared = tuple(range(len(models) - (x.ndim - 4)))  # model axes that x lacks: summed in dx
+    dw = np.zeros((*models, kh * kw * c, o), dy.dtype)
+    dxp = padded_zeros(x.shape, geo, dy.dtype)  # dx with the padding, cropped at the end
+    for s in _blocks(win, p, x, geo):
+        cols = im2col(win, x[..., s, :, :, :])[0]
+        d = dy2[..., s.start * pixels : s.stop * pixels, :]
+        dw += cols.swapaxes(-1, -2) @ d
+        dcols = d[..., None, :, :] @ w_t  # (..., kh·kw, rows, C)
+        col2im_add(win, dcols.sum(axis=shared) if shared else dcols, dxp[..., s, :, :, :], geo)
     # db = 1ᵀ dy2: Σ over the N·Ho·Wo rows as one BLAS call (several times faster than
     # dy2.sum(axis=-2) on a tall, narrow array)
     db = np.ones(dy2.shape[-2], dy2.dtype) @ dy2
-    w_t = p.w.reshape(*models, kh * kw, c, o).swapaxes(-1, -2)  # (..., kh·kw, O, C)
-    dcols = dy2[..., None, :, :] @ w_t  # (..., kh·kw, N·Ho·Wo, C)
-    shared = dcols.ndim - r.cols.ndim - 1  # model axes that x lacks: one batch for all models
-    if shared:
-        dcols = dcols.sum(axis=tuple(range(shared)))
-    return ConvParams(dw, db), col2im(win, dcols, r.x_shape, r.geometry)
+    return ConvParams(dw.reshape(p.w.shape), db), crop(dxp, geo)
 
 
 def conv2d(
@@ -145,7 +179,8 @@ def conv2d(
     """A 2-D convolution with ``out_channels`` filters of ``kernel_size`` (see the module
     docstring); ``init`` defaults to He uniform (fan-in ``kh·kw·C_in``, for ReLU networks).
 
-    ``init(key, (H, W, C))`` returns ``(Ho, Wo, out_channels)``. Residuals: the im2col matrix.
+    ``init(key, (H, W, C))`` returns ``(Ho, Wo, out_channels)``. Residuals: the input and the
+    window geometry.
 
     >>> layer = conv2d(1, 2, init=lambda key, shape, dtype: np.ones(shape, dtype))
     >>> _, p = layer.init(0, (3, 3, 1))

@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeAlias, TypeGuard
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from fnnet.arrays import Array, Shape, require_axes, require_float
@@ -45,12 +46,21 @@ __all__ = [
     "window_slice",
     "im2col",
     "col2im",
+    "col2im_add",
+    "crop",
+    "example_blocks",
+    "padded_zeros",
+    "BLOCK_VALUES",
 ]
 
 Pair: TypeAlias = tuple[int, int]
 Padding: TypeAlias = int | tuple[int, int] | Literal["same", "valid"]
 Pads: TypeAlias = tuple[Pair, Pair]
 """``((top, bottom), (left, right))`` zero rows/columns."""
+
+BLOCK_VALUES = 1 << 19
+"""Values of one block of a convolution's im2col matrix (2 MB in float32): see
+:func:`example_blocks`."""
 
 
 def as_pair(fn: str, arg: str, value: object) -> Pair:
@@ -208,10 +218,69 @@ def im2col(win: Window, x: Array) -> tuple[Array, Geometry]:
     return cols, geo
 
 
+def example_blocks(n: int, per_example: int, values: int = BLOCK_VALUES) -> list[slice]:
+    """Consecutive slices of ``n`` examples, each holding about ``values`` values when one
+    example holds ``per_example`` (at least one example per block).
+
+    Convolution builds its im2col matrix block by block: a block's matrix then stays in the
+    processor's cache between being written and being multiplied, which is several times
+    faster than writing, and later reading back, one matrix for the whole batch.
+
+    >>> example_blocks(5, 300, values=600)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    size = max(1, min(n, values // max(per_example, 1)))
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def padded_zeros(x_shape: Shape, geo: Geometry, dtype: npt.DTypeLike) -> Array:
+    """Zeros shaped like an input of ``x_shape`` with ``geo``'s padding, for :func:`col2im_add`.
+
+    >>> geo = Window("conv2d", (3, 3), (1, 1), "same").geometry("x", (4, 5))
+    >>> padded_zeros((2, 4, 5, 3), geo, np.float32).shape
+    (2, 6, 7, 3)
+    """
+    *lead, h, w, c = x_shape
+    (pt, pb), (pl, pr) = geo.pads
+    return np.zeros((*lead, h + pt + pb, w + pl + pr, c), dtype)
+
+
+def col2im_add(win: Window, blocks: Array, dxp: Array, geo: Geometry) -> None:
+    """Add ``blocks (..., kh·kw, N·Ho·Wo, C)`` (one block per window offset, the gradient of
+    the input pixels that offset read) into the padded gradient ``dxp (..., N, Hp, Wp, C)``, in
+    place: one strided-slice addition per offset.
+
+    >>> win = Window("conv2d", (2, 2), (1, 1), 0)
+    >>> dxp = np.zeros((1, 3, 3, 1))
+    >>> col2im_add(win, np.ones((4, 4, 1)), dxp, win.geometry("x", (3, 3)))
+    >>> dxp[0, :, :, 0]  # windows per pixel
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    *lead, n, _, _, c = dxp.shape
+    kh, kw = win.size
+    per_offset = blocks.reshape(*lead, kh, kw, n, *geo.out, c)
+    for a, b in win.offsets():
+        dxp[window_slice((a, b), win.stride, geo.out)] += per_offset[..., a, b, :, :, :, :]
+
+
+def crop(dxp: Array, geo: Geometry) -> Array:
+    """The unpadded part of a padded array (a view).
+
+    >>> geo = Window("conv2d", (3, 3), (1, 1), "same").geometry("x", (2, 2))
+    >>> crop(np.arange(16.0).reshape(1, 4, 4, 1), geo)[0, :, :, 0]
+    array([[ 5.,  6.],
+           [ 9., 10.]])
+    """
+    (pt, pb), (pl, pr) = geo.pads
+    h, w = dxp.shape[-3] - pt - pb, dxp.shape[-2] - pl - pr
+    return dxp[..., pt : pt + h, pl : pl + w, :]
+
+
 def col2im(win: Window, blocks: Array, x_shape: Shape, geo: Geometry) -> Array:
-    """Scatter-add ``blocks (..., kh·kw, N·Ho·Wo, C)`` (one block per window offset, the
-    gradient of the input pixels that offset read) into ``dx`` of shape ``x_shape``: ``kh·kw``
-    strided-slice additions into the padded input, then the padding is cropped.
+    """The adjoint of :func:`im2col`: ``blocks (..., kh·kw, N·Ho·Wo, C)`` scatter-added into
+    ``dx`` of shape ``x_shape`` (:func:`col2im_add` into zeros, then the padding cropped).
 
     >>> win = Window("conv2d", (2, 2), (1, 1), 0)
     >>> geo = win.geometry("x", (3, 3))
@@ -220,11 +289,6 @@ def col2im(win: Window, blocks: Array, x_shape: Shape, geo: Geometry) -> Array:
            [2., 4., 2.],
            [1., 2., 1.]])
     """
-    *lead, h, w, c = x_shape
-    (pt, pb), (pl, pr) = geo.pads
-    (kh, kw) = win.size
-    per_offset = blocks.reshape(*lead[:-1], kh, kw, lead[-1], *geo.out, c)
-    dxp = np.zeros((*lead, h + pt + pb, w + pl + pr, c), blocks.dtype)
-    for a, b in win.offsets():
-        dxp[window_slice((a, b), win.stride, geo.out)] += per_offset[..., a, b, :, :, :, :]
-    return dxp[..., pt : pt + h, pl : pl + w, :]
+    dxp = padded_zeros(x_shape, geo, blocks.dtype)
+    col2im_add(win, blocks, dxp, geo)
+    return crop(dxp, geo)
