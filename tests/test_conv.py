@@ -172,7 +172,10 @@ def whole_batch_conv(
 
 @pytest.mark.parametrize("models", [0, 3])
 @pytest.mark.parametrize("shared_input", [False, True])
-@pytest.mark.parametrize(("stride", "padding"), [(1, "same"), (2, "same"), ((1, 2), 0)])
+@pytest.mark.parametrize(
+    ("stride", "padding"),
+    [(1, "same"), (1, 0), (1, (2, 0)), (1, 3), (2, "same"), ((1, 2), 0)],
+)  # dx as a correlation (stride 1, padding below the kernel's size) for the first 3, col2im else
 def test_blocks_of_examples_equal_one_whole_batch_im2col(
     models: int, shared_input: bool, stride: Any, padding: Padding, monkeypatch: Any
 ) -> None:

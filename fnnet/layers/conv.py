@@ -17,7 +17,13 @@ matmul ``y = cols @ W + b``. Backward, with ``dy = dL/dy`` reshaped to ``(N·Ho�
     dx        = col2im(dcols)
 
 ``dcols_ac`` are the columns of ``dcols = dy @ Wᵀ`` that belong to offset ``(a, c)``, computed
-offset by offset so that col2im adds long contiguous runs.
+offset by offset so that col2im adds long contiguous runs. With stride 1 the same ``dx`` is
+itself a correlation, of ``dy`` (padded by ``k − 1 − p`` where the forward padded by ``p``) with
+the kernel rotated by 180° and its in and out channels swapped::
+
+    dx[n, u, v, k] = Σ_{a, c, o} dyp[n, u + a, v + c, o] · w[kh−1−a, kw−1−c, k, o]
+
+so it is computed like the forward, an im2col of ``dy`` and one matmul, with no scatter-add.
 
 The rows of ``cols`` (and of ``y``, ``dy``) are independent examples, so both passes run block by
 block of examples (:func:`~fnnet.layers.windows.example_blocks`): each block's part of ``cols`` is
@@ -48,6 +54,7 @@ from fnnet.layers.windows import (
     BLOCK_VALUES,
     Geometry,
     Padding,
+    Pads,
     Window,
     as_pair,
     check_image,
@@ -56,7 +63,9 @@ from fnnet.layers.windows import (
     crop,
     example_blocks,
     im2col,
+    pad,
     padded_zeros,
+    patches,
 )
 from fnnet.random import Key, fold_in
 
@@ -143,28 +152,76 @@ def _check_dy(p: ConvParams, r: object, dy: object) -> Array:
     return require_dy("conv2d", dy, (*lead, x_shape[-4], *r.geometry.out, p.w.shape[-1]), p.w.dtype)
 
 
-def _backward(win: Window, p: ConvParams, r: ConvResiduals, dy: Array) -> tuple[ConvParams, Array]:
-    """``dW = colsᵀ @ dy``, ``db = Σ dy``, ``dx = col2im(dy @ w[a, c]ᵀ per offset)``, block by
-    block of examples, each block's ``cols`` rebuilt from ``x``."""
-    dy = _check_dy(p, r, dy)
+def _adjoint_pads(win: Window, geo: Geometry) -> Pads | None:
+    """With stride 1, ``dx`` is itself a correlation: ``dx = dy ⋆ rot180(w)`` (in and out
+    channels swapped) over ``dy`` padded by ``k − 1 − p`` on each side, ``p`` the forward's
+    padding there. ``None`` for a stride above 1 or a padding wider than the kernel."""
+    if win.stride != (1, 1):
+        return None
+    (kh, kw), ((pt, pb), (pl, pr)) = win.size, geo.pads
+    pads = ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr))
+    return pads if min(*pads[0], *pads[1]) >= 0 else None
+
+
+def _dw(win: Window, p: ConvParams, x: Array, dy2: Array, geo: Geometry) -> Array:
+    """``dW = colsᵀ @ dy``: the sum over rows added up block by block, each block's ``cols``
+    rebuilt from ``x``."""
     *models, kh, kw, c, o = p.w.shape
-    x, geo = r.x, r.geometry
     pixels = geo.out[0] * geo.out[1]
-    dy2 = dy.reshape(*dy.shape[:-4], -1, o)  # (..., N·Ho·Wo, O)
-    w_t = p.w.reshape(*models, kh * kw, c, o).swapaxes(-1, -2)  # (..., kh·kw, O, C)
-    shared = tuple(range(len(models) - (x.ndim - 4)))  # model axes that x lacks: summed in dx
-    dw = np.zeros((*models, kh * kw * c, o), dy.dtype)
-    dxp = padded_zeros(x.shape, geo, dy.dtype)  # dx with the padding, cropped at the end
+    dw = np.zeros((*models, kh * kw * c, o), dy2.dtype)
     for s in _blocks(win, p, x, geo):
         cols = im2col(win, x[..., s, :, :, :])[0]
-        d = dy2[..., s.start * pixels : s.stop * pixels, :]
-        dw += cols.swapaxes(-1, -2) @ d
-        dcols = d[..., None, :, :] @ w_t  # (..., kh·kw, rows, C)
-        col2im_add(win, dcols.sum(axis=shared) if shared else dcols, dxp[..., s, :, :, :], geo)
+        dw += cols.swapaxes(-1, -2) @ dy2[..., s.start * pixels : s.stop * pixels, :]
+    return dw.reshape(p.w.shape)
+
+
+def _dx_by_correlation(win: Window, p: ConvParams, dy: Array, x_shape: Shape, pads: Pads) -> Array:
+    """Stride 1: ``dx = patches(dy padded by pads) @ rot180(w)``, block by block of examples
+    (:func:`_adjoint_pads`); with model axes, per model."""
+    *models, kh, kw, c, o = p.w.shape
+    n, h, w = x_shape[-4:-1]
+    w_rot = p.w[..., ::-1, ::-1, :, :].swapaxes(-1, -2).reshape(*models, kh * kw * o, c)
+    lead = dy.shape[:-4]
+    dx = np.empty((*lead, n * h * w, c), dy.dtype)  # (..., N·H·W, C)
+    for s in example_blocks(n, math.prod(lead) * h * w * kh * kw * o, BLOCK_VALUES):
+        dcols = patches(pad(dy[..., s, :, :, :], pads), win.size, (1, 1), (h, w))
+        np.matmul(dcols, w_rot, out=dx[..., s.start * h * w : s.stop * h * w, :])
+    return dx.reshape(*lead, n, h, w, c)
+
+
+def _dx_by_col2im(win: Window, p: ConvParams, dy2: Array, x_shape: Shape, geo: Geometry) -> Array:
+    """``dx = col2im(dy @ w[a, c]ᵀ per offset)``, block by block of examples; with model axes,
+    per model."""
+    *models, kh, kw, c, o = p.w.shape
+    pixels = geo.out[0] * geo.out[1]
+    w_t = p.w.reshape(*models, kh * kw, c, o).swapaxes(-1, -2)  # (..., kh·kw, O, C)
+    lead = dy2.shape[:-2]
+    dxp = padded_zeros((*lead, *x_shape[-4:]), geo, dy2.dtype)  # cropped at the end
+    per_example = math.prod(lead) * pixels * kh * kw * c
+    for s in example_blocks(x_shape[-4], per_example, BLOCK_VALUES):
+        dcols = dy2[..., None, s.start * pixels : s.stop * pixels, :] @ w_t  # (..., kh·kw, rows, C)
+        col2im_add(win, dcols, dxp[..., s, :, :, :], geo)
+    return crop(dxp, geo)
+
+
+def _backward(win: Window, p: ConvParams, r: ConvResiduals, dy: Array) -> tuple[ConvParams, Array]:
+    """``dW = colsᵀ @ dy``, ``db = Σ dy`` and ``dx``: a correlation of ``dy`` with the rotated
+    kernel for stride 1, else ``col2im(dy @ w[a, c]ᵀ per offset)`` (the module docstring)."""
+    dy = _check_dy(p, r, dy)
+    o = p.w.shape[-1]
+    x, geo = r.x, r.geometry
+    dy2 = dy.reshape(*dy.shape[:-4], -1, o)  # (..., N·Ho·Wo, O)
+    pads = _adjoint_pads(win, geo)
+    if pads is not None:
+        dx = _dx_by_correlation(win, p, dy, x.shape, pads)
+    else:
+        dx = _dx_by_col2im(win, p, dy2, x.shape, geo)
+    shared = tuple(range(dx.ndim - x.ndim))  # model axes that x lacks: dx summed over them
     # db = 1ᵀ dy2: Σ over the N·Ho·Wo rows as one BLAS call (several times faster than
     # dy2.sum(axis=-2) on a tall, narrow array)
     db = np.ones(dy2.shape[-2], dy2.dtype) @ dy2
-    return ConvParams(dw.reshape(p.w.shape), db), crop(dxp, geo)
+    dw = _dw(win, p, x, dy2, geo)
+    return ConvParams(dw, db), dx.sum(axis=shared) if shared else dx
 
 
 def conv2d(

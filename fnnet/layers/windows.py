@@ -30,7 +30,7 @@ from typing import Any, Literal, TypeAlias, TypeGuard
 import attrs
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from fnnet.arrays import Array, Shape, require_axes, require_float
 
@@ -44,6 +44,8 @@ __all__ = [
     "check_padding",
     "check_image",
     "window_slice",
+    "pad",
+    "patches",
     "im2col",
     "col2im",
     "col2im_add",
@@ -188,7 +190,14 @@ def window_slice(offset: Pair, stride: Pair, out: Pair) -> tuple[Any, ...]:
     )
 
 
-def _pad(x: Array, pads: Pads) -> Array:
+def pad(x: Array, pads: Pads) -> Array:
+    """``x (..., H, W, C)`` with ``pads`` zero rows and columns around each image (``x`` itself
+    when there are none).
+
+    >>> pad(np.ones((1, 1, 2, 1)), ((1, 0), (0, 1)))[0, :, :, 0]
+    array([[0., 0., 0.],
+           [1., 1., 0.]])
+    """
     (pt, pb), (pl, pr) = pads
     if not (pt or pb or pl or pr):
         return x
@@ -198,24 +207,45 @@ def _pad(x: Array, pads: Pads) -> Array:
     return xp
 
 
+def patches(xp: Array, size: Pair, stride: Pair, out: Pair) -> Array:
+    """The im2col matrix ``(..., N·Ho·Wo, kh·kw·C)`` of an already padded ``xp (..., N, Hp,
+    Wp, C)``: the ``out`` windows of ``size`` moved by ``stride``, columns in ``(a, c, k)``
+    order.
+
+    One window row, its ``kw`` pixels of ``C`` channels, is ``kw·C`` consecutive numbers of
+    ``xp`` (channels last), so a single strided view ``(..., N, Ho, Wo, kh, kw·C)`` reaches every
+    window and one copy of it is the matrix.
+
+    >>> patches(np.arange(6.0).reshape(1, 2, 3, 1), (2, 2), (1, 1), (1, 2))
+    array([[0., 1., 3., 4.],
+           [1., 2., 4., 5.]])
+    """
+    if xp.strides[-2] != xp.shape[-1] * xp.strides[-1]:  # a pixel's channels not contiguous
+        xp = np.ascontiguousarray(xp)
+    *lead, _, _, c = xp.shape
+    (kh, kw), (sh, sw), (ho, wo) = size, stride, out
+    *lead_strides, row, col, channel = xp.strides
+    windows = as_strided(
+        xp,
+        (*lead, ho, wo, kh, kw * c),
+        (*lead_strides, sh * row, sw * col, row, channel),
+        writeable=False,
+    )
+    cols = np.empty(windows.shape, xp.dtype)
+    np.copyto(cols, windows)
+    return cols.reshape(*lead[:-1], lead[-1] * ho * wo, kh * kw * c)
+
+
 def im2col(win: Window, x: Array) -> tuple[Array, Geometry]:
     """``cols (..., N·Ho·Wo, kh·kw·C)`` with columns in the kernel's ``(a, c, k)`` order, and
-    the geometry of ``x (..., N, H, W, C)``.
+    the geometry of ``x (..., N, H, W, C)``: :func:`patches` of ``x`` padded.
 
     >>> cols, geo = im2col(Window("conv2d", (3, 3), (1, 1), "same"), np.ones((2, 5, 5, 4)))
     >>> cols.shape, geo.out  # 2·5·5 windows of 3·3·4 values
     ((50, 36), (5, 5))
     """
-    *lead, h, w, c = x.shape
-    geo = win.geometry(f"argument 'x' {x.shape}", (h, w))
-    (kh, kw), (sh, sw) = win.size, win.stride
-    # (..., N, Hp-kh+1, Wp-kw+1, C, kh, kw), a read-only view; keep every stride-th window
-    view = sliding_window_view(_pad(x, geo.pads), (kh, kw), axis=(-3, -2))[..., ::sh, ::sw, :, :, :]
-    # to (..., N, Ho, Wo, kh, kw, C): runs of C contiguous elements; the reshape copies
-    cols: Array = np.moveaxis(view, -3, -1).reshape(
-        *lead[:-1], lead[-1] * geo.out[0] * geo.out[1], kh * kw * c
-    )
-    return cols, geo
+    geo = win.geometry(f"argument 'x' {x.shape}", (x.shape[-3], x.shape[-2]))
+    return patches(pad(x, geo.pads), win.size, win.stride, geo.out), geo
 
 
 def example_blocks(n: int, per_example: int, values: int = BLOCK_VALUES) -> list[slice]:
