@@ -154,6 +154,41 @@ def test_stack_of_three_equals_three_separate_calls(shared_input: bool) -> None:
         np.testing.assert_allclose(dx, dx_sum, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("shape", "size", "stride", "padding"),
+    [
+        ((2, 9, 11, 1), (3, 3), (1, 1), "same"),  # kw·C < Wo: filled offset by offset
+        ((2, 9, 11, 2), (2, 3), (2, 1), 1),
+        ((2, 5, 6, 8), (3, 3), (1, 1), "same"),  # one strided view
+        ((3, 2, 7, 7, 4), (3, 2), (2, 2), 0),  # model axes
+    ],
+)
+def test_im2col_matches_a_naive_gather(
+    shape: tuple[int, ...], size: tuple[int, int], stride: tuple[int, int], padding: Padding
+) -> None:
+    x = np.random.default_rng(0).normal(size=shape)
+    win = Window("conv2d", size, stride, padding)
+    for xs in (x, np.asfortranarray(x)):  # also an input whose channels are not contiguous
+        cols, geo = im2col(win, xs)
+        (pt, pb), (pl, pr) = geo.pads
+        xp = np.pad(x, [(0, 0)] * (x.ndim - 3) + [(pt, pb), (pl, pr), (0, 0)])
+        ho, wo = geo.out
+        want = np.stack(
+            [
+                xp[
+                    ...,
+                    i * stride[0] : i * stride[0] + size[0],
+                    j * stride[1] : j * stride[1] + size[1],
+                    :,
+                ]
+                for i in range(ho)
+                for j in range(wo)
+            ],
+            axis=-4,
+        )  # (..., N, Ho·Wo, kh, kw, C)
+        np.testing.assert_array_equal(cols, want.reshape(cols.shape))
+
+
 def whole_batch_conv(
     win: Window, p: ConvParams, x: Array, dy: Array
 ) -> tuple[Array, Array, Array, Array]:

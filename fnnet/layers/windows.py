@@ -214,16 +214,22 @@ def patches(xp: Array, size: Pair, stride: Pair, out: Pair) -> Array:
 
     One window row, its ``kw`` pixels of ``C`` channels, is ``kw·C`` consecutive numbers of
     ``xp`` (channels last), so a single strided view ``(..., N, Ho, Wo, kh, kw·C)`` reaches every
-    window and one copy of it is the matrix.
+    window and one copy of it is the matrix. With few channels (``kw·C < Wo``, e.g. a grey image)
+    the matrix is filled offset by offset instead, each copy then moving runs of ``Wo`` pixels.
 
     >>> patches(np.arange(6.0).reshape(1, 2, 3, 1), (2, 2), (1, 1), (1, 2))
     array([[0., 1., 3., 4.],
            [1., 2., 4., 5.]])
     """
-    if xp.strides[-2] != xp.shape[-1] * xp.strides[-1]:  # a pixel's channels not contiguous
-        xp = np.ascontiguousarray(xp)
     *lead, _, _, c = xp.shape
     (kh, kw), (sh, sw), (ho, wo) = size, stride, out
+    if kw * c < wo:
+        by_offset = np.empty((*lead, ho, wo, kh, kw, c), xp.dtype)
+        for a, b in ((a, b) for a in range(kh) for b in range(kw)):
+            by_offset[..., a, b, :] = xp[window_slice((a, b), stride, out)]
+        return by_offset.reshape(*lead[:-1], lead[-1] * ho * wo, kh * kw * c)
+    if xp.strides[-2] != c * xp.strides[-1]:  # a pixel's channels are not contiguous
+        xp = np.ascontiguousarray(xp)
     *lead_strides, row, col, channel = xp.strides
     windows = as_strided(
         xp,
