@@ -66,6 +66,8 @@ from fnnet.layers.windows import (
     pad,
     padded_zeros,
     patches,
+    pixels_per_row,
+    tiled,
 )
 from fnnet.random import Key, fold_in
 
@@ -134,9 +136,10 @@ def _forward(win: Window, p: ConvParams, x: Array) -> tuple[Array, ConvResiduals
     y = np.empty((*models, n * pixels, o), x.dtype)  # (..., N·Ho·Wo, O)
     for s in _blocks(win, p, x, geo):
         cols = im2col(win, x[..., s, :, :, :])[0]  # this block's rows of the im2col matrix
-        rows = y[..., s.start * pixels : s.stop * pixels, :]
-        np.matmul(cols, w2, out=rows)
-        rows += p.b[..., None, :]
+        np.matmul(cols, w2, out=y[..., s.start * pixels : s.stop * pixels, :])
+    k = pixels_per_row(n * pixels, o)  # + b on rows of k pixels: a faster broadcast
+    y_rows = y.reshape(*models, -1, k * o)  # a view: y is contiguous
+    y_rows += tiled(p.b, k)
     return y.reshape(*models, n, *geo.out, o), ConvResiduals(x, geo)
 
 

@@ -25,6 +25,7 @@ array([[0., 1., 3., 4.],
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, TypeAlias, TypeGuard
 
 import attrs
@@ -53,6 +54,9 @@ __all__ = [
     "example_blocks",
     "padded_zeros",
     "BLOCK_VALUES",
+    "pixels_per_row",
+    "tiled",
+    "rows_sum",
 ]
 
 Pair: TypeAlias = tuple[int, int]
@@ -252,6 +256,44 @@ def im2col(win: Window, x: Array) -> tuple[Array, Geometry]:
     """
     geo = win.geometry(f"argument 'x' {x.shape}", (x.shape[-3], x.shape[-2]))
     return patches(pad(x, geo.pads), win.size, win.stride, geo.out), geo
+
+
+def pixels_per_row(m: int, c: int) -> int:
+    """How many of ``m`` pixels (or examples) of ``c`` channels to put in one row of a
+    ``(m / k, k·c)`` view: the largest power of two up to ``256 / c`` that divides ``m``.
+
+    numpy's broadcasting loop runs once per row of the output, so a per-channel ``x − μ`` or
+    ``x + b`` on an ``(N·H·W, C)`` view with few channels is mostly loop overhead; the same
+    arithmetic on rows of ``k`` pixels (``k·C`` numbers, the per-channel vector repeated ``k``
+    times by :func:`tiled`) runs about twice as fast for 16 channels.
+
+    >>> pixels_per_row(100 * 28 * 28, 16), pixels_per_row(49, 64), pixels_per_row(10, 3)
+    (16, 1, 2)
+    """
+    return math.gcd(m, 1 << max(0, (256 // c).bit_length() - 1))
+
+
+def tiled(v: Array, k: int) -> Array:
+    """A per-channel ``v (..., C)`` repeated for the ``k`` pixels of a row
+    (:func:`pixels_per_row`), ``(..., 1, k·C)``.
+
+    >>> tiled(np.array([1.0, 2.0]), 2)
+    array([[1., 2., 1., 2.]])
+    """
+    return np.tile(v, k)[..., None, :]
+
+
+def rows_sum(a: Array, k: int) -> Array:
+    """``Σ`` per channel of ``a (..., R, k·C)``, ``k`` pixels per row: over its rows as
+    ``1ᵀ A``, one BLAS call (numpy's ``sum`` over the leading axis of a narrow array adds row by
+    row, several times slower), then over the ``k`` pixels of a row.
+
+    >>> rows_sum(np.array([[1.0, 2.0, 3.0, 4.0]]), 2)
+    array([4., 6.])
+    """
+    s: Array = np.ones(a.shape[-2], a.dtype) @ a
+    out: Array = s.reshape(*s.shape[:-1], k, -1).sum(axis=-2)
+    return out
 
 
 def example_blocks(n: int, per_example: int, values: int = BLOCK_VALUES) -> list[slice]:
