@@ -209,14 +209,16 @@ def _dx_by_col2im(win: Window, p: ConvParams, dy2: Array, x_shape: Shape, geo: G
 
 def _backward(win: Window, p: ConvParams, r: ConvResiduals, dy: Array) -> tuple[ConvParams, Array]:
     """``dW = colsᵀ @ dy``, ``db = Σ dy`` and ``dx``: a correlation of ``dy`` with the rotated
-    kernel for stride 1 (unless there are more output than input channels, when its matrix would
-    be the wider), else ``col2im(dy @ w[a, c]ᵀ per offset)`` (the module docstring)."""
+    kernel for stride 1 (unless there are many more output than input channels, as on a grey
+    image), else ``col2im(dy @ w[a, c]ᵀ per offset)`` (the module docstring)."""
     dy = _check_dy(p, r, dy)
     o = p.w.shape[-1]
     x, geo = r.x, r.geometry
     dy2 = dy.reshape(*dy.shape[:-4], -1, o)  # (..., N·Ho·Wo, O)
     pads = _adjoint_pads(win, geo)
-    if pads is not None and o <= x.shape[-1]:  # its im2col matrix no wider than col2im's
+    # the correlation copies kh·kw·O numbers per pixel (its im2col of dy); col2im writes and
+    # then scatter-adds kh·kw·C: about twice as slow per number, so take it up to O = 2·C
+    if pads is not None and o <= 2 * x.shape[-1]:
         dx = _dx_by_correlation(win, p, dy, x.shape, pads)
     else:
         dx = _dx_by_col2im(win, p, dy2, x.shape, geo)
