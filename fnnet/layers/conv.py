@@ -62,8 +62,7 @@ from fnnet.layers.windows import (
     col2im_add,
     crop,
     example_blocks,
-    im2col,
-    pad,
+    padded_blocks,
     padded_zeros,
     patches,
     pixels_per_row,
@@ -134,8 +133,8 @@ def _forward(win: Window, p: ConvParams, x: Array) -> tuple[Array, ConvResiduals
     pixels = geo.out[0] * geo.out[1]
     w2 = p.w.reshape(*models, kh * kw * c, o)
     y = np.empty((*models, n * pixels, o), x.dtype)  # (..., N·Ho·Wo, O)
-    for s in _blocks(win, p, x, geo):
-        cols = im2col(win, x[..., s, :, :, :])[0]  # this block's rows of the im2col matrix
+    for s, xp in padded_blocks(x, geo.pads, _blocks(win, p, x, geo)):
+        cols = patches(xp, win.size, win.stride, geo.out)  # this block's rows of im2col(x)
         np.matmul(cols, w2, out=y[..., s.start * pixels : s.stop * pixels, :])
     k = pixels_per_row(n * pixels, o)  # + b on rows of k pixels: a faster broadcast
     y_rows = y.reshape(*models, -1, k * o)  # a view: y is contiguous
@@ -172,8 +171,8 @@ def _dw(win: Window, p: ConvParams, x: Array, dy2: Array, geo: Geometry) -> Arra
     *models, kh, kw, c, o = p.w.shape
     pixels = geo.out[0] * geo.out[1]
     dw = np.zeros((*models, kh * kw * c, o), dy2.dtype)
-    for s in _blocks(win, p, x, geo):
-        cols = im2col(win, x[..., s, :, :, :])[0]
+    for s, xp in padded_blocks(x, geo.pads, _blocks(win, p, x, geo)):
+        cols = patches(xp, win.size, win.stride, geo.out)
         dw += cols.swapaxes(-1, -2) @ dy2[..., s.start * pixels : s.stop * pixels, :]
     return dw.reshape(p.w.shape)
 
@@ -186,8 +185,9 @@ def _dx_by_correlation(win: Window, p: ConvParams, dy: Array, x_shape: Shape, pa
     w_rot = p.w[..., ::-1, ::-1, :, :].swapaxes(-1, -2).reshape(*models, kh * kw * o, c)
     lead = dy.shape[:-4]
     dx = np.empty((*lead, n * h * w, c), dy.dtype)  # (..., N·H·W, C)
-    for s in example_blocks(n, math.prod(lead) * h * w * kh * kw * o, BLOCK_VALUES):
-        dcols = patches(pad(dy[..., s, :, :, :], pads), win.size, (1, 1), (h, w))
+    blocks = example_blocks(n, math.prod(lead) * h * w * kh * kw * o, BLOCK_VALUES)
+    for s, dyp in padded_blocks(dy, pads, blocks):
+        dcols = patches(dyp, win.size, (1, 1), (h, w))
         np.matmul(dcols, w_rot, out=dx[..., s.start * h * w : s.stop * h * w, :])
     return dx.reshape(*lead, n, h, w, c)
 

@@ -26,6 +26,7 @@ array([[0., 1., 3., 4.],
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any, Literal, TypeAlias, TypeGuard
 
 import attrs
@@ -46,6 +47,7 @@ __all__ = [
     "check_image",
     "window_slice",
     "pad",
+    "padded_blocks",
     "patches",
     "im2col",
     "col2im",
@@ -209,6 +211,29 @@ def pad(x: Array, pads: Pads) -> Array:
     xp = np.zeros((*lead, h + pt + pb, w + pl + pr, c), x.dtype)
     xp[..., pt : pt + h, pl : pl + w, :] = x
     return xp
+
+
+def padded_blocks(x: Array, pads: Pads, blocks: list[slice]) -> Iterator[tuple[slice, Array]]:
+    """``(s, x[..., s, :, :, :] padded by pads)`` for each block ``s`` of examples (the ``N``
+    axis of ``x (..., N, H, W, C)``). The padded blocks share one buffer whose border is zeroed
+    once, so each is valid until the next one is asked for: use it, don't keep it.
+
+    >>> blocks = [slice(0, 1), slice(1, 2)]
+    >>> x = np.arange(1.0, 3.0).reshape(2, 1, 1, 1)  # two 1x1 images
+    >>> [xp[0, :, :, 0].tolist() for _, xp in padded_blocks(x, ((0, 1), (0, 0)), blocks)]
+    [[[1.0], [0.0]], [[2.0], [0.0]]]
+    """
+    (pt, pb), (pl, pr) = pads
+    if not (pt or pb or pl or pr):
+        yield from ((s, x[..., s, :, :, :]) for s in blocks)
+        return
+    *lead, _, h, w, c = x.shape
+    size = max(s.stop - s.start for s in blocks)
+    buffer = np.zeros((*lead, size, h + pt + pb, w + pl + pr, c), x.dtype)
+    for s in blocks:
+        xp = buffer[..., : s.stop - s.start, :, :, :]
+        xp[..., pt : pt + h, pl : pl + w, :] = x[..., s, :, :, :]
+        yield s, xp
 
 
 def patches(xp: Array, size: Pair, stride: Pair, out: Pair) -> Array:
