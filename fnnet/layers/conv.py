@@ -23,7 +23,8 @@ the kernel rotated by 180° and its in and out channels swapped::
 
     dx[n, u, v, k] = Σ_{a, c, o} dyp[n, u + a, v + c, o] · w[kh−1−a, kw−1−c, k, o]
 
-so it is computed like the forward, an im2col of ``dy`` and one matmul, with no scatter-add.
+so it is computed like the forward, an im2col of ``dy`` and one matmul, with no scatter-add; and
+that same matrix gives ``dW`` (``xᵀ`` times it, rotated back), so ``x``'s is not rebuilt.
 
 The rows of ``cols`` (and of ``y``, ``dy``) are independent examples, so both passes run block by
 block of examples (:func:`~fnnet.layers.windows.example_blocks`): each block's part of ``cols`` is
@@ -177,19 +178,32 @@ def _dw(win: Window, p: ConvParams, x: Array, dy2: Array, geo: Geometry) -> Arra
     return dw.reshape(p.w.shape)
 
 
-def _dx_by_correlation(win: Window, p: ConvParams, dy: Array, x_shape: Shape, pads: Pads) -> Array:
-    """Stride 1: ``dx = patches(dy padded by pads) @ rot180(w)``, block by block of examples
-    (:func:`_adjoint_pads`); with model axes, per model."""
+def _grads_by_correlation(
+    win: Window, p: ConvParams, x: Array, dy: Array, pads: Pads
+) -> tuple[Array, Array]:
+    """Stride 1: ``(dW, dx)`` from one matrix per block of examples, ``D = im2col(dy padded by
+    pads)`` (:func:`_adjoint_pads`; one row per input pixel, columns ``(a, c, o)``)::
+
+        dx = D @ rot180(w)          dW = rot180(xᵀ @ D)
+
+    (``dW[a, c, k, o] = Σ x[n, u, v, k] · D[(n, u, v), (kh−1−a, kw−1−c, o)]``: the forward's
+    sum over every pair of a pixel and an output it reaches, grouped by the input pixel), so
+    ``x``'s im2col is not rebuilt. With model axes, per model."""
     *models, kh, kw, c, o = p.w.shape
-    n, h, w = x_shape[-4:-1]
+    n, h, w = x.shape[-4:-1]
     w_rot = p.w[..., ::-1, ::-1, :, :].swapaxes(-1, -2).reshape(*models, kh * kw * o, c)
     lead = dy.shape[:-4]
-    dx = np.empty((*lead, n * h * w, c), dy.dtype)  # (..., N·H·W, C)
+    x2 = x.reshape(*x.shape[:-4], n * h * w, c)  # (..., N·H·W, C)
+    dx = np.empty((*lead, n * h * w, c), dy.dtype)
+    dw_rot = np.zeros((*models, c, kh * kw * o), dy.dtype)  # xᵀ @ D, summed over the blocks
     blocks = example_blocks(n, math.prod(lead) * h * w * kh * kw * o, BLOCK_VALUES)
     for s, dyp in padded_blocks(dy, pads, blocks):
-        dcols = patches(dyp, win.size, (1, 1), (h, w))
-        np.matmul(dcols, w_rot, out=dx[..., s.start * h * w : s.stop * h * w, :])
-    return dx.reshape(*lead, n, h, w, c)
+        d = patches(dyp, win.size, (1, 1), (h, w))  # (..., rows, kh·kw·O)
+        rows = slice(s.start * h * w, s.stop * h * w)
+        np.matmul(d, w_rot, out=dx[..., rows, :])
+        dw_rot += x2[..., rows, :].swapaxes(-1, -2) @ d
+    dw = dw_rot.reshape(*models, c, kh, kw, o)[..., ::-1, ::-1, :]  # (..., C, kh, kw, O)
+    return np.moveaxis(dw, -4, -2).copy(), dx.reshape(*lead, n, h, w, c)
 
 
 def _dx_by_col2im(win: Window, p: ConvParams, dy2: Array, x_shape: Shape, geo: Geometry) -> Array:
@@ -208,9 +222,9 @@ def _dx_by_col2im(win: Window, p: ConvParams, dy2: Array, x_shape: Shape, geo: G
 
 
 def _backward(win: Window, p: ConvParams, r: ConvResiduals, dy: Array) -> tuple[ConvParams, Array]:
-    """``dW = colsᵀ @ dy``, ``db = Σ dy`` and ``dx``: a correlation of ``dy`` with the rotated
-    kernel for stride 1 (unless there are many more output than input channels, as on a grey
-    image), else ``col2im(dy @ w[a, c]ᵀ per offset)`` (the module docstring)."""
+    """``db = Σ dy``, and ``dW``, ``dx`` from the correlation of ``dy`` with the rotated kernel
+    for stride 1 (unless there are many more output than input channels, as on a grey image),
+    else ``dW = colsᵀ @ dy`` and ``dx = col2im(dy @ w[a, c]ᵀ per offset)`` (module docstring)."""
     dy = _check_dy(p, r, dy)
     o = p.w.shape[-1]
     x, geo = r.x, r.geometry
@@ -219,14 +233,13 @@ def _backward(win: Window, p: ConvParams, r: ConvResiduals, dy: Array) -> tuple[
     # the correlation copies kh·kw·O numbers per pixel (its im2col of dy); col2im writes and
     # then scatter-adds kh·kw·C: about twice as slow per number, so take it up to O = 2·C
     if pads is not None and o <= 2 * x.shape[-1]:
-        dx = _dx_by_correlation(win, p, dy, x.shape, pads)
+        dw, dx = _grads_by_correlation(win, p, x, dy, pads)
     else:
-        dx = _dx_by_col2im(win, p, dy2, x.shape, geo)
+        dw, dx = _dw(win, p, x, dy2, geo), _dx_by_col2im(win, p, dy2, x.shape, geo)
     shared = tuple(range(dx.ndim - x.ndim))  # model axes that x lacks: dx summed over them
     # db = 1ᵀ dy2: Σ over the N·Ho·Wo rows as one BLAS call (several times faster than
     # dy2.sum(axis=-2) on a tall, narrow array)
     db = np.ones(dy2.shape[-2], dy2.dtype) @ dy2
-    dw = _dw(win, p, x, dy2, geo)
     return ConvParams(dw, db), dx.sum(axis=shared) if shared else dx
 
 
