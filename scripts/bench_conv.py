@@ -77,11 +77,15 @@ def epoch_flops(n: int, batch: int) -> int:
 
 CATEGORIES: list[tuple[str, str, str]] = [
     # (file suffix, function name or "*", category)
-    ("layers/conv.py", "output", "conv forward matmul (+ bias)"),
-    ("layers/conv.py", "im2col", "conv im2col copy (+ zero padding)"),
-    ("layers/conv.py", "backward_params", "conv dW matmul + db"),
-    ("layers/conv.py", "backward", "conv dx matmuls (per kernel offset)"),
-    ("layers/conv.py", "col2im", "conv col2im scatter-add"),
+    ("layers/conv.py", "_forward", "conv forward matmul (+ bias)"),
+    ("layers/windows.py", "patches", "conv im2col copy"),
+    ("layers/windows.py", "pad", "conv zero padding"),
+    ("layers/conv.py", "_dw", "conv dW matmul"),
+    ("layers/conv.py", "_backward", "conv db"),
+    ("layers/conv.py", "_dx_by_correlation", "conv dx matmul (stride 1: a correlation of dy)"),
+    ("layers/conv.py", "_dx_by_col2im", "conv dx matmuls (per kernel offset)"),
+    ("layers/windows.py", "col2im_add", "conv col2im scatter-add"),
+    ("layers/windows.py", "padded_zeros", "conv col2im scatter-add"),
     ("layers/pool.py", "*", "max-pool forward + backward"),
     ("layers/activations.py", "*", "relu forward + backward"),
     ("layers/dense.py", "*", "dense (matmuls)"),

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from fnnet import check, losses, tree
 from fnnet.arrays import Array
+from fnnet.layers import conv as conv_module
 from fnnet.layers.activations import relu
 from fnnet.layers.base import init_stack
 from fnnet.layers.combinators import serial
@@ -20,6 +21,7 @@ from fnnet.layers.dense import dense
 from fnnet.layers.dropout import dropout
 from fnnet.layers.pool import max_pool2d
 from fnnet.layers.reshape import flatten
+from fnnet.layers.windows import Window, as_pair, col2im, example_blocks, im2col
 
 PADDINGS: list[Padding] = [0, 1, (1, 0), (0, 2), "same", "valid"]
 
@@ -150,6 +152,85 @@ def test_stack_of_three_equals_three_separate_calls(shared_input: bool) -> None:
             np.testing.assert_allclose(dx[m], dxm, rtol=1e-12, atol=1e-12)
     if shared_input:
         np.testing.assert_allclose(dx, dx_sum, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "stride", "padding"),
+    [
+        ((2, 9, 11, 1), (3, 3), (1, 1), "same"),  # kw·C < Wo: filled offset by offset
+        ((2, 9, 11, 2), (2, 3), (2, 1), 1),
+        ((2, 5, 6, 8), (3, 3), (1, 1), "same"),  # one strided view
+        ((3, 2, 7, 7, 4), (3, 2), (2, 2), 0),  # model axes
+    ],
+)
+def test_im2col_matches_a_naive_gather(
+    shape: tuple[int, ...], size: tuple[int, int], stride: tuple[int, int], padding: Padding
+) -> None:
+    x = np.random.default_rng(0).normal(size=shape)
+    win = Window("conv2d", size, stride, padding)
+    for xs in (x, np.asfortranarray(x)):  # also an input whose channels are not contiguous
+        cols, geo = im2col(win, xs)
+        (pt, pb), (pl, pr) = geo.pads
+        xp = np.pad(x, [(0, 0)] * (x.ndim - 3) + [(pt, pb), (pl, pr), (0, 0)])
+        ho, wo = geo.out
+        want = np.stack(
+            [
+                xp[
+                    ...,
+                    i * stride[0] : i * stride[0] + size[0],
+                    j * stride[1] : j * stride[1] + size[1],
+                    :,
+                ]
+                for i in range(ho)
+                for j in range(wo)
+            ],
+            axis=-4,
+        )  # (..., N, Ho·Wo, kh, kw, C)
+        np.testing.assert_array_equal(cols, want.reshape(cols.shape))
+
+
+def whole_batch_conv(
+    win: Window, p: ConvParams, x: Array, dy: Array
+) -> tuple[Array, Array, Array, Array]:
+    """``(y, dW, db, dx)`` the straightforward way: one im2col matrix for the whole batch."""
+    *models, kh, kw, c, o = p.w.shape
+    cols, geo = im2col(win, x)
+    y = cols @ p.w.reshape(*models, kh * kw * c, o) + p.b[..., None, :]
+    dy2 = dy.reshape(*dy.shape[:-4], -1, o)
+    dw = (cols.swapaxes(-1, -2) @ dy2).reshape(p.w.shape)
+    dcols = dy2[..., None, :, :] @ p.w.reshape(*models, kh * kw, c, o).swapaxes(-1, -2)
+    if x.ndim == 4 and models:
+        dcols = dcols.sum(axis=0)
+    dx = col2im(win, dcols, x.shape, geo)
+    return y.reshape(dy.shape), dw, dy2.sum(axis=-2), dx
+
+
+@pytest.mark.parametrize("models", [0, 3])
+@pytest.mark.parametrize("shared_input", [False, True])
+@pytest.mark.parametrize(
+    ("stride", "padding"),
+    [(1, "same"), (1, 0), (1, (2, 0)), (1, 3), (2, "same"), ((1, 2), 0)],
+)  # dx as a correlation (stride 1, padding below the kernel's size) for the first 3, col2im else
+def test_blocks_of_examples_equal_one_whole_batch_im2col(
+    models: int, shared_input: bool, stride: Any, padding: Padding, monkeypatch: Any
+) -> None:
+    """The forward and backward run block by block of examples; with a batch of several
+    blocks (made small here) they equal one im2col matrix for the whole batch."""
+    monkeypatch.setattr(conv_module, "BLOCK_VALUES", 1000)
+    layer = conv2d(4, 3, stride=stride, padding=padding)
+    params = random_params(layer, 2, (6, 7, 3), models)
+    lead = () if shared_input or not models else (models,)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(*lead, 11, 6, 7, 3))
+    y, res = layer.forward(params, x)
+    win = Window("conv2d", (3, 3), as_pair("conv2d", "stride", stride), padding)
+    per_example = (models if lead else 1) * y.shape[-3] * y.shape[-2] * 3 * 3 * 3
+    assert len(example_blocks(11, per_example, 1000)) > 2
+    dy = rng.normal(size=y.shape)
+    grads, dx = layer.backward(params, res, dy)
+    want_y, want_dw, want_db, want_dx = whole_batch_conv(win, params, x, dy)
+    for got, want in [(y, want_y), (grads.w, want_dw), (grads.b, want_db), (dx, want_dx)]:
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_same_padding_output_shapes() -> None:

@@ -19,6 +19,9 @@ from fnnet.layers.normalization import (
     batch_norm,
     group_norm,
     layer_norm,
+    per_channel,
+    standardize,
+    standardize_backward,
 )
 
 EPS = 1e-5
@@ -117,6 +120,35 @@ def test_batch_norm_matches_naive_loop_in_training_and_evaluation(image: bool) -
     np.testing.assert_allclose(new.var, want_state.var, rtol=1e-12)
     np.testing.assert_allclose(state.apply(bn, p, s, x), want_eval, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(state.freeze(bn, s).apply(p, x), want_eval, rtol=1e-12)
+
+
+@pytest.mark.parametrize("image", [False, True])
+@pytest.mark.parametrize("models", [(), (3,)])
+@pytest.mark.parametrize("shared", [False, True])
+def test_batch_norm_equals_the_shared_standardize_formulas(
+    image: bool, models: tuple[int, ...], shared: bool
+) -> None:
+    """Batch norm's own forward and backward (per-channel sums, the simplified dx) give the
+    numbers of the general ``standardize``/``standardize_backward`` over the same axes."""
+    c = 4
+    _, p, _ = state.init_stack(batch_norm(), list(range(models[0] if models else 1)), (c,))
+    p = random_params(p if models else tree.index(p, 0), 5)
+    rng = np.random.default_rng(6)
+    x = rng.normal(2, 3, (*(() if shared else models), 5, *example_shape(image, c)))
+    y, r = batch_norm().forward(p, x)
+    rank = 4 if image else 2
+    axes = tuple(range(-rank, -1))
+    xhat, inv, _, _ = standardize(x, axes, EPS)
+    want_y = xhat * per_channel(p.scale, rank) + per_channel(p.shift, rank)
+    np.testing.assert_allclose(y, want_y, rtol=1e-12, atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    dp, dx = batch_norm().backward(p, r, dy)
+    want_dx = standardize_backward(dy * per_channel(p.scale, rank), xhat, inv, axes)
+    if shared and models:
+        want_dx = want_dx.sum(axis=0)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dp.scale, np.sum(dy * xhat, axis=axes), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dp.shift, np.sum(dy, axis=axes), rtol=1e-12, atol=1e-12)
 
 
 # --- finite differences: random shapes, stacks of 3, shared inputs ------------------------------

@@ -42,6 +42,7 @@ array([[-1.2247,  0.    ,  1.2247],
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -53,6 +54,7 @@ from fnnet import tree
 from fnnet.arrays import Array, Shape, require_dy
 from fnnet.layers.base import Layer
 from fnnet.layers.state import Stateful, attach, needs_state
+from fnnet.layers.windows import pixels_per_row, rows_sum, tiled
 from fnnet.random import Key
 
 __all__ = [
@@ -187,10 +189,81 @@ def per_channel(p: Array, rank: int) -> Array:
     return p.reshape(p.shape[:-1] + (1,) * (rank - 1) + p.shape[-1:])
 
 
+def _pixels_per_row(a: Array, rank: int) -> int:
+    """:func:`~fnnet.layers.windows.pixels_per_row` for ``a (..., N, [H, W,] C)``.
+
+    >>> _pixels_per_row(np.zeros((100, 28, 28, 16)), 4)  # 16 pixels of 16 channels per row
+    16
+    """
+    return pixels_per_row(math.prod(a.shape[a.ndim - rank : -1]), a.shape[-1])
+
+
+def rows(a: Array, rank: int, k: int) -> Array:
+    """``a (..., N, [H, W,] C)`` as ``(..., N·H·W / k, k·C)``: ``k`` pixels per row (a view when
+    ``a`` is contiguous).
+
+    >>> rows(np.arange(8.0).reshape(4, 2), 2, 2)  # 4 examples of 2 features, 2 per row
+    array([[0., 1., 2., 3.],
+           [4., 5., 6., 7.]])
+    """
+    return a.reshape(*a.shape[: a.ndim - rank], -1, k * a.shape[-1])
+
+
 def _channel_sum(a: Array, rank: int) -> Array:
-    """``Σ`` over examples (and H, W): ``(..., N, [H, W,] C) -> (..., C)``."""
-    out: Array = np.sum(a, axis=tuple(range(-rank, -1)))
-    return out
+    """``Σ`` over examples (and H, W): ``(..., N, [H, W,] C) -> (..., C)``.
+
+    >>> _channel_sum(np.ones((2, 3, 3, 4)), 4)  # 2·3·3 values per channel
+    array([18., 18., 18., 18.])
+    """
+    k = _pixels_per_row(a, rank)
+    return rows_sum(rows(a, rank, k), k)
+
+
+def _batch_standardize(x: Array, rank: int, eps: float) -> tuple[Array, Array, Array, Array]:
+    """:func:`standardize` over batch norm's axes (all but the channel axis) on the
+    :func:`rows` view of ``x``: ``(x̂, 1/√(σ² + ε), μ, σ²)``, statistics with kept dims.
+
+    >>> xhat, inv, mu, var = _batch_standardize(np.array([[1.0], [3.0]]), 2, 0.0)
+    >>> xhat.ravel(), inv, mu, var
+    (array([-1.,  1.]), array([[1.]]), array([[2.]]), array([[1.]]))
+    """
+    m = math.prod(x.shape[x.ndim - rank : -1])  # values per channel
+    k = _pixels_per_row(x, rank)
+    xc = rows(x, rank, k)
+    mu = rows_sum(xc, k) / m  # a Python int: float32 stays float32
+    xc = xc - tiled(mu, k)
+    var = rows_sum(xc * xc, k) / m
+    inv: Array = 1.0 / np.sqrt(var + eps)
+    xc *= tiled(inv, k)  # x̂, in place: xc is this function's own array
+    return (
+        xc.reshape(x.shape),
+        per_channel(inv, rank),
+        per_channel(mu, rank),
+        per_channel(var, rank),
+    )
+
+
+def _batch_backward(p: NormParams, r: NormResiduals, dy: Array) -> tuple[NormParams, Array]:
+    """Batch norm's training backward: the shared formula (module docstring) with its means
+    written out. ``γ`` is constant over the averaged axes, so ``mean(dx̂) = γ·dβ/m`` and
+    ``mean(dx̂ ⊙ x̂) = γ·dγ/m``, and::
+
+        dx = γ/√(σ² + ε) ⊙ (dy − (dβ + x̂ ⊙ dγ)/m)
+
+    — the numbers of :func:`standardize_backward` up to rounding, in half the passes over the
+    data and with the two sums the params' gradient needs anyway (on :func:`rows` views).
+    """
+    rank = r.rank
+    m = math.prod(r.x_shape[-rank:-1])  # values per channel
+    k = _pixels_per_row(dy, rank)
+    dyw, xhat = rows(dy, rank, k), rows(r.xhat, rank, k)
+    dscale = rows_sum(dyw * xhat, k)  # dγ = Σ dy ⊙ x̂
+    dshift = rows_sum(dyw, k)  # dβ = Σ dy
+    dx: Array = xhat * tiled(dscale / m, k)
+    dx += tiled(dshift / m, k)
+    np.subtract(dyw, dx, out=dx)
+    dx *= tiled(p.scale * r.inv_std.reshape(r.inv_std.shape[: r.inv_std.ndim - rank] + (-1,)), k)
+    return NormParams(dscale, dshift), _sum_to(dx.reshape(dy.shape), r.x_shape)
 
 
 def _sum_to(dx: Array, shape: Shape) -> Array:
@@ -230,7 +303,9 @@ def _normalized(
     """Standardize ``x`` (training mode): residuals, and the statistics ``μ``, ``σ²``."""
     x, rank = _layout(fn, x, p)
     axes = _axes(kind, rank)
-    if groups is None:
+    if kind == "batch":
+        xhat, inv, mu, var = _batch_standardize(x, rank, eps)
+    elif groups is None:
         xhat, inv, mu, var = standardize(x, axes, eps)
     else:
         c = x.shape[-1]
@@ -243,10 +318,12 @@ def _normalized(
 
 
 def _affine(p: NormParams, r: NormResiduals) -> Array:
-    """``y = γ ⊙ x̂ + β``."""
-    y: Array = r.xhat * per_channel(p.scale, r.rank)
-    y += per_channel(p.shift, r.rank)
-    return y
+    """``y = γ ⊙ x̂ + β`` (on :func:`rows` views)."""
+    k = _pixels_per_row(r.xhat, r.rank)
+    y: Array = rows(r.xhat, r.rank, k) * tiled(p.scale, k)
+    y += tiled(p.shift, k)
+    lead = y.shape[:-2]  # the params' model axes when x has none
+    return y.reshape(*lead, *r.xhat.shape[r.xhat.ndim - r.rank :])
 
 
 def _check_dy(fn: str, p: NormParams, r: object, dy: object) -> Array:
@@ -265,6 +342,8 @@ def _backward(
 ) -> tuple[NormParams, Array]:
     """The shared training-mode backward (module docstring)."""
     dy = _check_dy(fn, p, r, dy)
+    if kind == "batch":
+        return _batch_backward(p, r, dy)
     dscale = _channel_sum(dy * r.xhat, r.rank)
     dshift = _channel_sum(dy, r.rank)
     dxhat = dy * per_channel(p.scale, r.rank)
