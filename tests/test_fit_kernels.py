@@ -138,15 +138,32 @@ def test_a_users_layer_runs_through_the_reference() -> None:
     assert r.kernels == ()
 
 
+STACKS = [None, "shared", "own"]  # one model; a stack of 3 on shared x, or x per model
+
+
+def stack_case(models: str | None) -> tuple[Any, Any, Any, Any]:
+    """``(params, x, y, learning rate)``: per-model rates on a stack."""
+    x, y = data.xor()
+    if models is None:
+        return NET.init(0, (2,))[1], x, y, 0.5
+    _, params = layers.init_stack(NET, [0, 1, 2], (2,))
+    if models == "own":  # each model its own examples (and targets)
+        x = np.stack([x, 1.0 - x, 0.5 * x])
+        y = np.stack([y, 1.0 - y, y])
+    return params, x, y, RATES
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("loss", [losses.mse, losses.half_mse])
-def test_the_fused_step_equals_the_reference_step_by_step(name: str, loss: Any) -> None:
-    """One model, a loss with a kernel: fit's fused step (forward, loss, gradient, the
-    optimizer's own update, all on the flat buffer) agrees with the reference step to 1e-12 at
-    every step, in params, optimizer state and loss."""
-    x, y = data.xor()
-    _, params = NET.init(0, (2,))
-    opt = OPTIMIZERS[name](0.5)
+@pytest.mark.parametrize("models", STACKS)
+def test_the_fused_step_equals_the_reference_step_by_step(
+    name: str, loss: Any, models: str | None
+) -> None:
+    """A loss with a kernel: fit's fused step (forward, loss, gradient, the optimizer's own
+    update, all on the flat buffer) agrees with the reference step to 1e-12 at every step, in
+    params, optimizer state and loss, for one model and stacks with per-model rates."""
+    params, x, y, lr = stack_case(models)
+    opt = OPTIMIZERS[name](lr)
     plan = kernel_plan.choose(NET, opt, params, layout=True)
     assert plan.train_step is not None
     fused = plan.train_step(loss, opt, {})
@@ -159,7 +176,7 @@ def test_the_fused_step_equals_the_reference_step_by_step(name: str, loss: Any) 
             state, m = fused(state, (x, y))
             ref_state, ref_m = reference(ref_state, (x, y))
             np.testing.assert_allclose(m["loss"], ref_m["loss"], rtol=1e-12)
-            assert type(m["loss"]) is np.ndarray and m["loss"].shape == ()
+            assert type(m["loss"]) is np.ndarray and m["loss"].shape == ref_m["loss"].shape
             for a, b in zip(tree.leaves(plan.outer(state.params)), tree.leaves(ref_state.params),
                             strict=True):  # fmt: skip
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
@@ -169,14 +186,56 @@ def test_the_fused_step_equals_the_reference_step_by_step(name: str, loss: Any) 
     assert state.step == ref_state.step == 5
 
 
-def test_the_fused_step_runs_only_for_losses_with_a_kernel_and_one_model() -> None:
+@pytest.mark.parametrize("models", STACKS)
+def test_the_fused_step_keeps_float32(models: str | None) -> None:
+    params, x, y, lr = stack_case(models)
+    params = tree.map(lambda a: a.astype(np.float32), params)
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    opt = optim.adam(lr)
+    plan = kernel_plan.choose(NET, opt, params, layout=True)
+    assert plan.train_step is not None
+    fused = plan.train_step(losses.mse, opt, {})
+    assert fused is not None
+    reference = train.make_step(NET, losses.mse, opt, kernels=False)
+    state = train.TrainState(plan.inner(params), plan.inner_state(opt.init(params)))
+    ref_state = train.init_state(opt, params)
+    with train.quiet_floats():
+        for _ in range(3):
+            state, m = fused(state, (x, y))
+            ref_state, ref_m = reference(ref_state, (x, y))
+    assert state.params.dtype == m["loss"].dtype == np.float32
+    for a, b in zip(tree.leaves(plan.outer(state.params)), tree.leaves(ref_state.params),
+                    strict=True):  # fmt: skip
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_fused_step_runs_only_for_losses_with_a_kernel() -> None:
     _, params = NET.init(0, (2,))
     opt = optim.sgd(0.5)
     plan = kernel_plan.choose(NET, opt, params, layout=True)
     assert plan.train_step is not None
     assert plan.train_step(losses.binary_cross_entropy, opt, {}) is None
     _, stack = layers.init_stack(NET, [0, 1], (2,))
-    assert kernel_plan.choose(NET, opt, stack, layout=True).train_step is None
+    stacked = kernel_plan.choose(NET, opt, stack, layout=True).train_step
+    assert stacked is not None and stacked(losses.mse, opt, {}) is not None
+
+
+def test_a_stacks_fused_step_gives_each_model_its_own_metrics_and_errors() -> None:
+    params, x, y, lr = stack_case("shared")
+    kw: dict[str, Any] = {"epochs": 4, "metrics": {"accuracy": metrics.accuracy}}
+    fast, plain = both(NET, optim.sgd(lr), params, (x, y), **kw)
+    assert_same(fast, plain)
+    assert fast.history["accuracy"].shape == (4, 3)
+    np.testing.assert_array_equal(fast.history["accuracy"], plain.history["accuracy"])
+    with pytest.raises(ValueError, match="flat_mlp"):
+        step = kernel_plan.choose(NET, optim.sgd(lr), params, layout=True).train_step
+        assert step is not None
+        fused = step(losses.mse, optim.sgd(lr), {})
+        state = train.TrainState(kernel_plan.choose(NET, optim.sgd(lr), params, True).inner(
+            params), None)  # fmt: skip
+        assert fused is not None
+        fused(state, (np.ones((2, 21, 2)), y))  # 2 batches of x for 3 models
 
 
 def test_metrics_see_their_own_copy_of_each_prediction() -> None:

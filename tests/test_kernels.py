@@ -16,6 +16,7 @@ import pytest
 
 from fnnet import kernels, layers, losses, tree
 from fnnet.arrays import Array
+from fnnet.kernels import folded
 from fnnet.kernels.mlp import FlatMlp, FusedMlp
 from fnnet.kernels.step import loss_kernel
 from fnnet.layers.base import quiet_floats
@@ -294,17 +295,26 @@ def test_training_on_the_flat_vector_equals_training_the_tree(models: int | None
 @pytest.mark.parametrize("loss", [losses.mse, losses.half_mse])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("outputs", [1, 3])
-def test_loss_kernels_equal_their_loss(loss: Any, dtype: Any, outputs: int) -> None:
-    """A loss kernel works on the transposed output ``yᵀ`` and gives ``(value, (dL/dy)ᵀ)``."""
+@pytest.mark.parametrize("models", [None, "shared", "own"])
+def test_loss_kernels_equal_their_loss(loss: Any, dtype: Any, outputs: int, models: Any) -> None:
+    """A loss kernel works on the transposed output ``yᵀ`` and gives ``(value, (dL/dy)ᵀ)``, one
+    value per model of a stack (the target shared or per model); ``into`` writes ``(dL/dy)ᵀ`` or
+    its negation into a buffer."""
     kernel = loss_kernel(loss)
     assert kernel is not None
     rng = np.random.default_rng(5)
-    y, target = rng.normal(size=(2, 7, outputs)).astype(dtype)
-    value, dy_t = kernel(np.ascontiguousarray(y.T), target)
+    lead = () if models is None else (4,)
+    y = rng.normal(size=(*lead, 7, outputs)).astype(dtype)
+    target = rng.normal(size=(*(lead if models == "own" else ()), 7, outputs)).astype(dtype)
+    y_t = np.ascontiguousarray(folded.swap(y))
+    value, dy_t = kernel(y_t, target)
     want_value, want_dy = loss(y, target)
-    assert value.dtype == want_value.dtype == np.dtype(dtype) and value.shape == ()
+    assert value.dtype == want_value.dtype == np.dtype(dtype) and value.shape == lead
     assert_close(value, want_value, dtype)
-    assert_close(dy_t.T, want_dy, dtype)
+    assert_close(folded.swap(dy_t), want_dy, dtype)
+    out = np.empty_like(y_t)
+    assert_close(kernel.into(y_t, target, out, True), want_value, dtype)
+    np.testing.assert_array_equal(out, -dy_t)
 
 
 def test_only_fnnets_own_losses_have_kernels() -> None:
@@ -313,19 +323,53 @@ def test_only_fnnets_own_losses_have_kernels() -> None:
     assert loss_kernel({}) is None  # unhashable
 
 
+# one activation throughout (sigmoid: on negated weights; tanh: one derivative pass), mixed
+# ones, and activations without an in-place derivative (relu, elu: one derivative per layer)
+FOLDED = [("sigmoid", "sigmoid"), ("tanh", "tanh"), ("tanh", "sigmoid"), ("relu", "sigmoid"),
+          ("elu", "elu"), ("tanh", "identity")]  # fmt: skip
+
+
+@pytest.mark.parametrize("hidden,output", FOLDED)
+@pytest.mark.parametrize("models,shared_x,dtype", CASES)
+def test_the_folded_training_passes_equal_the_reference(
+    hidden: str, output: str, models: int | None, shared_x: bool, dtype: Any
+) -> None:
+    """``folded.forward``/``folded.grads`` (the fused step's passes, on a workspace reused step
+    after step) equal the reference network's forward and backward, on one model and stacks,
+    with ``dy`` given plain or negated."""
+    net, params, x, dy = setup(hidden, output, models, shared_x, dtype)
+    kernel = kernels.flat(net, (SIZES[0],))
+    assert kernel is not None
+    v = kernel.ravel(params)
+    ws = folded.workspace(kernel, v.shape[:-1], x.shape[-2], v.dtype)
+    assert ws.negated == (hidden == output == "sigmoid")
+    for _ in range(3):
+        y, res = net.forward(params, x)
+        want = kernel.ravel(net.backward(params, res, dy)[0])
+        dy_t = np.ascontiguousarray(folded.swap(dy))
+        for negated in (False, True):
+            with quiet_floats():
+                y_t = folded.forward(ws, v, x)
+            assert_close(folded.swap(y_t), y, dtype)
+            g = folded.grads(ws, -dy_t if negated else dy_t.copy(), negated)
+            assert_close(g, want, dtype)
+        params = tree.map(lambda p, d: p - 0.1 * d, params, kernel.unravel(g))
+        v = kernel.ravel(params)
+
+
 @pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu"])
-def test_the_unchecked_folded_passes_equal_the_checked_ones(hidden: str) -> None:
-    """``forward_t``/``grads_t`` (the fused step's passes, on a reused workspace) equal
-    ``forward``/``grads``, step after step."""
+def test_the_folded_passes_give_the_flat_kernels_numbers_bit_for_bit(hidden: str) -> None:
+    """On negated weights too: negation is exact, so a network of sigmoids gets the very
+    numbers of the checked flat kernel."""
     net, params, x, dy = setup(hidden, "sigmoid", None, True, np.float64)
     kernel = kernels.flat(net, (SIZES[0],))
     assert kernel is not None
-    ws = kernel.workspace(x.shape[0], np.dtype(np.float64))
     v = kernel.ravel(params)
+    ws = folded.workspace(kernel, (), x.shape[0], v.dtype)
     for _ in range(3):
-        y_t, res_t = kernel.forward_t(v, x, ws)
         y, res = kernel.forward(v, x)
+        y_t = folded.forward(ws, v, x)
         np.testing.assert_array_equal(y_t.T, y)
         g = kernel.grads(v, res, dy)
-        np.testing.assert_array_equal(kernel.grads_t(res_t, np.ascontiguousarray(dy.T)), g)
+        np.testing.assert_array_equal(folded.grads(ws, np.ascontiguousarray(dy.T)), g)
         v = v - 0.1 * g
