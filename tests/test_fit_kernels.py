@@ -264,3 +264,59 @@ def test_a_target_of_another_dtype_gets_the_reference_losss_error() -> None:
                       epochs=2, kernels=kernels)  # fmt: skip
         errors.append(str(info.value))
     assert errors[0] == errors[1] and "mse" in errors[0]
+
+
+def never(epoch: int, loss: Any) -> bool:
+    return False
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+@pytest.mark.parametrize("models", [None, "shared"])
+def test_folded_epochs_equal_the_epoch_loop(kernels: bool, models: str | None) -> None:
+    """Without anything to do between epochs ``fit`` folds the steps (a fused step without a
+    train state per step); a stopping rule that never fires makes it run the epoch loop, with
+    the same result."""
+    params, x, y, lr = stack_case(models)
+    runs = [
+        train.fit(NET, losses.mse, optim.adam(lr), params, (x, y), epochs=12, kernels=kernels,
+                  until=until)  # fmt: skip
+        for until in (None, never)
+    ]
+    assert_same(*runs, rtol=0.0, atol=0.0)
+    assert runs[0].epochs == runs[1].epochs == 12 and runs[0].state.step == 12
+
+
+@pytest.mark.parametrize("models", [None, "shared"])
+def test_a_diverging_fold_stops_where_the_epoch_loop_stops(models: str | None) -> None:
+    """A loss that turns non-finite inside the fold: the same epochs, history and last finite
+    params as the reference epoch loop, and the same error."""
+    net = layers.mlp([2, 4, 1], hidden=layers.tanh, output=layers.identity)
+    x, y = data.xor()
+    if models is None:
+        _, params = net.init(0, (2,))
+        lr: Any = 5.0
+    else:
+        _, params = layers.init_stack(net, [0, 1, 2], (2,))
+        lr = np.array([0.5, 5.0, 0.1])
+    fast = train.fit(net, losses.mse, optim.sgd(lr), params, (x, y), epochs=60,
+                     on_nonfinite="stop")  # fmt: skip
+    plain = train.fit(net, losses.mse, optim.sgd(lr), params, (x, y), epochs=60,
+                      on_nonfinite="stop", kernels=False)  # fmt: skip
+    assert fast.kernels == ("fused mlp", "flat buffer")
+    assert fast.epochs == plain.epochs and fast.stop_reason == plain.stop_reason
+    diverged = np.isnan(plain.history.loss) | np.isinf(plain.history.loss)
+    assert diverged.any()
+    np.testing.assert_array_equal(np.isfinite(fast.history.loss), ~diverged)
+    finite = ~diverged
+    np.testing.assert_allclose(fast.history.loss[finite], plain.history.loss[finite], rtol=1e-7)
+    for a, b in zip(tree.leaves(fast.params), tree.leaves(plain.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12)
+    if models is None:
+        assert fast.stop_reason == "diverged"
+        errors = []
+        for kernels in (True, False):
+            with pytest.raises(train.DivergenceError) as info:
+                train.fit(net, losses.mse, optim.sgd(lr), params, (x, y), epochs=60,
+                          kernels=kernels)  # fmt: skip
+            errors.append(str(info.value))
+        assert errors[0] == errors[1]

@@ -12,6 +12,10 @@ For the ``flat buffer`` plan (params one vector ``v (*models, size)``: one model
 4. the optimizer's own ``update`` on the vector (the reference rule, unchanged; per-model
    hyperparameters included) and ``v + u``.
 
+:meth:`FusedStep.fold` runs many such steps on one batch — the epochs of a full-batch
+``fit`` with nothing to do between them — keeping params and optimizer state in locals and
+making one train state at the end.
+
 It skips only checks that ``fit`` made before its first epoch: ``x`` has the model's features
 (``fit`` locates the data against the model and params); the first step of each shape is
 checked in full, and a dtype or rank it did not expect still gets the flat kernel's clear
@@ -26,6 +30,7 @@ explains the error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +42,7 @@ from fnnet.arrays import Array
 from fnnet.kernels import folded
 from fnnet.kernels.mlp import FlatMlp
 
-__all__ = ["SquaredError", "loss_kernel", "fused_step"]
+__all__ = ["SquaredError", "FusedStep", "loss_kernel", "fused_step"]
 
 LossFn = Callable[[Array, Any], tuple[Array, Array]]
 
@@ -119,7 +124,7 @@ def loss_kernel(loss: object) -> SquaredError | None:
 
 def fused_step(
     flat: FlatMlp, loss: LossFn, update: Callable[..., Any], metrics: dict[str, Any]
-) -> Callable[[Any, Any], Any] | None:
+) -> FusedStep | None:
     """The fused training step of one model or a stack on the flat buffer, or ``None`` when
     ``loss`` has no kernel or the network does not fold (see the module docstring).
 
@@ -129,44 +134,86 @@ def fused_step(
     kernel = loss_kernel(loss)
     if kernel is None or not flat.folds:
         return None
-    outputs = flat.layout.sizes[-1]
-    named = tuple(metrics.items())
-    workspaces: dict[tuple[Any, ...], folded.Workspace] = {}  # per shape, reused every step
+    return FusedStep(flat, loss, kernel, update, tuple(metrics.items()))
 
-    def step(state: Any, batch: tuple[Array, Any]) -> tuple[Any, dict[str, Array]]:
+
+def _finite(value: Array) -> bool:
+    return math.isfinite(value) if value.ndim == 0 else bool(np.isfinite(value).all())
+
+
+@attrs.frozen(eq=False)
+class FusedStep:
+    """A fused training step, ``step(state, batch) -> (state, metrics)``, with
+    :meth:`fold` for many steps on one batch (see the module docstring)."""
+
+    flat: FlatMlp
+    loss: LossFn
+    kernel: SquaredError
+    update: Callable[..., Any]
+    metrics: tuple[tuple[str, Any], ...]
+    _workspaces: dict[tuple[Any, ...], folded.Workspace] = attrs.field(factory=dict, init=False)
+
+    def __call__(self, state: Any, batch: tuple[Array, Any]) -> tuple[Any, dict[str, Array]]:
         x, target = batch
-        v = state.params
+        new, opt_state, out = self.advance(state.params, state.opt_state, x, target)
+        # by keyword: an mlp has no model state, so any field added later keeps its default
+        return type(state)(params=new, opt_state=opt_state, step=state.step + 1, key=state.key), out
+
+    def fold(self, state: Any, batch: tuple[Array, Any], count: int) -> tuple[Any, list[Any]]:
+        """Up to ``count`` steps on ``batch`` (the epochs of a full-batch ``fit``): ``(state,
+        the steps' metrics)``. It stops before a step whose loss is not finite — that step is
+        not taken, so the caller's own loop takes it and reports it — and makes one train
+        state, at the end."""
+        x, target = batch
+        v, opt_state, records = state.params, state.opt_state, []
+        advance = self.advance
+        for _ in range(count):
+            new, new_opt_state, out = advance(v, opt_state, x, target)
+            if not _finite(out["loss"]):
+                break
+            records.append(out)
+            v, opt_state = new, new_opt_state
+        steps = state.step + len(records)
+        return type(state)(params=v, opt_state=opt_state, step=steps, key=state.key), records
+
+    def workspace(self, v: Array, x: Array) -> folded.Workspace:
+        """The workspace for params ``v`` and inputs ``x``, made (and ``x`` checked in full)
+        the first time their shapes are seen; a dtype or rank the step did not expect gets the
+        flat kernel's clear error."""
         models = v.shape[:-1]
         if x.dtype is not v.dtype or x.ndim < 2 or (x.ndim > 2 and x.shape[:-2] != models):
-            flat.check(v, x)  # the flat kernel's clear error (fit checked the data before)
-        ws = workspaces.get((models, x.shape[-2], v.dtype))
-        if ws is None:  # the first step of this shape: checked in full
-            flat.check(v, x)
-            ws = folded.workspace(flat, models, x.shape[-2], v.dtype)
-            if len(workspaces) > 16:
-                workspaces.clear()
-            workspaces[(models, x.shape[-2], v.dtype)] = ws
+            self.flat.check(v, x)
+        ws = self._workspaces.get((models, x.shape[-2], v.dtype))
+        if ws is None:
+            self.flat.check(v, x)
+            ws = folded.workspace(self.flat, models, x.shape[-2], v.dtype)
+            if len(self._workspaces) > 16:
+                self._workspaces.clear()
+            self._workspaces[(models, x.shape[-2], v.dtype)] = ws
+        return ws
+
+    def advance(
+        self, v: Array, opt_state: Any, x: Array, target: Any
+    ) -> tuple[Array, Any, dict[str, Array]]:
+        """One step on params ``v``: ``(new params, new optimizer state, metrics)``."""
+        ws = self.workspace(v, x)
         y_t = folded.forward(ws, v, x)
         top = ws.deltas[-1]
         if (
             type(target) is np.ndarray
             and target.dtype is v.dtype
-            and target.shape[-2:] == (x.shape[-2], outputs)
-            and target.shape[:-2] in ((), models)
+            and target.shape[-2:] == y_t.shape[:-3:-1]
+            and target.shape[:-2] in ((), v.shape[:-1])
         ):
-            value = kernel.into(y_t, target, top, ws.negated)
+            value = self.kernel.into(y_t, target, top, ws.negated)
             g = folded.grads(ws, top, ws.negated)
         else:  # the reference loss casts the target, or explains what is wrong with it
-            value, dy = loss(folded.swap(y_t), target)
+            value, dy = self.loss(folded.swap(y_t), target)
             g = folded.grads(ws, folded.swap(dy))
         out = {"loss": value}
-        if named:
+        if self.metrics:
             pred = folded.swap(y_t).copy()  # the workspace is overwritten by the next step
-            for name, metric in named:
+            for name, metric in self.metrics:
                 out[name] = metric(pred, target)
-        updates, opt_state = update(g, state.opt_state, v)
-        new = np.add(v, updates, dtype=v.dtype)
-        # by keyword: an mlp has no model state, so any field added later keeps its default
-        return type(state)(params=new, opt_state=opt_state, step=state.step + 1, key=state.key), out
-
-    return step
+        updates, opt_state = self.update(g, opt_state, v)
+        return np.add(v, updates, dtype=v.dtype), opt_state, out
