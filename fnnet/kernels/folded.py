@@ -102,6 +102,14 @@ def _view(vector: Array, block: slice, shape: tuple[int, int]) -> Array:
     return view
 
 
+def _rows_first(rows: int, models: Shape, examples: int, dtype: np.dtype[Any]) -> Array:
+    """A zero buffer seen as ``(*models, rows, examples)`` but laid out ``(rows, *models,
+    examples)``: a layer's rows of every model of a stack are one contiguous block, so an
+    elementwise pass over them is one run through memory (numpy iterates in memory order),
+    while each model's ``(rows, examples)`` matrix stays a valid BLAS operand."""
+    return np.moveaxis(np.zeros((rows, *models, examples), dtype), 0, -2)
+
+
 def _shared_into(acts: list[KernelActivation], negated: bool) -> Any:
     """The in-place derivative every layer shares (one activation throughout), else None."""
     if not all(a.name == acts[0].name for a in acts):
@@ -117,7 +125,7 @@ def workspace(flat: FlatMlp, models: Shape, examples: int, dtype: np.dtype[Any])
     examples (``x`` may be shared by the models or given per model)."""
     lay, acts = flat.layout, flat.acts
     negated = all(a.negated is not None for a in acts) and _shared_into(acts, True) is not None
-    h = np.zeros((*models, lay.rows, examples), dtype)
+    h = _rows_first(lay.rows, models, examples, dtype)
     h[..., list(lay.ones), :] = 1.0
     ins = tuple(h[..., s, :] for s in lay.ins)
     outs = tuple(h[..., s, :] for s in lay.outs)
@@ -129,7 +137,7 @@ def workspace(flat: FlatMlp, models: Shape, examples: int, dtype: np.dtype[Any])
     above = h[..., start:, :]
     factor = np.zeros_like(above)
     factors = tuple(factor[..., s.start - start : s.stop - start, :] for s in lay.outs)
-    deltas = tuple(np.zeros((*models, m, examples), dtype) for m in lay.sizes[1:])
+    deltas = tuple(_rows_first(m, models, examples, dtype) for m in lay.sizes[1:])
     forward_acts = tuple(a.negated.forward_ if negated and a.negated else a.forward_ for a in acts)
     return Workspace(
         tuple(models),
