@@ -321,3 +321,22 @@ def test_a_diverging_fold_stops_where_the_epoch_loop_stops(models: str | None) -
                           kernels=kernels)  # fmt: skip
             errors.append(str(info.value))
         assert errors[0] == errors[1]
+
+
+def test_updates_of_another_shape_get_the_reference_error() -> None:
+    """A user's per-leaf optimizer whose updates do not have the params' shape: the fused step
+    refuses them as ``apply_updates`` does (never a silent broadcast of the params)."""
+    x, y = data.xor()
+    _, params = NET.init(0, (2,))
+
+    def update(g: Any, s: tuple[()], p: Any) -> tuple[Any, tuple[()]]:
+        return tree.map(lambda a: -0.1 * a[None], g), s
+
+    opt = optim.Optimizer(lambda p: (), update, per_leaf=True)
+    errors = []
+    for kernels in (True, False):
+        with pytest.raises(ValueError, match="apply_updates") as info:
+            train.fit(NET, losses.mse, opt, params, (x, y), epochs=2, kernels=kernels)
+        errors.append(str(info.value))
+    assert "flat buffer" in train.fit(NET, losses.mse, optim.sgd(0.1), params, (x, y),
+                                      epochs=1).kernels  # fmt: skip

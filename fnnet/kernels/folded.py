@@ -18,7 +18,8 @@ axes ``M`` and ``N`` examples holds
   vector, written block by block (``[dwᵢ; dbᵢ] = [hᵢ; 1] δᵢᵀ``) and copied out each step (an
   optimizer may keep it).
 
-What :func:`forward` and :func:`grads` return lives in the workspace until the next step.
+:func:`load` copies the inputs in (once for many steps on one batch); what :func:`forward` and
+:func:`grads` return lives in the workspace until the next step.
 
 >>> import numpy as np
 >>> from fnnet import layers
@@ -28,7 +29,8 @@ What :func:`forward` and :func:`grads` return lives in the workspace until the n
 >>> kernel = flat(net, (2,))
 >>> v, x = kernel.ravel(params), np.ones((4, 2))
 >>> ws = workspace(kernel, (), 4, v.dtype)
->>> y_t = forward(ws, v, x)
+>>> load(ws, x)
+>>> y_t = forward(ws, v)
 >>> bool(np.allclose(y_t.T, net.apply(params, x))), grads(ws, np.ones((1, 4))).shape
 (True, (13,))
 """
@@ -46,7 +48,7 @@ from fnnet.arrays import Array, Shape
 from fnnet.kernels.activations import KernelActivation
 from fnnet.kernels.mlp import FlatMlp
 
-__all__ = ["Workspace", "workspace", "forward", "grads", "swap"]
+__all__ = ["Workspace", "workspace", "load", "forward", "grads", "swap"]
 
 Product = Callable[[Array, Array], Any]
 """``product(b, out)``: ``a @ b`` into ``out`` for an ``a`` bound in advance."""
@@ -163,17 +165,22 @@ def workspace(flat: FlatMlp, models: Shape, examples: int, dtype: np.dtype[Any])
     )
 
 
-def forward(ws: Workspace, v: Array, x: Array) -> Array:
-    """``yᵀ (*M, outputs, N)`` (a view into ``ws``) for the params vector ``v (*M, size)`` and
-    ``x`` ``(N, features)`` or ``(*M, N, features)``: per layer ``hᵢ₊₁ = act([wᵢ; bᵢ]ᵀ [hᵢ;
-    1])``. Unchecked: for callers that checked ``v`` and ``x`` against ``ws`` (shapes, dtype),
+def load(ws: Workspace, x: Array) -> None:
+    """Copy the inputs ``x`` — ``(N, features)`` shared by the models, or ``(*M, N,
+    features)`` — into ``ws``, transposed."""
+    np.copyto(ws.x_rows, swap(x))
+
+
+def forward(ws: Workspace, v: Array) -> Array:
+    """``yᵀ (*M, outputs, N)`` (a view into ``ws``) for the params vector ``v (*M, size)`` on
+    the inputs last loaded into ``ws``: per layer ``hᵢ₊₁ = act([wᵢ; bᵢ]ᵀ [hᵢ; 1])``.
+    Unchecked: for callers that checked ``v`` and the inputs against ``ws`` (shapes, dtype),
     inside :func:`~fnnet.layers.base.quiet_floats` when an activation may overflow harmlessly.
     """
     if ws.negated:
         np.negative(v, ws.weights)
     else:
         np.copyto(ws.weights, v)
-    np.copyto(ws.x_rows, swap(x))
     out = ws.h
     for product, h, out, act in zip(ws.forwards, ws.ins, ws.outs, ws.acts, strict=True):
         product(h, out)

@@ -41,6 +41,7 @@ from fnnet import losses
 from fnnet.arrays import Array
 from fnnet.kernels import folded
 from fnnet.kernels.mlp import FlatMlp
+from fnnet.optim.base import apply_updates
 
 __all__ = ["SquaredError", "FusedStep", "loss_kernel", "fused_step"]
 
@@ -155,7 +156,10 @@ class FusedStep:
 
     def __call__(self, state: Any, batch: tuple[Array, Any]) -> tuple[Any, dict[str, Array]]:
         x, target = batch
-        new, opt_state, out = self.advance(state.params, state.opt_state, x, target)
+        v = state.params
+        ws = self.workspace(v, x)
+        folded.load(ws, x)
+        new, opt_state, out = self.run(ws, v, state.opt_state, target, self.fits(ws, v, target))
         # by keyword: an mlp has no model state, so any field added later keeps its default
         return type(state)(params=new, opt_state=opt_state, step=state.step + 1, key=state.key), out
 
@@ -163,12 +167,14 @@ class FusedStep:
         """Up to ``count`` steps on ``batch`` (the epochs of a full-batch ``fit``): ``(state,
         the steps' metrics)``. It stops before a step whose loss is not finite — that step is
         not taken, so the caller's own loop takes it and reports it — and makes one train
-        state, at the end."""
+        state, at the end. ``x`` is copied into the workspace once."""
         x, target = batch
         v, opt_state, records = state.params, state.opt_state, []
-        advance = self.advance
+        ws = self.workspace(v, x)
+        folded.load(ws, x)
+        fits, run = self.fits(ws, v, target), self.run
         for _ in range(count):
-            new, new_opt_state, out = advance(v, opt_state, x, target)
+            new, new_opt_state, out = run(ws, v, opt_state, target, fits)
             if not _finite(out["loss"]):
                 break
             records.append(out)
@@ -192,19 +198,25 @@ class FusedStep:
             self._workspaces[(models, x.shape[-2], v.dtype)] = ws
         return ws
 
-    def advance(
-        self, v: Array, opt_state: Any, x: Array, target: Any
-    ) -> tuple[Array, Any, dict[str, Array]]:
-        """One step on params ``v``: ``(new params, new optimizer state, metrics)``."""
-        ws = self.workspace(v, x)
-        y_t = folded.forward(ws, v, x)
-        top = ws.deltas[-1]
-        if (
+    @staticmethod
+    def fits(ws: folded.Workspace, v: Array, target: Any) -> bool:
+        """Whether the loss kernel takes ``target`` as it is: ``v``'s dtype, and ``(N,
+        outputs)`` or ``(*models, N, outputs)``."""
+        return (
             type(target) is np.ndarray
             and target.dtype is v.dtype
-            and target.shape[-2:] == y_t.shape[:-3:-1]
+            and target.shape[-2:] == ws.outs[-1].shape[:-3:-1]
             and target.shape[:-2] in ((), v.shape[:-1])
-        ):
+        )
+
+    def run(
+        self, ws: folded.Workspace, v: Array, opt_state: Any, target: Any, fits: bool
+    ) -> tuple[Array, Any, dict[str, Array]]:
+        """One step on params ``v`` (the inputs loaded into ``ws``): ``(new params, new
+        optimizer state, metrics)``; the loss kernel runs when the target ``fits``."""
+        y_t = folded.forward(ws, v)
+        if fits:
+            top = ws.deltas[-1]
             value = self.kernel.into(y_t, target, top, ws.negated)
             g = folded.grads(ws, top, ws.negated)
         else:  # the reference loss casts the target, or explains what is wrong with it
@@ -216,4 +228,6 @@ class FusedStep:
             for name, metric in self.metrics:
                 out[name] = metric(pred, target)
         updates, opt_state = self.update(g, opt_state, v)
+        if type(updates) is not np.ndarray or updates.shape != v.shape:
+            return apply_updates(v, updates), opt_state, out  # the reference's checks
         return np.add(v, updates, dtype=v.dtype), opt_state, out
