@@ -341,7 +341,7 @@ def test_the_folded_training_passes_equal_the_reference(
     kernel = kernels.flat(net, (SIZES[0],))
     assert kernel is not None
     v = kernel.ravel(params)
-    ws = folded.workspace(kernel, v.shape[:-1], x.shape[-2], v.dtype)
+    ws = folded.workspace(kernel, v.shape[:-1], x.shape[-2], v.dtype, shared=x.ndim == 2)
     assert ws.negated == (hidden == output == "sigmoid")
     for _ in range(3):
         y, res = net.forward(params, x)
