@@ -7,12 +7,15 @@ axes ``M`` and ``N`` examples holds
 
 - ``h (*M, rows, N)``: the activations transposed (examples on the last axis), with a row of
   ones under each layer's input (the rows of :class:`~fnnet.kernels.mlp.FlatLayout`), so layer
-  ``i`` is ``hᵢ₊₁ = act([wᵢ; bᵢ]ᵀ [hᵢ; 1])``: one matrix product, no bias add;
+  ``i`` is ``hᵢ₊₁ = act([wᵢ; bᵢ]ᵀ [hᵢ; 1])``: one matrix product, no bias add. A stack's is
+  laid out ``(rows, *M, N)`` in memory, so a pass over one layer of every model is one run;
 - ``weights (*M, size)``: this step's params vector, copied in once, with views of every
   ``[wᵢ; bᵢ]ᵀ`` and ``wᵢ``. A network of sigmoids copies in ``−v`` instead: each product then
   gives ``z' = −z`` and the sigmoid ``1 / (1 + e^{z'})`` needs no negation per layer; the
   derivatives are negated to match (:class:`~fnnet.kernels.activations.Negated`). Negation is
   exact, so the numbers are bit for bit those of the plain passes;
+- for a stack whose models share their inputs, the first layer of every model as one matrix
+  product (forward and gradient) instead of one per model;
 - ``factor``: every layer's ``act'`` in one pass over the output rows of ``h`` (one activation
   throughout), ``deltas``: each layer's ``δ (*M, m, N)``, and ``grads (*M, size)``: the gradient
   vector, written block by block (``[dwᵢ; dbᵢ] = [hᵢ; 1] δᵢᵀ``) and copied out each step (an
