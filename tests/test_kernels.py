@@ -375,3 +375,45 @@ def test_the_folded_passes_give_the_flat_kernels_numbers_bit_for_bit(hidden: str
         g = kernel.grads(v, res, dy)
         np.testing.assert_array_equal(folded.grads(ws, np.ascontiguousarray(dy.T)), g)
         v = v - 0.1 * g
+
+
+@pytest.mark.parametrize("shared_x", [True, False])
+def test_the_folded_passes_on_two_model_axes(shared_x: bool) -> None:
+    """A stack with two model axes ``(2, 3)``: the folded passes equal the reference."""
+    net, params, _, _ = setup("sigmoid", "sigmoid", 6, True, np.float64)
+    params = tree.map(lambda a: a.reshape(2, 3, *a.shape[1:]), params)
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(5, SIZES[0]) if shared_x else (2, 3, 5, SIZES[0]))
+    dy = rng.normal(size=(2, 3, 5, SIZES[-1]))
+    kernel = kernels.flat(net, (SIZES[0],))
+    assert kernel is not None
+    v = kernel.ravel(params)
+    ws = folded.workspace(kernel, (2, 3), 5, v.dtype, shared=shared_x)
+    folded.load(ws, x)
+    y, res = net.forward(params, x)
+    assert_close(folded.swap(folded.forward(ws, v)), y, np.float64)
+    want = kernel.ravel(net.backward(params, res, dy)[0])
+    assert_close(folded.grads(ws, np.ascontiguousarray(folded.swap(dy))), want, np.float64)
+
+
+def test_the_folded_sigmoid_network_saturates_quietly_and_exactly() -> None:
+    """Pre-activations of ±1e4 (``e^{z'}`` overflows to ``inf``): inside ``quiet_floats`` the
+    folded passes on negated weights give the reference's outputs and gradients, without a
+    warning."""
+    net, params, _, dy = setup("sigmoid", "sigmoid", None, True, np.float64)
+    x = np.array([[-1e4, 1e4, 0.0], [0.0, 1.0, 2.0], [1e4, -1e4, 5.0]] * 2)
+    kernel = kernels.flat(net, (SIZES[0],))
+    assert kernel is not None
+    v = kernel.ravel(params)
+    ws = folded.workspace(kernel, (), x.shape[0], v.dtype)
+    assert ws.negated
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with quiet_floats():
+            y, res = net.forward(params, x)
+            folded.load(ws, x)
+            y_t = folded.forward(ws, v)
+            g = folded.grads(ws, np.ascontiguousarray(dy.T))
+    np.testing.assert_allclose(y_t.T, y, rtol=1e-12, atol=1e-300)
+    want = kernel.ravel(net.backward(params, res, dy)[0])
+    np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-15)
