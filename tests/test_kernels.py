@@ -417,3 +417,23 @@ def test_the_folded_sigmoid_network_saturates_quietly_and_exactly() -> None:
     np.testing.assert_allclose(y_t.T, y, rtol=1e-12, atol=1e-300)
     want = kernel.ravel(net.backward(params, res, dy)[0])
     np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("shared_x", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_folded_passes_of_a_stack_with_one_output(shared_x: bool, dtype: Any) -> None:
+    """One output per model (the output layer's ``w δ`` is an outer product per model)."""
+    net = layers.mlp([3, 4, 4, 1], hidden=layers.tanh, output=layers.sigmoid, dtype=dtype)
+    _, params = layers.init_stack(net, [0, 1, 2], (3,))
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 3) if shared_x else (3, 6, 3)).astype(dtype)
+    dy = rng.normal(size=(3, 6, 1)).astype(dtype)
+    kernel = kernels.flat(net, (3,))
+    assert kernel is not None
+    v = kernel.ravel(params)
+    ws = folded.workspace(kernel, (3,), 6, v.dtype, shared=shared_x)
+    folded.load(ws, x)
+    y, res = net.forward(params, x)
+    assert_close(folded.swap(folded.forward(ws, v)), y, dtype)
+    want = kernel.ravel(net.backward(params, res, dy)[0])
+    assert_close(folded.grads(ws, np.ascontiguousarray(folded.swap(dy))), want, dtype)

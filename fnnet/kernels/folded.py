@@ -65,6 +65,15 @@ def _product(a: Array) -> Product:
     return functools.partial(np.matmul, a)
 
 
+def _back_product(w: Array) -> Product:
+    """``w @ δ`` into an output, for the ``δ`` pass; on a stack, a layer with one output makes
+    it an outer product per model, one broadcast multiply for all models (the same single
+    product per element as the matmul)."""
+    if w.ndim > 2 and w.shape[-1] == 1:
+        return functools.partial(np.multiply, w)
+    return _product(w)
+
+
 def swap(a: Array) -> Array:
     """``a`` with its last two axes swapped (a view)."""
     return a.T if a.ndim == 2 else a.swapaxes(-1, -2)
@@ -194,11 +203,11 @@ def workspace(
             np.moveaxis(deltas[0], -2, 0), g_blocks[0],
         )  # fmt: skip
     forward_acts = tuple(a.negated.forward_ if negated and a.negated else a.forward_ for a in acts)
+    backs = tuple(_back_product(wb[..., :-1, :]) for wb in blocks)
     return Workspace(
-        tuple(models), negated, h, x_rows, ins, outs, weights, tuple(forwards),
-        tuple(_product(wb[..., :-1, :]) for wb in blocks), forward_acts, above, factor, factors,
-        _shared_into(acts, negated), tuple(acts), deltas, tuple(swap(d) for d in deltas),
-        grads_v, tuple(grad_into), g_blocks,
+        tuple(models), negated, h, x_rows, ins, outs, weights, tuple(forwards), backs,
+        forward_acts, above, factor, factors, _shared_into(acts, negated), tuple(acts), deltas,
+        tuple(swap(d) for d in deltas), grads_v, tuple(grad_into), g_blocks,
     )  # fmt: skip
 
 
