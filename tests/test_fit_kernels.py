@@ -340,3 +340,27 @@ def test_updates_of_another_shape_get_the_reference_error() -> None:
         errors.append(str(info.value))
     assert "flat buffer" in train.fit(NET, losses.mse, optim.sgd(0.1), params, (x, y),
                                       epochs=1).kernels  # fmt: skip
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_a_models_run_does_not_depend_on_its_stack_bit_for_bit(opt: str) -> None:
+    """Every model of a stack gets the very params and history it gets in a stack of its own
+    (what a sweep's task size decides): the fused step never lets a stack's size, or a model's
+    place in it, change its rounding."""
+    x, y = data.xor()
+    rates = np.linspace(0.5, 2.0, 11)
+    net = layers.mlp([2, 3, 5, 1], hidden=layers.sigmoid, output=layers.sigmoid)  # odd widths
+
+    def run(keys: list[int]) -> Any:
+        _, params = layers.init_stack(net, keys, (2,))
+        lr = rates[keys]
+        optimizer = optim.sgd(lr) if opt == "sgd" else optim.adam(lr / 10)
+        return train.fit(net, losses.mse, optimizer, params, (x, y), epochs=15)
+
+    whole = run(list(range(11)))
+    assert "flat buffer" in whole.kernels
+    for k in (0, 3, 7, 10):
+        alone = run([k])
+        np.testing.assert_array_equal(whole.history.loss[:, k], alone.history.loss[:, 0])
+        for a, b in zip(tree.leaves(whole.params), tree.leaves(alone.params), strict=True):
+            np.testing.assert_array_equal(a[k], b[0])

@@ -341,7 +341,7 @@ def test_the_folded_training_passes_equal_the_reference(
     kernel = kernels.flat(net, (SIZES[0],))
     assert kernel is not None
     v = kernel.ravel(params)
-    ws = folded.workspace(kernel, v.shape[:-1], x.shape[-2], v.dtype, shared=x.ndim == 2)
+    ws = folded.workspace(kernel, v.shape[:-1], x.shape[-2], v.dtype)
     assert ws.negated == (hidden == output == "sigmoid")
     for _ in range(3):
         y, res = net.forward(params, x)
@@ -388,7 +388,7 @@ def test_the_folded_passes_on_two_model_axes(shared_x: bool) -> None:
     kernel = kernels.flat(net, (SIZES[0],))
     assert kernel is not None
     v = kernel.ravel(params)
-    ws = folded.workspace(kernel, (2, 3), 5, v.dtype, shared=shared_x)
+    ws = folded.workspace(kernel, (2, 3), 5, v.dtype)
     folded.load(ws, x)
     y, res = net.forward(params, x)
     assert_close(folded.swap(folded.forward(ws, v)), y, np.float64)
@@ -431,7 +431,7 @@ def test_the_folded_passes_of_a_stack_with_one_output(shared_x: bool, dtype: Any
     kernel = kernels.flat(net, (3,))
     assert kernel is not None
     v = kernel.ravel(params)
-    ws = folded.workspace(kernel, (3,), 6, v.dtype, shared=shared_x)
+    ws = folded.workspace(kernel, (3,), 6, v.dtype)
     folded.load(ws, x)
     y, res = net.forward(params, x)
     assert_close(folded.swap(folded.forward(ws, v)), y, dtype)

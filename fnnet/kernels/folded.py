@@ -14,8 +14,6 @@ axes ``M`` and ``N`` examples holds
   gives ``z' = −z`` and the sigmoid ``1 / (1 + e^{z'})`` needs no negation per layer; the
   derivatives are negated to match (:class:`~fnnet.kernels.activations.Negated`). Negation is
   exact, so the numbers are bit for bit those of the plain passes;
-- for a stack whose models share their inputs, the first layer of every model as one matrix
-  product (forward and gradient) instead of one per model;
 - ``factor``: every layer's ``act'`` in one pass over the output rows of ``h`` (one activation
   throughout), ``deltas``: each layer's ``δ (*M, m, N)``, and ``grads (*M, size)``: the gradient
   vector, written block by block (``[dwᵢ; dbᵢ] = [hᵢ; 1] δᵢᵀ``) and copied out each step (an
@@ -49,7 +47,7 @@ import numpy as np
 
 from fnnet.arrays import Array, Shape
 from fnnet.kernels.activations import KernelActivation
-from fnnet.kernels.mlp import FlatLayout, FlatMlp
+from fnnet.kernels.mlp import FlatMlp
 
 __all__ = ["Workspace", "workspace", "load", "forward", "grads", "swap"]
 
@@ -124,45 +122,6 @@ def _rows_first(rows: int, models: Shape, examples: int, dtype: np.dtype[Any]) -
     return np.moveaxis(np.zeros((rows, *models, examples), dtype), 0, -2)
 
 
-def _contiguous(a: Array, shape: tuple[int, ...]) -> Array:
-    """``a`` reshaped, as a view (never a copy: the passes write through it)."""
-    view = a.reshape(shape)
-    assert np.shares_memory(view, a)
-    return view
-
-
-def _first_layer_on_shared_x(
-    lay: FlatLayout, models: Shape, block: Array, z_rows: Array, d_rows: Array, g_block: Array
-) -> tuple[Array, Product, Product]:
-    """Layer 0 of a stack whose models share their inputs, as one matrix product for all
-    models instead of one per model: ``(x rows, forward, gradient)``.
-
-    ``[xᵀ; 1]`` is one ``(k + 1, N)`` buffer (``x rows`` its first ``k``). Forward: the models'
-    ``[w₀; b₀]ᵀ`` (``block``'s transposes) are copied into one ``(m·M, k + 1)`` matrix ``L``, and
-    ``L [xᵀ; 1]`` is written straight into the rows-first activations ``z_rows (m, *M, N)``.
-    Gradient: ``[xᵀ; 1] Δᵀ`` with ``Δ`` the models' ``δ₀`` (``d_rows (m, *M, N)``) gives every
-    ``[dw₀; db₀]``, copied into ``g_block (*M, k + 1, m)``."""
-    (k, m), n, dtype = lay.sizes[:2], z_rows.shape[-1], z_rows.dtype
-    x_t = np.zeros((k + 1, n), dtype)
-    x_t[k] = 1.0
-    left = np.zeros((m, *models, k + 1), dtype)
-    left_2d, left_from = _contiguous(left, (-1, k + 1)), np.moveaxis(block, -1, 0)
-    z_2d, d_2d = _contiguous(z_rows, (-1, n)), _contiguous(d_rows, (-1, n))
-    g_2d = np.zeros((k + 1, d_2d.shape[0]), dtype)
-    g_from = np.moveaxis(g_2d.reshape(k + 1, m, *models), (0, 1), (-2, -1))
-    left_dot, x_dot, d_t = left_2d.dot, x_t.dot, d_2d.T
-
-    def forward(h: Array, out: Array) -> None:
-        np.copyto(left, left_from)
-        left_dot(x_t, z_2d)
-
-    def gradient(delta_t: Array, g: Array) -> None:
-        x_dot(d_t, g_2d)
-        np.copyto(g_block, g_from)
-
-    return x_t[:k], forward, gradient
-
-
 def _shared_into(acts: list[KernelActivation], negated: bool) -> Any:
     """The in-place derivative every layer shares (one activation throughout), else None."""
     if not all(a.name == acts[0].name for a in acts):
@@ -173,12 +132,13 @@ def _shared_into(acts: list[KernelActivation], negated: bool) -> Any:
     return acts[0].factor_into
 
 
-def workspace(
-    flat: FlatMlp, models: Shape, examples: int, dtype: np.dtype[Any], shared: bool = False
-) -> Workspace:
+def workspace(flat: FlatMlp, models: Shape, examples: int, dtype: np.dtype[Any]) -> Workspace:
     """A :class:`Workspace` for ``flat`` with params of model axes ``models`` and ``examples``
-    examples; ``shared``: the inputs are ``(N, features)``, shared by the models of a stack
-    (their first layers then run as one matrix product), else they may be either."""
+    examples (``x`` may be shared by the models or given per model).
+
+    Every product runs per model, as numpy's batched ``matmul`` does, never over several
+    models at once: a model's rounding must not depend on the size of its stack or its place
+    in it (a sweep's results do not depend on how it chunks its cells)."""
     lay, acts = flat.layout, flat.acts
     negated = all(a.negated is not None for a in acts) and _shared_into(acts, True) is not None
     h = _rows_first(lay.rows, models, examples, dtype)
@@ -197,11 +157,6 @@ def workspace(
     forwards = [_product(swap(wb)) for wb in blocks]
     grad_into = [_product(a) for a in ins]
     x_rows = h[..., : lay.sizes[0], :]
-    if shared and models:
-        x_rows, forwards[0], grad_into[0] = _first_layer_on_shared_x(
-            lay, models, blocks[0], np.moveaxis(outs[0], -2, 0),
-            np.moveaxis(deltas[0], -2, 0), g_blocks[0],
-        )  # fmt: skip
     forward_acts = tuple(a.negated.forward_ if negated and a.negated else a.forward_ for a in acts)
     backs = tuple(_back_product(wb[..., :-1, :]) for wb in blocks)
     return Workspace(

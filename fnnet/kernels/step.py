@@ -189,11 +189,11 @@ class FusedStep:
         models = v.shape[:-1]
         if x.dtype is not v.dtype or x.ndim < 2 or (x.ndim > 2 and x.shape[:-2] != models):
             self.flat.check(v, x)
-        key = (models, x.shape[-2], v.dtype, x.ndim == 2)
+        key = (models, x.shape[-2], v.dtype)
         ws = self._workspaces.get(key)
         if ws is None:
             self.flat.check(v, x)
-            ws = folded.workspace(self.flat, models, x.shape[-2], v.dtype, x.ndim == 2)
+            ws = folded.workspace(self.flat, models, x.shape[-2], v.dtype)
             if len(self._workspaces) > 16:
                 self._workspaces.clear()
             self._workspaces[key] = ws
