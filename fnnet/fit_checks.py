@@ -102,7 +102,15 @@ def check_pair(fn: str, arg: str, data: object) -> tuple[Array, Any]:
 
 def check_params_values(fn: str, params: Any) -> None:
     """Every leaf of ``params`` a finite float32 or float64 array."""
-    for leaf, where in zip(tree.leaves(params), tree.paths(params), strict=True):
+    leaves = tree.leaves(params)
+    if all(
+        type(leaf) is np.ndarray
+        and (leaf.dtype == np.float64 or leaf.dtype == np.float32)
+        and np.isfinite(leaf).all()
+        for leaf in leaves
+    ):
+        return
+    for leaf, where in zip(leaves, tree.paths(params), strict=True):  # name the bad leaf
         if not isinstance(leaf, np.ndarray) or leaf.dtype not in (np.float32, np.float64):
             got = f"dtype {leaf.dtype}" if isinstance(leaf, np.ndarray) else type(leaf).__name__
             raise TypeError(

@@ -636,6 +636,10 @@ class _Run(Generic[P, S]):
     def loop(self, o: checks.FitOptions) -> str:
         """Run epochs until a stopping rule says so; the reason."""
         while self.epoch < o.epochs:
+            if self.plain(o):  # nothing to do between epochs: fold the steps
+                self.fold(o.epochs - self.epoch)
+                if self.epoch == o.epochs:
+                    break
             self.epoch += 1
             before = self.state
             record, go_on = self.train_epoch(o)
@@ -645,20 +649,55 @@ class _Run(Generic[P, S]):
                     self.state, params=before.params, model_state=before.model_state
                 )
                 return "diverged"
-            frozen = self.frozen()
-            if frozen is not None:
-                self.freeze(before, frozen)
+            if self.dead is not None or self.stopped is not None:
+                frozen = self.frozen()
+                if frozen is not None:
+                    self.freeze(before, frozen)
             if self.val is not None:
                 record = self.validate(record, o.batch_size)
             record = self.masked(record)
             self.records.append(record)
-            self.log(o, record)
+            if o.log_every:
+                self.log(o, record)
             reason = self.stop_rules(o, record)
             if reason is not None:
                 return reason
             if o.checkpoint is not None and self.epoch % o.checkpoint_every == 0:
                 self.save(o.checkpoint)
         return "epochs"
+
+    def plain(self, o: checks.FitOptions) -> bool:
+        """Full batch, and nothing between epochs but the training step: no validation, stopping
+        rule, log, checkpoint, nor a model of a stack stopped or diverged."""
+        return (
+            (o.batch_size is None or o.batch_size >= self.data.n)
+            and self.val is None
+            and o.until is None
+            and o.patience is None
+            and not o.log_every
+            and not o.progress
+            and o.checkpoint is None
+            and self.dead is None
+            and self.stopped is None
+        )
+
+    def fold(self, count: int) -> None:
+        """Up to ``count`` full-batch epochs as one fold of the step, stopping before a step
+        whose loss is not finite (the loop then takes that step, and reports it)."""
+        fold = getattr(self.step, "fold", None)  # a fused step folds without a state per step
+        if fold is not None:
+            self.state, records = fold(self.state, self.batch, count)
+        else:
+            step, batch, state, records = self.step, self.batch, self.state, []
+            for _ in range(count):
+                new, record = step(state, batch)
+                if not _finite(record["loss"]):
+                    break
+                records.append(record)
+                state = new
+            self.state = state
+        self.records.extend(records)
+        self.epoch += len(records)
 
     def train_epoch(self, o: checks.FitOptions) -> tuple[dict[str, Array], bool]:
         """One pass over the data: the epoch's record, and False when training must stop."""

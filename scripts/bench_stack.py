@@ -15,6 +15,7 @@ import benchlib  # first: removes OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE before nump
 
 # isort: split
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -50,6 +51,11 @@ def looped(m: int, x: Array, y: Array) -> Callable[[], None]:
     return run
 
 
+def load() -> str:
+    """The 1, 5 and 15-minute load averages: the timings depend on what else runs."""
+    return " ".join(f"{a:.2f}" for a in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (~15 s)")
@@ -63,6 +69,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     print(benchlib.header("Stacked models: one program vs a loop (bench_stack.py)"))
+    print(f"- load average at the start: {load()}")
     x, y = data.xor()
     rows = []
     for m in models:
@@ -91,7 +98,7 @@ def main() -> None:
         f"{repeat} interleaved rounds, {EPOCHS} epochs per fit. Target: M = 100 at ≤ 4 µs per "
         "model-step on an idle machine."
     )
-    print(f"\n(total {time.perf_counter() - t0:.0f} s)")
+    print(f"\n(total {time.perf_counter() - t0:.0f} s; load average at the end: {load()})")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import benchlib  # first: removes OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE before nump
 # isort: split
 import argparse
 import importlib.util
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -95,6 +96,11 @@ def ratio_cell(ref: benchlib.Timing, other: benchlib.Timing) -> str:
     return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
 
 
+def load() -> str:
+    """The 1, 5 and 15-minute load averages: the timings depend on what else runs."""
+    return " ".join(f"{a:.2f}" for a in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (~20 s)")
@@ -105,6 +111,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     print(benchlib.header("Tiny networks: fnnet vs hand-written numpy (bench_tiny.py)"))
+    print(f"- load average at the start: {load()}")
     for note in optional_rows():
         print(f"- {note}")
     rows = []
@@ -153,7 +160,7 @@ def main() -> None:
         f"(min–max); {EPOCHS} epochs per timed call. Targets: XOR SGD ≤ 0.65×, XOR Adam ≤ 0.6× the "
         "reference, through the default fit."
     )
-    print(f"\n(total {time.perf_counter() - t0:.0f} s)")
+    print(f"\n(total {time.perf_counter() - t0:.0f} s; load average at the end: {load()})")
 
 
 if __name__ == "__main__":

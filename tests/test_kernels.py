@@ -16,6 +16,7 @@ import pytest
 
 from fnnet import kernels, layers, losses, tree
 from fnnet.arrays import Array
+from fnnet.kernels import folded
 from fnnet.kernels.mlp import FlatMlp, FusedMlp
 from fnnet.kernels.step import loss_kernel
 from fnnet.layers.base import quiet_floats
@@ -294,17 +295,26 @@ def test_training_on_the_flat_vector_equals_training_the_tree(models: int | None
 @pytest.mark.parametrize("loss", [losses.mse, losses.half_mse])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("outputs", [1, 3])
-def test_loss_kernels_equal_their_loss(loss: Any, dtype: Any, outputs: int) -> None:
-    """A loss kernel works on the transposed output ``yᵀ`` and gives ``(value, (dL/dy)ᵀ)``."""
+@pytest.mark.parametrize("models", [None, "shared", "own"])
+def test_loss_kernels_equal_their_loss(loss: Any, dtype: Any, outputs: int, models: Any) -> None:
+    """A loss kernel works on the transposed output ``yᵀ`` and gives ``(value, (dL/dy)ᵀ)``, one
+    value per model of a stack (the target shared or per model); ``into`` writes ``(dL/dy)ᵀ`` or
+    its negation into a buffer."""
     kernel = loss_kernel(loss)
     assert kernel is not None
     rng = np.random.default_rng(5)
-    y, target = rng.normal(size=(2, 7, outputs)).astype(dtype)
-    value, dy_t = kernel(np.ascontiguousarray(y.T), target)
+    lead = () if models is None else (4,)
+    y = rng.normal(size=(*lead, 7, outputs)).astype(dtype)
+    target = rng.normal(size=(*(lead if models == "own" else ()), 7, outputs)).astype(dtype)
+    y_t = np.ascontiguousarray(folded.swap(y))
+    value, dy_t = kernel(y_t, target)
     want_value, want_dy = loss(y, target)
-    assert value.dtype == want_value.dtype == np.dtype(dtype) and value.shape == ()
+    assert value.dtype == want_value.dtype == np.dtype(dtype) and value.shape == lead
     assert_close(value, want_value, dtype)
-    assert_close(dy_t.T, want_dy, dtype)
+    assert_close(folded.swap(dy_t), want_dy, dtype)
+    out = np.empty_like(y_t)
+    assert_close(kernel.into(y_t, target, out, True), want_value, dtype)
+    np.testing.assert_array_equal(out, -dy_t)
 
 
 def test_only_fnnets_own_losses_have_kernels() -> None:
@@ -313,19 +323,117 @@ def test_only_fnnets_own_losses_have_kernels() -> None:
     assert loss_kernel({}) is None  # unhashable
 
 
+# one activation throughout (sigmoid: on negated weights; tanh: one derivative pass), mixed
+# ones, and activations without an in-place derivative (relu, elu: one derivative per layer)
+FOLDED = [("sigmoid", "sigmoid"), ("tanh", "tanh"), ("tanh", "sigmoid"), ("relu", "sigmoid"),
+          ("elu", "elu"), ("tanh", "identity")]  # fmt: skip
+
+
+@pytest.mark.parametrize("hidden,output", FOLDED)
+@pytest.mark.parametrize("models,shared_x,dtype", CASES)
+def test_the_folded_training_passes_equal_the_reference(
+    hidden: str, output: str, models: int | None, shared_x: bool, dtype: Any
+) -> None:
+    """``folded.forward``/``folded.grads`` (the fused step's passes, on a workspace reused step
+    after step) equal the reference network's forward and backward, on one model and stacks,
+    with ``dy`` given plain or negated."""
+    net, params, x, dy = setup(hidden, output, models, shared_x, dtype)
+    kernel = kernels.flat(net, (SIZES[0],))
+    assert kernel is not None
+    v = kernel.ravel(params)
+    ws = folded.workspace(kernel, v.shape[:-1], x.shape[-2], v.dtype)
+    assert ws.negated == (hidden == output == "sigmoid")
+    for _ in range(3):
+        y, res = net.forward(params, x)
+        want = kernel.ravel(net.backward(params, res, dy)[0])
+        dy_t = np.ascontiguousarray(folded.swap(dy))
+        for negated in (False, True):
+            folded.load(ws, x)
+            with quiet_floats():
+                y_t = folded.forward(ws, v)
+            assert_close(folded.swap(y_t), y, dtype)
+            g = folded.grads(ws, -dy_t if negated else dy_t.copy(), negated)
+            assert_close(g, want, dtype)
+        params = tree.map(lambda p, d: p - 0.1 * d, params, kernel.unravel(g))
+        v = kernel.ravel(params)
+
+
 @pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu"])
-def test_the_unchecked_folded_passes_equal_the_checked_ones(hidden: str) -> None:
-    """``forward_t``/``grads_t`` (the fused step's passes, on a reused workspace) equal
-    ``forward``/``grads``, step after step."""
+def test_the_folded_passes_give_the_flat_kernels_numbers_bit_for_bit(hidden: str) -> None:
+    """On negated weights too: negation is exact, so a network of sigmoids gets the very
+    numbers of the checked flat kernel."""
     net, params, x, dy = setup(hidden, "sigmoid", None, True, np.float64)
     kernel = kernels.flat(net, (SIZES[0],))
     assert kernel is not None
-    ws = kernel.workspace(x.shape[0], np.dtype(np.float64))
     v = kernel.ravel(params)
+    ws = folded.workspace(kernel, (), x.shape[0], v.dtype)
     for _ in range(3):
-        y_t, res_t = kernel.forward_t(v, x, ws)
         y, res = kernel.forward(v, x)
+        folded.load(ws, x)
+        y_t = folded.forward(ws, v)
         np.testing.assert_array_equal(y_t.T, y)
         g = kernel.grads(v, res, dy)
-        np.testing.assert_array_equal(kernel.grads_t(res_t, np.ascontiguousarray(dy.T)), g)
+        np.testing.assert_array_equal(folded.grads(ws, np.ascontiguousarray(dy.T)), g)
         v = v - 0.1 * g
+
+
+@pytest.mark.parametrize("shared_x", [True, False])
+def test_the_folded_passes_on_two_model_axes(shared_x: bool) -> None:
+    """A stack with two model axes ``(2, 3)``: the folded passes equal the reference."""
+    net, params, _, _ = setup("sigmoid", "sigmoid", 6, True, np.float64)
+    params = tree.map(lambda a: a.reshape(2, 3, *a.shape[1:]), params)
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(5, SIZES[0]) if shared_x else (2, 3, 5, SIZES[0]))
+    dy = rng.normal(size=(2, 3, 5, SIZES[-1]))
+    kernel = kernels.flat(net, (SIZES[0],))
+    assert kernel is not None
+    v = kernel.ravel(params)
+    ws = folded.workspace(kernel, (2, 3), 5, v.dtype)
+    folded.load(ws, x)
+    y, res = net.forward(params, x)
+    assert_close(folded.swap(folded.forward(ws, v)), y, np.float64)
+    want = kernel.ravel(net.backward(params, res, dy)[0])
+    assert_close(folded.grads(ws, np.ascontiguousarray(folded.swap(dy))), want, np.float64)
+
+
+def test_the_folded_sigmoid_network_saturates_quietly_and_exactly() -> None:
+    """Pre-activations of ±1e4 (``e^{z'}`` overflows to ``inf``): inside ``quiet_floats`` the
+    folded passes on negated weights give the reference's outputs and gradients, without a
+    warning."""
+    net, params, _, dy = setup("sigmoid", "sigmoid", None, True, np.float64)
+    x = np.array([[-1e4, 1e4, 0.0], [0.0, 1.0, 2.0], [1e4, -1e4, 5.0]] * 2)
+    kernel = kernels.flat(net, (SIZES[0],))
+    assert kernel is not None
+    v = kernel.ravel(params)
+    ws = folded.workspace(kernel, (), x.shape[0], v.dtype)
+    assert ws.negated
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with quiet_floats():
+            y, res = net.forward(params, x)
+            folded.load(ws, x)
+            y_t = folded.forward(ws, v)
+            g = folded.grads(ws, np.ascontiguousarray(dy.T))
+    np.testing.assert_allclose(y_t.T, y, rtol=1e-12, atol=1e-300)
+    want = kernel.ravel(net.backward(params, res, dy)[0])
+    np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("shared_x", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_folded_passes_of_a_stack_with_one_output(shared_x: bool, dtype: Any) -> None:
+    """One output per model (the output layer's ``w δ`` is an outer product per model)."""
+    net = layers.mlp([3, 4, 4, 1], hidden=layers.tanh, output=layers.sigmoid, dtype=dtype)
+    _, params = layers.init_stack(net, [0, 1, 2], (3,))
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 3) if shared_x else (3, 6, 3)).astype(dtype)
+    dy = rng.normal(size=(3, 6, 1)).astype(dtype)
+    kernel = kernels.flat(net, (3,))
+    assert kernel is not None
+    v = kernel.ravel(params)
+    ws = folded.workspace(kernel, (3,), 6, v.dtype)
+    folded.load(ws, x)
+    y, res = net.forward(params, x)
+    assert_close(folded.swap(folded.forward(ws, v)), y, dtype)
+    want = kernel.ravel(net.backward(params, res, dy)[0])
+    assert_close(folded.grads(ws, np.ascontiguousarray(folded.swap(dy))), want, dtype)

@@ -23,7 +23,7 @@ import numpy as np
 from fnnet.arrays import Array
 from fnnet.layers.spec import ActivationSpec
 
-__all__ = ["KernelActivation", "kernel_activation"]
+__all__ = ["KernelActivation", "Negated", "kernel_activation"]
 
 _ONE = {np.dtype(t): np.ones((), t) for t in (np.float16, np.float32, np.float64)}
 """``1`` as a 0-d array per dtype: numpy converts a Python float operand on every call (~0.4 µs on
@@ -46,6 +46,8 @@ class KernelActivation:
     elementwise factor or it would only cost time (identity). ``elementwise``: false for
     softmax (it mixes the last axis). ``silence``: the forward may overflow harmlessly
     (sigmoid's ``e⁻ᶻ → inf``), so the caller runs it under ``np.errstate(over="ignore")``.
+    ``factor_into(y, out)``: ``factor(y)`` written into the caller's buffer ``out`` (returned).
+    ``negated``: the activation on negated pre-activations (:class:`Negated`), or ``None``.
 
     >>> from fnnet.layers.spec import ActivationSpec
     >>> kernel_activation(ActivationSpec("tanh")).factor(np.array([0.0, 0.5]))  # 1 − y²
@@ -58,6 +60,24 @@ class KernelActivation:
     factor: Callable[[Array], Any] | None = None
     elementwise: bool = True
     silence: bool = False
+    factor_into: Callable[[Array, Array], Array] | None = None
+    negated: Negated | None = None
+
+
+@attrs.frozen
+class Negated:
+    """An activation run on negated pre-activations ``z' = −z`` (a network whose weights were
+    negated once per step, instead of negating every layer's ``z``): ``forward_(z')`` computes
+    ``act(−z')`` in place; ``factor_into(y, out)`` writes ``−act'(x)`` from the output. Negation
+    is exact, so the results are bit for bit those of the plain form.
+
+    >>> neg = kernel_activation(ActivationSpec("sigmoid")).negated
+    >>> neg.forward_(np.array([-2.0, 0.0])), neg.factor_into(np.array([0.5]), np.empty(1))
+    (array([0.88079708, 0.5       ]), array([-0.25]))
+    """
+
+    forward_: Callable[[Array], Array]
+    factor_into: Callable[[Array, Array], Array]
 
 
 def _with_factor(factor: Callable[[Array], Any]) -> Callable[[Array, Array, bool], Array]:
@@ -80,6 +100,30 @@ def _sigmoid_(z: Array) -> Array:
 def _sigmoid_factor(y: Array) -> Array:
     g: Array = np.subtract(_one(y), y)
     return np.multiply(g, y, g)
+
+
+def _sigmoid_factor_into(y: Array, out: Array) -> Array:
+    np.subtract(_one(y), y, out)
+    return np.multiply(out, y, out)
+
+
+def _sigmoid_of_negated_(z: Array) -> Array:
+    """``1 / (1 + eᶻ)``, the sigmoid of ``−z``, in place."""
+    np.exp(z, z)
+    np.add(z, _one(z), z)
+    return np.reciprocal(z, z)
+
+
+def _sigmoid_negated_factor_into(y: Array, out: Array) -> Array:
+    """``(y − 1) y = −σ'``."""
+    np.subtract(y, _one(y), out)
+    return np.multiply(out, y, out)
+
+
+def _tanh_factor_into(y: Array, out: Array) -> Array:
+    np.multiply(y, y, out)
+    np.subtract(_one(y), out, out)
+    return out
 
 
 def _tanh_factor(y: Array) -> Array:
@@ -141,10 +185,20 @@ def _elu(a: float) -> KernelActivation:
 _FIXED = {
     "identity": KernelActivation("identity", lambda z: z, lambda y, dy, owned: dy),
     "sigmoid": KernelActivation(
-        "sigmoid", _sigmoid_, _with_factor(_sigmoid_factor), _sigmoid_factor, silence=True
+        "sigmoid",
+        _sigmoid_,
+        _with_factor(_sigmoid_factor),
+        _sigmoid_factor,
+        silence=True,
+        factor_into=_sigmoid_factor_into,
+        negated=Negated(_sigmoid_of_negated_, _sigmoid_negated_factor_into),
     ),
     "tanh": KernelActivation(
-        "tanh", lambda z: np.tanh(z, out=z), _with_factor(_tanh_factor), _tanh_factor
+        "tanh",
+        lambda z: np.tanh(z, out=z),
+        _with_factor(_tanh_factor),
+        _tanh_factor,
+        factor_into=_tanh_factor_into,
     ),
     "relu": KernelActivation(
         "relu", lambda z: np.maximum(z, 0.0, out=z), _relu_grad, lambda y: y > 0.0

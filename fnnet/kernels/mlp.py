@@ -381,9 +381,9 @@ class FlatMlp:
             f"have {v.shape[:-1]}; pass (examples, features) to share it"
         )
 
-    def workspace(self, examples: int, dtype: np.dtype[Any]) -> Workspace:
+    def _workspace(self, examples: int, dtype: np.dtype[Any]) -> Workspace:
         """A fresh :class:`Workspace`: a ``(rows, examples)`` activation buffer with its rows of
-        ones set. The fused training step keeps one per batch size and reuses it every step."""
+        ones set (copied from a template kept per size)."""
         template = self._templates.get((examples, dtype))
         if template is None:
             if len(self._templates) > 16:
@@ -396,22 +396,11 @@ class FlatMlp:
         return Workspace(hb, ins, tuple(hb[s] for s in lay.outs), hb[lay.outs[0].start :])
 
     def _forward_folded(self, v: Array, x: Array) -> tuple[Array, _Folded]:
-        """One model, ``x (examples, features)``: ``hᵢ₊₁ = act([wᵢ; bᵢ]ᵀ [hᵢ; 1])``."""
-        out, res = self.forward_t(v, x)
-        return out.T, res
-
-    def forward_t(self, v: Array, x: Array, ws: Workspace | None = None) -> tuple[Array, _Folded]:
-        """The folded forward of one model, unchecked: ``(yᵀ, residuals)``, the output
-        transposed ``(outputs, examples)`` (a view into the workspace ``ws``, a fresh one when
-        None).
-
-        For callers that checked ``v (size,)`` and ``x (examples, features)`` of ``v``'s dtype
-        (the fused training step: ``fit`` checks its data up front), inside
-        :func:`~fnnet.layers.base.quiet_floats` when an activation may overflow harmlessly.
-        """
+        """One model, ``x (examples, features)``: ``hᵢ₊₁ = act([wᵢ; bᵢ]ᵀ [hᵢ; 1])`` in a fresh
+        workspace (the residuals of every call stay valid; the fused training step reuses its
+        buffers instead: :mod:`fnnet.kernels.folded`)."""
         lay = self.layout
-        if ws is None:
-            ws = self.workspace(x.shape[0], v.dtype)
+        ws = self._workspace(x.shape[0], v.dtype)
         ws.buffer[: lay.sizes[0]] = x.T
         wbs, out = [], ws.buffer
         for block, shape, h, out, act in zip(
@@ -421,7 +410,7 @@ class FlatMlp:
             wbs.append(wb)
             wb.T.dot(h, out)  # positional out: a little less call overhead
             act.forward_(out)
-        return out, _Folded(ws, wbs)
+        return out.T, _Folded(ws, wbs)
 
     def _forward_stacked(self, v: Array, x: Array) -> tuple[Array, _Stacked]:
         """Any model axes: ``hᵢ₊₁ = act(hᵢ @ wᵢ + bᵢ)`` on views into ``v``."""
@@ -448,12 +437,10 @@ class FlatMlp:
         return self.forward(v, x)[0]
 
     def _grads_folded(self, res: _Folded, dy: Array) -> Array:
-        return self.grads_t(res, dy.T)
-
-    def grads_t(self, res: _Folded, dy_t: Array) -> Array:
-        """The gradient vector from the residuals of :meth:`forward_t` and ``dy_t = (dL/dy)ᵀ``
-        ``(outputs, examples)``, unchecked: ``δ = act'(y) ⊙ dyᵀ``; per layer ``[dw; db] = [hᵢ;
-        1] δᵀ`` and ``δ ← act'(hᵢ) ⊙ (w δ)``, all transposed (examples on the last axis)."""
+        """The gradient vector from the residuals of :meth:`_forward_folded`: ``δ = act'(y) ⊙
+        dyᵀ``; per layer ``[dw; db] = [hᵢ; 1] δᵀ`` and ``δ ← act'(hᵢ) ⊙ (w δ)``, all transposed
+        (examples on the last axis)."""
+        dy_t = dy.T
         (ws, wbs), lay, acts = res, self.layout, self.acts
         g = np.empty(lay.size, ws.buffer.dtype)
         start = lay.outs[0].start

@@ -125,12 +125,12 @@ def _flat_plan(model: Layer[Any, Any], optimizer: Optimizer[Any], params: PyTree
         flat.unravel,
         state.inner,
         state.outer,
-        _train_step(flat) if first.ndim == 2 else None,
+        _train_step(flat),
     )
 
 
 def _train_step(flat: mlp_kernels.FlatMlp) -> Callable[[Any, Optimizer[Any], dict[str, Any]], Any]:
-    """The plan's ``train_step`` for one model (params without model axes) on the flat buffer:
+    """The plan's ``train_step`` on the flat buffer (one model or a stack):
     :func:`fnnet.kernels.step.fused_step` where the loss has a kernel."""
 
     def train_step(loss: Any, optimizer: Optimizer[Any], metrics: dict[str, Any]) -> Any:

@@ -1,22 +1,26 @@
-"""A whole training step for one mlp on the flat buffer: forward, loss, gradient, update.
+"""A whole training step for an mlp on the flat buffer: forward, loss, gradient, update.
 
-For the ``flat buffer`` plan of a single model (params one vector ``v``), :func:`fused_step`
-builds ``step(state, batch) -> (state, metrics)`` — the contract of
+For the ``flat buffer`` plan (params one vector ``v (*models, size)``: one model or a stack),
+:func:`fused_step` builds ``step(state, batch) -> (state, metrics)`` — the contract of
 :func:`fnnet.train.make_step`'s step — from
 
-1. the folded forward :meth:`FlatMlp.forward_t <fnnet.kernels.mlp.FlatMlp.forward_t>`, which
-   leaves the output transposed, ``yᵀ (outputs, examples)``;
-2. a loss kernel (:func:`loss_kernel`) computing the loss's value and ``(dL/dy)ᵀ`` on ``yᵀ``
-   directly, recognised by identity with a function of :mod:`fnnet.losses`;
-3. the gradient vector :meth:`FlatMlp.grads_t <fnnet.kernels.mlp.FlatMlp.grads_t>`;
-4. the optimizer's own ``update`` on the vector (the reference rule, unchanged) and
-   ``v + u``.
+1. the folded forward :func:`fnnet.kernels.folded.forward` on a workspace reused every step,
+   which leaves the output transposed, ``yᵀ (*models, outputs, examples)``;
+2. a loss kernel (:func:`loss_kernel`) computing the loss's value per model and ``(dL/dy)ᵀ``
+   on ``yᵀ`` directly, recognised by identity with a function of :mod:`fnnet.losses`;
+3. the gradient vector :func:`fnnet.kernels.folded.grads`;
+4. the optimizer's own ``update`` on the vector (the reference rule, unchanged; per-model
+   hyperparameters included) and ``v + u``.
+
+:meth:`FusedStep.fold` runs many such steps on one batch — the epochs of a full-batch
+``fit`` with nothing to do between them — keeping params and optimizer state in locals and
+making one train state at the end.
 
 It skips only checks that ``fit`` made before its first epoch: ``x`` has the model's features
-(``fit`` locates the data against the model and params) and the params are one model's vector
-(the plan is built for these params); a dtype or rank it did not expect still gets the flat
-kernel's clear error. A target of another shape or
-dtype goes to the reference loss, which casts it or explains the error.
+(``fit`` locates the data against the model and params); the first step of each shape is
+checked in full, and a dtype or rank it did not expect still gets the flat kernel's clear
+error. A target of another shape or dtype goes to the reference loss, which casts it or
+explains the error.
 
 >>> import numpy as np
 >>> from fnnet import layers, losses
@@ -26,6 +30,7 @@ dtype goes to the reference loss, which casts it or explains the error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +39,11 @@ import numpy as np
 
 from fnnet import losses
 from fnnet.arrays import Array
-from fnnet.kernels.mlp import FlatMlp, Workspace
+from fnnet.kernels import folded
+from fnnet.kernels.mlp import FlatMlp
+from fnnet.optim.base import apply_updates
 
-__all__ = ["SquaredError", "loss_kernel", "fused_step"]
+__all__ = ["SquaredError", "FusedStep", "loss_kernel", "fused_step"]
 
 LossFn = Callable[[Array, Any], tuple[Array, Array]]
 
@@ -56,11 +63,45 @@ class SquaredError:
     c: float
 
     def __call__(self, y_t: Array, target: Array) -> tuple[Array, Array]:
-        diff = np.subtract(y_t, target.T)
-        n = diff.size
-        value = np.asarray(np.vdot(diff, diff) * (self.c / n))
-        diff *= 2.0 * self.c / n
-        return value, diff
+        diff = np.empty(y_t.shape, y_t.dtype)
+        return self.into(y_t, target, diff, False), diff
+
+    def into(self, y_t: Array, target: Array, out: Array, negated: bool) -> Array:
+        """The value per model; ``(dL/dy)ᵀ`` ``(*models, outputs, N)`` written into ``out`` (a
+        C-contiguous buffer) — or ``−(dL/dy)ᵀ`` when ``negated`` (``t − y`` for ``y − t``: the
+        same numbers, negated). ``target`` is ``(N, outputs)`` or ``(*models, N, outputs)``.
+
+        >>> out = np.empty((1, 2))
+        >>> float(SquaredError(1.0).into(np.array([[1.0, 3.0]]), np.ones((2, 1)), out, True))
+        2.0
+        >>> out.tolist()  # −2 (y − t) / N
+        [[0.0, -2.0]]
+        """
+        t_t = target.T if target.ndim == 2 else target.swapaxes(-1, -2)
+        diff = np.subtract(t_t, y_t, out) if negated else np.subtract(y_t, t_t, out)
+        n = diff.shape[-1] * diff.shape[-2]
+        if diff.ndim == 2:
+            squares = np.vdot(diff, diff)
+        else:  # one value per model: as losses.mse, one batched dot of the flattened rows
+            rows = diff.reshape(*diff.shape[:-2], 1, n)
+            squares = np.matmul(rows, rows.swapaxes(-1, -2))[..., 0, 0]
+        value = np.asarray(squares * (self.c / n))
+        np.multiply(diff, _scale(2.0 * self.c / n, diff.dtype), diff)
+        return value
+
+
+_SCALES: dict[tuple[float, np.dtype[Any]], Array] = {}
+
+
+def _scale(s: float, dtype: np.dtype[Any]) -> Array:
+    """``s`` as a 0-d array of ``dtype`` (what numpy makes of the Python float on every call;
+    converting once saves that on a tiny array)."""
+    found = _SCALES.get((s, dtype))
+    if found is None:
+        if len(_SCALES) > 64:
+            _SCALES.clear()
+        found = _SCALES[(s, dtype)] = np.asarray(s, dtype)
+    return found
 
 
 _LOSS_KERNELS: dict[Any, SquaredError] = {
@@ -84,46 +125,110 @@ def loss_kernel(loss: object) -> SquaredError | None:
 
 def fused_step(
     flat: FlatMlp, loss: LossFn, update: Callable[..., Any], metrics: dict[str, Any]
-) -> Callable[[Any, Any], Any] | None:
-    """The fused training step of one model on the flat buffer, or ``None`` when ``loss`` has
-    no kernel or the network does not fold (see the module docstring).
+) -> FusedStep | None:
+    """The fused training step of one model or a stack on the flat buffer, or ``None`` when
+    ``loss`` has no kernel or the network does not fold (see the module docstring).
 
     ``update`` is the optimizer's own ``update``; ``metrics`` are ``metric(pred, target)``
-    functions (given a copy of ``pred``: the step reuses its activation buffer).
+    functions (given a copy of ``pred``: the step reuses its buffers).
     """
     kernel = loss_kernel(loss)
     if kernel is None or not flat.folds:
         return None
-    forward_t, grads_t, check = flat.forward_t, flat.grads_t, flat.check
-    outputs = flat.layout.sizes[-1]
-    named = tuple(metrics.items())
-    workspaces: dict[tuple[int, Any], Workspace] = {}  # one per batch size, reused every step
+    return FusedStep(flat, loss, kernel, update, tuple(metrics.items()))
 
-    def step(state: Any, batch: tuple[Array, Any]) -> tuple[Any, dict[str, Array]]:
+
+def _finite(value: Array) -> bool:
+    return math.isfinite(value) if value.ndim == 0 else bool(np.isfinite(value).all())
+
+
+@attrs.frozen(eq=False)
+class FusedStep:
+    """A fused training step, ``step(state, batch) -> (state, metrics)``, with
+    :meth:`fold` for many steps on one batch (see the module docstring)."""
+
+    flat: FlatMlp
+    loss: LossFn
+    kernel: SquaredError
+    update: Callable[..., Any]
+    metrics: tuple[tuple[str, Any], ...]
+    _workspaces: dict[tuple[Any, ...], folded.Workspace] = attrs.field(factory=dict, init=False)
+
+    def __call__(self, state: Any, batch: tuple[Array, Any]) -> tuple[Any, dict[str, Array]]:
         x, target = batch
         v = state.params
-        if x.dtype is not v.dtype or x.ndim != 2 or v.ndim != 1:
-            check(v, x)  # the flat kernel's clear error (fit's up-front checks let it pass)
-            raise ValueError(f"{flat.name}: the fused step runs one model, got {v.shape}")
-        ws = workspaces.get((x.shape[0], v.dtype))
-        if ws is None:
-            ws = workspaces[(x.shape[0], v.dtype)] = flat.workspace(x.shape[0], v.dtype)
-        y_t, res = forward_t(v, x, ws)
-        if type(target) is np.ndarray and target.dtype is v.dtype and target.shape == (
-            x.shape[0], outputs
-        ):  # fmt: skip
-            value, dy_t = kernel(y_t, target)
-        else:  # the reference loss casts the target, or explains what is wrong with it
-            value, dy = loss(y_t.T, target)
-            dy_t = dy.T
-        updates, opt_state = update(grads_t(res, dy_t), state.opt_state, v)
-        out = {"loss": value}
-        if named:
-            pred = y_t.T.copy()  # the workspace is overwritten by the next step
-            for name, metric in named:
-                out[name] = metric(pred, target)
-        new = np.add(v, updates, dtype=v.dtype)
+        ws = self.workspace(v, x)
+        folded.load(ws, x)
+        new, opt_state, out = self.run(ws, v, state.opt_state, target, self.fits(ws, v, target))
         # by keyword: an mlp has no model state, so any field added later keeps its default
         return type(state)(params=new, opt_state=opt_state, step=state.step + 1, key=state.key), out
 
-    return step
+    def fold(self, state: Any, batch: tuple[Array, Any], count: int) -> tuple[Any, list[Any]]:
+        """Up to ``count`` steps on ``batch`` (the epochs of a full-batch ``fit``): ``(state,
+        the steps' metrics)``. It stops before a step whose loss is not finite — that step is
+        not taken, so the caller's own loop takes it and reports it — and makes one train
+        state, at the end. ``x`` is copied into the workspace once."""
+        x, target = batch
+        v, opt_state, records = state.params, state.opt_state, []
+        ws = self.workspace(v, x)
+        folded.load(ws, x)
+        fits, run = self.fits(ws, v, target), self.run
+        for _ in range(count):
+            new, new_opt_state, out = run(ws, v, opt_state, target, fits)
+            if not _finite(out["loss"]):
+                break
+            records.append(out)
+            v, opt_state = new, new_opt_state
+        steps = state.step + len(records)
+        return type(state)(params=v, opt_state=opt_state, step=steps, key=state.key), records
+
+    def workspace(self, v: Array, x: Array) -> folded.Workspace:
+        """The workspace for params ``v`` and inputs ``x``, made (and ``x`` checked in full)
+        the first time their shapes are seen; a dtype or rank the step did not expect gets the
+        flat kernel's clear error."""
+        models = v.shape[:-1]
+        if x.dtype is not v.dtype or x.ndim < 2 or (x.ndim > 2 and x.shape[:-2] != models):
+            self.flat.check(v, x)
+        key = (models, x.shape[-2], v.dtype)
+        ws = self._workspaces.get(key)
+        if ws is None:
+            self.flat.check(v, x)
+            ws = folded.workspace(self.flat, models, x.shape[-2], v.dtype)
+            if len(self._workspaces) > 16:
+                self._workspaces.clear()
+            self._workspaces[key] = ws
+        return ws
+
+    @staticmethod
+    def fits(ws: folded.Workspace, v: Array, target: Any) -> bool:
+        """Whether the loss kernel takes ``target`` as it is: ``v``'s dtype, and ``(N,
+        outputs)`` or ``(*models, N, outputs)``."""
+        return (
+            type(target) is np.ndarray
+            and target.dtype is v.dtype
+            and target.shape[-2:] == ws.outs[-1].shape[:-3:-1]
+            and target.shape[:-2] in ((), v.shape[:-1])
+        )
+
+    def run(
+        self, ws: folded.Workspace, v: Array, opt_state: Any, target: Any, fits: bool
+    ) -> tuple[Array, Any, dict[str, Array]]:
+        """One step on params ``v`` (the inputs loaded into ``ws``): ``(new params, new
+        optimizer state, metrics)``; the loss kernel runs when the target ``fits``."""
+        y_t = folded.forward(ws, v)
+        if fits:
+            top = ws.deltas[-1]
+            value = self.kernel.into(y_t, target, top, ws.negated)
+            g = folded.grads(ws, top, ws.negated)
+        else:  # the reference loss casts the target, or explains what is wrong with it
+            value, dy = self.loss(folded.swap(y_t), target)
+            g = folded.grads(ws, folded.swap(dy))
+        out = {"loss": value}
+        if self.metrics:
+            pred = folded.swap(y_t).copy()  # the workspace is overwritten by the next step
+            for name, metric in self.metrics:
+                out[name] = metric(pred, target)
+        updates, opt_state = self.update(g, opt_state, v)
+        if type(updates) is not np.ndarray or updates.shape != v.shape:
+            return apply_updates(v, updates), opt_state, out  # the reference's checks
+        return np.add(v, updates, dtype=v.dtype), opt_state, out
