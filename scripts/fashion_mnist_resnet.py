@@ -65,6 +65,7 @@ import numpy as np
 from fnnet import data, layers, losses, metrics, optim, train, tree
 from fnnet.arrays import Array, IntArray
 from fnnet.layers import Layer, state
+from fnnet.layers.activations import softmax_fn
 
 BATCH: Final = 100
 EVAL_BATCH: Final = 500
@@ -233,6 +234,15 @@ def logits(net: Layer[Any, Any], params: Any, st: Any, x: Array) -> Array:
     return np.concatenate([state.apply(net, params, st, x[s : s + EVAL_BATCH]) for s in starts])
 
 
+def scores(net: Layer[Any, Any], params: Any, st: Any, x: Array, flip_average: bool) -> Array:
+    """Evaluation-mode class probabilities ``softmax(z)``; with ``flip_average`` the mean of
+    each image's and its mirror image's (left-right)."""
+    p = softmax_fn(logits(net, params, st, x))
+    if not flip_average:
+        return p
+    return 0.5 * (p + softmax_fn(logits(net, params, st, x[:, :, ::-1])))
+
+
 def epoch_table(history: train.History) -> str:
     """Train and validation loss and accuracy, one row per epoch."""
     names = ["loss", "accuracy", "val_loss", "val_accuracy"]
@@ -313,23 +323,32 @@ def run(args: argparse.Namespace, net: Layer[Any, Any], ds: Dataset) -> dict[str
         "history": {name: history[name].tolist() for name in history.names()},
         "_history": history,
     }
+    if args.flip_average:
+        p_val = scores(net, result.params, result.model_state, ds[1][0], flip_average=True)
+        summary["val_accuracy_flip_average"] = float(metrics.accuracy(p_val, ds[1][1]))
+        common.say(
+            "validation accuracy of the chosen epoch, averaged with the mirror images: "
+            f"{summary['val_accuracy_flip_average']:.4f}"
+        )
     if args.validation_only:
         common.say("the test set was not used (--validation-only)")
         return summary
-    return summary | score_test(net, result, ds[2])
+    return summary | score_test(net, result, ds[2], args.flip_average)
 
 
 def score_test(
-    net: Layer[Any, Any], result: train.FitResult[Any, Any], test: Split
+    net: Layer[Any, Any], result: train.FitResult[Any, Any], test: Split, flip_average: bool
 ) -> dict[str, Any]:
     """The chosen model's accuracy on the test set (computed once), per class, and the
     confusion matrix."""
     x_test, y_test = test
-    z = logits(net, result.params, result.model_state, x_test)
-    test_acc = float(metrics.accuracy(z, y_test))
-    matrix = metrics.confusion_matrix(metrics.predicted_class(z), y_test, len(CLASSES))
+    p = scores(net, result.params, result.model_state, x_test, flip_average)
+    test_acc = float(metrics.accuracy(p, y_test))
+    matrix = metrics.confusion_matrix(metrics.predicted_class(p), y_test, len(CLASSES))
+    how = ", averaged with the mirror images" if flip_average else ""
     common.say(
-        f"TEST ACCURACY of the chosen model, computed once on {len(y_test)} images: {test_acc:.4f}",
+        f"TEST ACCURACY of the chosen model{how}, computed once on {len(y_test)} images: "
+        f"{test_acc:.4f}",
         "",
         "test accuracy per class:",
     )
@@ -350,6 +369,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decay (0: Adam)")
     p.add_argument(
         "--validation-only", action="store_true", help="train and validate; leave the test set"
+    )
+    p.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="evaluate each image as the mean of its and its mirror image's probabilities",
     )
     p.add_argument("--patience", type=common.positive_int, default=None, help="early stopping")
     p.add_argument("--quick", action="store_true", help="1,000 images, 1 epoch (a smoke test)")
