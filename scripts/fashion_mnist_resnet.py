@@ -361,7 +361,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fashion_mnist_resnet.py", description=__doc__.split("\n")[0])
     common.add_data_args(p)
     common.add_output_args(p, DEFAULT_OUT)
-    p.add_argument("--epochs", type=common.positive_int, default=10, help="at most (default 10)")
+    p.add_argument("--epochs", type=common.positive_int, default=20, help="at most (default 20)")
     p.add_argument("--width", type=common.positive_int, default=16, help="channels of the stem")
     p.add_argument("--lr", type=float, default=3e-3, help="Adam's first learning rate")
     p.add_argument("--crop", type=int, default=2, help="random shifts of up to this many pixels")
