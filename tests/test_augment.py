@@ -105,7 +105,8 @@ def test_float32_stays_float32() -> None:
 
 def test_refusals_name_the_layer_and_the_shapes() -> None:
     with pytest.raises(
-        ValueError, match=r"random_flip\(\): argument 'x' must be images .*\(4, 3\)"
+        ValueError,
+        match=r"random_flip\(\): argument 'x' must have shape \(\.\.\., N, H, W, C\), got \(4, 3\)",
     ):
         keyed(random_flip(), np.ones((4, 3)), 0)
     with pytest.raises(ValueError, match=r"random_crop\(3\): argument 'padding' must be smaller"):

@@ -33,23 +33,14 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from fnnet.arrays import Array, IntArray, Shape, require_float, require_int
+from fnnet.arrays import Array, IntArray, Shape, require_int
 from fnnet.layers.base import Layer
+from fnnet.layers.windows import check_image
 from fnnet.random import Key, generator
 
 __all__ = ["random_flip", "random_crop"]
 
 Flags = npt.NDArray[np.bool_]
-
-
-def _images(name: str, arg: str, x: object) -> Array:
-    """``x`` if it is a float array of images ``(*models, N, H, W, C)``, else a clear error."""
-    x = require_float(name, arg, x)
-    if x.ndim < 4:
-        raise ValueError(
-            f"{name}: argument {arg!r} must be images (..., N, H, W, C), got shape {x.shape}"
-        )
-    return x
 
 
 def _image_init(name: str, smallest: int = 1) -> Callable[[Key, Shape], tuple[Shape, None]]:
@@ -99,12 +90,12 @@ def random_flip() -> Layer[None, Flags | None]:
     name = "random_flip()"
 
     def forward_keyed(p: None, x: Array, key: Key) -> tuple[Array, Flags]:
-        x = _images(name, "x", x)
+        x = check_image(name, x)
         flipped: Flags = generator(key).random((x.shape[-4],)) < 0.5
         return _flip(x, flipped), flipped
 
     def backward(p: None, flipped: Flags | None, dy: Array) -> tuple[None, Array]:
-        dy = _images(name, "dy", dy)
+        dy = check_image(name, dy, "dy")
         if flipped is None:
             return None, dy
         _require_examples(name, dy, len(flipped))
@@ -112,9 +103,9 @@ def random_flip() -> Layer[None, Flags | None]:
 
     return Layer(
         _image_init(name),
-        lambda p, x: (_images(name, "x", x), None),
+        lambda p, x: (check_image(name, x), None),
         backward,
-        lambda p, x: _images(name, "x", x),
+        lambda p, x: check_image(name, x),
         name=name,
         forward_keyed=forward_keyed,
     )
@@ -151,7 +142,7 @@ def random_crop(padding: int) -> Layer[None, IntArray | None]:
     name = f"random_crop({padding})"
 
     def forward_keyed(p: None, x: Array, key: Key) -> tuple[Array, IntArray]:
-        x = _images(name, "x", x)
+        x = check_image(name, x)
         if padding >= min(x.shape[-3], x.shape[-2]):
             raise ValueError(
                 f"{name}: argument 'padding' must be smaller than the images' height and "
@@ -161,7 +152,7 @@ def random_crop(padding: int) -> Layer[None, IntArray | None]:
         return _shift(x, offsets, padding), offsets
 
     def backward(p: None, offsets: IntArray | None, dy: Array) -> tuple[None, Array]:
-        dy = _images(name, "dy", dy)
+        dy = check_image(name, dy, "dy")
         if offsets is None:
             return None, dy
         _require_examples(name, dy, len(offsets))
@@ -169,9 +160,9 @@ def random_crop(padding: int) -> Layer[None, IntArray | None]:
 
     return Layer(
         _image_init(name, smallest=padding + 1),
-        lambda p, x: (_images(name, "x", x), None),
+        lambda p, x: (check_image(name, x), None),
         backward,
-        lambda p, x: _images(name, "x", x),
+        lambda p, x: check_image(name, x),
         name=name,
         forward_keyed=forward_keyed,
     )

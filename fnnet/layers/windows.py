@@ -109,14 +109,15 @@ def check_padding(fn: str, padding: object) -> Padding:
     )
 
 
-def check_image(fn: str, x: object) -> Array:
-    """``x`` as a floating array ``(..., N, H, W, C)``, or ``TypeError``/``ValueError``.
+def check_image(fn: str, x: object, arg: str = "x") -> Array:
+    """``x`` as a floating array ``(..., N, H, W, C)``, or ``TypeError``/``ValueError`` naming
+    ``fn`` and ``arg``.
 
     >>> check_image("max_pool2d", np.zeros((2, 4, 4, 3))).shape
     (2, 4, 4, 3)
     """
-    x = require_float(fn, "x", x)
-    require_axes(fn, "x", x, ("N", "H", "W", "C"))
+    x = require_float(fn, arg, x)
+    require_axes(fn, arg, x, ("N", "H", "W", "C"))
     return x
 
 
