@@ -153,6 +153,17 @@ def stack_case(models: str | None) -> tuple[Any, Any, Any, Any]:
     return params, x, y, RATES
 
 
+def fused_and_reference(loss: Any, opt: optim.Optimizer[Any], params: Any) -> tuple[Any, ...]:
+    """The plan, its fused step and the reference step, each with its starting state."""
+    plan = kernel_plan.choose(NET, opt, params, layout=True)
+    assert plan.train_step is not None
+    fused = plan.train_step(loss, opt, {})
+    assert fused is not None
+    reference = train.make_step(NET, loss, opt, kernels=False)
+    state = train.TrainState(plan.inner(params), plan.inner_state(opt.init(params)))
+    return plan, fused, reference, state, train.init_state(opt, params)
+
+
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("loss", [losses.mse, losses.half_mse])
 @pytest.mark.parametrize("models", STACKS)
@@ -164,13 +175,7 @@ def test_the_fused_step_equals_the_reference_step_by_step(
     params, optimizer state and loss, for one model and stacks with per-model rates."""
     params, x, y, lr = stack_case(models)
     opt = OPTIMIZERS[name](lr)
-    plan = kernel_plan.choose(NET, opt, params, layout=True)
-    assert plan.train_step is not None
-    fused = plan.train_step(loss, opt, {})
-    assert fused is not None
-    reference = train.make_step(NET, loss, opt, kernels=False)
-    state = train.TrainState(plan.inner(params), plan.inner_state(opt.init(params)))
-    ref_state = train.init_state(opt, params)
+    plan, fused, reference, state, ref_state = fused_and_reference(loss, opt, params)
     with train.quiet_floats():
         for _ in range(5):
             state, m = fused(state, (x, y))
@@ -192,13 +197,7 @@ def test_the_fused_step_keeps_float32(models: str | None) -> None:
     params = tree.map(lambda a: a.astype(np.float32), params)
     x, y = x.astype(np.float32), y.astype(np.float32)
     opt = optim.adam(lr)
-    plan = kernel_plan.choose(NET, opt, params, layout=True)
-    assert plan.train_step is not None
-    fused = plan.train_step(losses.mse, opt, {})
-    assert fused is not None
-    reference = train.make_step(NET, losses.mse, opt, kernels=False)
-    state = train.TrainState(plan.inner(params), plan.inner_state(opt.init(params)))
-    ref_state = train.init_state(opt, params)
+    plan, fused, reference, state, ref_state = fused_and_reference(losses.mse, opt, params)
     with train.quiet_floats():
         for _ in range(3):
             state, m = fused(state, (x, y))
